@@ -1,0 +1,91 @@
+"""The ``ssvep-exo`` command: one module per subcommand in this package.
+
+Each subcommand module defines ``add_parser(subparsers)``, which registers its parser and
+sets ``func`` (a callable taking the parsed namespace and returning an exit code).
+User errors (:class:`bci.BCIError`, :class:`devices.DeviceError`) are printed as one line,
+without a traceback, and exit with status 2. Ctrl-C exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import sys
+from collections.abc import Sequence
+
+from bci import __version__
+from bci.errors import BCIError
+
+# (subcommand module under bci.cli) in the order shown by --help.
+SUBCOMMANDS = (
+    "run",
+    "demo",
+    "evaluate",
+    "calibrate",
+    "profile",
+    "simulate_eeg",
+    "replay",
+    "stimulus",
+    "exo_sim",
+    "devices",
+)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="ssvep-exo",
+        description="SSVEP brain-computer interface for exoskeleton control.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        modname = f"bci.cli.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).add_parser(sub)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    for name in ("bci", "devices", "calibration"):
+        lg = logging.getLogger(name)
+        lg.setLevel(level)
+        lg.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit status."""
+    from devices.errors import DeviceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    _configure_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except (BCIError, DeviceError) as exc:
+        print(f"ssvep-exo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"ssvep-exo {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

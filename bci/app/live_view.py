@@ -1,0 +1,181 @@
+"""Terminal live view of a closed-loop session, refreshed in place.
+
+Shows one bar per target with its current score and the no-control threshold, the current
+decision, the exoskeleton's posture, pose and last ACK, signal health per channel and the
+processing latency. When the output is not a terminal (a pipe, a log file, CI) it prints one
+plain line every few seconds instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+BAR_WIDTH = 36
+
+
+@dataclass
+class ViewState:
+    """What the live view shows; the closed loop updates it from its threads.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class labels in score order.
+    scores : list of float
+        Latest scores.
+    mapping : dict
+        Target label -> command name.
+    threshold : float | None
+        No-control threshold on the score axis (None: not shown).
+    decision : str
+        Current decision text (e.g. ``"13.0Hz -> walk"`` or ``"no control (margin)"``).
+    last_command : str
+        Last command and what became of it.
+    posture : str
+    pose : tuple (x, y, heading_deg) | None
+    last_ack : str
+    ch_names : list of str
+    bad_channels : dict
+        Channel -> problem (``"flat"``, ``"NaN"``, ``"clipped"``).
+    stream_status : str
+        ``"ok"``, ``"stalled"``, ...
+    latency_ms : float | None
+        Processing latency of the last step.
+    n_decisions : int
+    elapsed_s : float
+    role : str
+    """
+
+    classes: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)
+    threshold: float | None = None
+    decision: str = "waiting for data"
+    last_command: str = "-"
+    posture: str = "?"
+    pose: tuple[float, float, float] | None = None
+    last_ack: str = "-"
+    ch_names: list[str] = field(default_factory=list)
+    bad_channels: dict[str, str] = field(default_factory=dict)
+    stream_status: str = "connecting"
+    latency_ms: float | None = None
+    n_decisions: int = 0
+    elapsed_s: float = 0.0
+    role: str = "all"
+
+
+def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:
+    span = hi - lo if hi > lo else 1.0
+    frac = min(1.0, max(0.0, (value - lo) / span))
+    n = int(round(frac * BAR_WIDTH))
+    cells = ["#"] * n + ["."] * (BAR_WIDTH - n)
+    if threshold is not None and lo <= threshold <= hi:
+        k = min(BAR_WIDTH - 1, int(round((threshold - lo) / span * BAR_WIDTH)))
+        cells[k] = "|"
+    return "".join(cells)
+
+
+def render_lines(state: ViewState) -> list[str]:
+    """Return the lines of the full view (no escape codes)."""
+    lines = [
+        f"ssvep-exo run [{state.role}]  t={state.elapsed_s:6.1f} s  decisions={state.n_decisions}"
+        f"  stream: {state.stream_status}"
+        + ("" if state.latency_ms is None else f"  latency {state.latency_ms:5.1f} ms"),
+    ]
+    if state.classes:
+        scores = state.scores if len(state.scores) == len(state.classes) else [0.0] * len(
+            state.classes)
+        lo = min(0.0, min(scores))
+        hi = max(max(scores), state.threshold or 0.0, 1e-9)
+        thr = "" if state.threshold is None else f"   ('|' = no-control threshold "\
+            f"{state.threshold:.2f})"
+        lines.append("scores" + thr)
+        for c, s in zip(state.classes, scores):
+            cmd = state.mapping.get(c, "" if c != "rest" else "no control")
+            lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, state.threshold)}] {s:6.3f}")
+    lines.append(f"decision: {state.decision}")
+    lines.append(f"last command: {state.last_command}")
+    pose = "-" if state.pose is None else (
+        f"x={state.pose[0]:+.2f} m y={state.pose[1]:+.2f} m heading={state.pose[2]:+.0f} deg")
+    lines.append(f"exoskeleton: {state.posture:<10} {pose}   last ACK: {state.last_ack}")
+    if state.ch_names:
+        cells = [f"{ch}:{state.bad_channels.get(ch, 'ok')}" for ch in state.ch_names]
+        lines.append("signal: " + " ".join(cells))
+    return lines
+
+
+def render_plain(state: ViewState) -> str:
+    """One-line form of the view (for pipes and logs)."""
+    best = ""
+    if state.classes and len(state.scores) == len(state.classes):
+        i = max(range(len(state.scores)), key=state.scores.__getitem__)
+        best = f" top={state.classes[i]}:{state.scores[i]:.3f}"
+    bad = ",".join(f"{k}:{v}" for k, v in state.bad_channels.items()) or "ok"
+    lat = "" if state.latency_ms is None else f" latency={state.latency_ms:.1f}ms"
+    return (f"[{state.elapsed_s:6.1f}s] stream={state.stream_status}{best} "
+            f"decision={state.decision!r} last={state.last_command!r} "
+            f"posture={state.posture} ack={state.last_ack!r} signal={bad}{lat}")
+
+
+class LiveView:
+    """Draws a :class:`ViewState` to a terminal, refreshing in place.
+
+    Parameters
+    ----------
+    out : file-like, default=sys.stdout
+        Where to draw.
+    tty : bool | None
+        Force the terminal mode (True) or the plain-lines mode (False); None: detect.
+    plain_period_s : float, default=2.0
+        Seconds between two plain lines when not on a terminal.
+    """
+
+    def __init__(self, out: TextIO | None = None, *, tty: bool | None = None,
+                 plain_period_s: float = 2.0) -> None:
+        self.out = out if out is not None else sys.stdout
+        if tty is None:
+            isatty = getattr(self.out, "isatty", None)
+            tty = bool(isatty and isatty())
+        self.tty = tty
+        self.plain_period_s = float(plain_period_s)
+        self._drawn = 0
+        self._last_plain = -float("inf")
+
+    def draw(self, state: ViewState) -> None:
+        """Redraw (terminal) or print a line if one is due (plain)."""
+        if self.tty:
+            lines = render_lines(state)
+            buf = []
+            if self._drawn:
+                buf.append(f"\x1b[{self._drawn}F")  # cursor up to the first line drawn
+            for line in lines:
+                buf.append("\x1b[2K" + line + "\n")
+            for _ in range(self._drawn - len(lines)):
+                buf.append("\x1b[2K\n")
+            extra = max(0, self._drawn - len(lines))
+            if extra:
+                buf.append(f"\x1b[{extra}F")
+            self._drawn = len(lines)
+            self.out.write("".join(buf))
+            self.out.flush()
+        else:
+            now = time.monotonic()
+            if now - self._last_plain >= self.plain_period_s:
+                self._last_plain = now
+                self.out.write(render_plain(state) + "\n")
+                self.out.flush()
+
+    def message(self, text: str) -> None:
+        """Print a line above the view (the view is redrawn below it next time)."""
+        if self.tty and self._drawn:
+            self.out.write(f"\x1b[{self._drawn}F\x1b[J")
+        self.out.write(text + "\n")
+        self.out.flush()
+        self._drawn = 0
+
+    def close(self) -> None:
+        """Leave the last view on screen and move below it."""
+        self._drawn = 0

@@ -1,0 +1,160 @@
+"""PNG plots of a session: decoder scores with cues and commands; the exoskeleton's path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bci.app.record import SessionRecord
+from bci.app.summary import _canon
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(record: SessionRecord, path: str | Path) -> Path:
+    """Scores over time, cue periods shaded, executed and refused commands marked.
+
+    Parameters
+    ----------
+    record : SessionRecord
+        The session.
+    path : str | Path
+        PNG file to write.
+
+    Returns
+    -------
+    path : Path
+    """
+    plt = _pyplot()
+    rec = record.snapshot()
+    path = Path(path)
+    t0 = rec.t0 if rec.t0 is not None else (rec.decisions[0]["t"] if rec.decisions else 0.0)
+    fig, ax = plt.subplots(figsize=(13, 5.5), dpi=110)
+    classes = [_canon(c) for c in rec.classes]
+    colors = {c: plt.cm.tab10(i % 10) for i, c in enumerate(c for c in classes if c != "rest")}
+    colors["rest"] = (0.55, 0.55, 0.55, 1.0)
+    t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
+                                                     else t0 + 1)
+    # cue periods
+    cues = sorted(rec.cues)
+    for i, (tc, lab) in enumerate(cues):
+        tn = cues[i + 1][0] if i + 1 < len(cues) else t_end
+        lab = _canon(lab)
+        color = colors.get(lab, (0.8, 0.8, 0.8, 1.0))
+        alpha = 0.10 if lab == "rest" else 0.18
+        ax.axvspan(tc - t0, tn - t0, color=color, alpha=alpha, lw=0)
+        cmd = rec.mapping.get(lab)
+        text = "rest" if lab == "rest" else f"cue {lab}" + (f"\n({cmd})" if cmd else "")
+        ax.text((tc + tn) / 2 - t0, 1.0, text, transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=8, color="0.25", clip_on=False)
+    # scores
+    if rec.decisions:
+        t = np.array([d["t"] for d in rec.decisions]) - t0
+        n = len(classes)
+        s = np.full((len(rec.decisions), n), np.nan)
+        for i, d in enumerate(rec.decisions):
+            if len(d["scores"]) == n:
+                s[i] = d["scores"]
+        for j, c in enumerate(classes):
+            ax.plot(t, s[:, j], color=colors.get(c), lw=1.3,
+                    label=c + (f" -> {rec.mapping[c]}" if c in rec.mapping else ""))
+    # commands
+    first_exec = first_ref = True
+    for e in rec.events:
+        if e.get("event") != "command":
+            continue
+        te = e["t"] - t0
+        if e.get("result") == "executed":
+            ax.axvline(te, color="black", lw=1.4, ls="-",
+                       label="command executed" if first_exec else None)
+            first_exec = False
+            ax.text(te, 0.97, f" {e.get('command')}", transform=ax.get_xaxis_transform(),
+                    rotation=90, va="top", ha="left", fontsize=9, fontweight="bold")
+        elif e.get("result") in ("refused", "failed"):
+            ax.axvline(te, color="red", lw=1.0, ls=":",
+                       label="command refused" if first_ref else None)
+            first_ref = False
+            ax.text(te, 0.03, f" {e.get('command')}: {e.get('reason', '')}",
+                    transform=ax.get_xaxis_transform(), rotation=90, va="bottom", ha="left",
+                    fontsize=7, color="red")
+    for e in rec.events:
+        if e.get("event") == "safety_stop":
+            ax.plot(e["t"] - t0, 0.0, marker="v", color="red", ms=7,
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+    ax.set_xlim(0, max(1.0, t_end - t0))
+    ax.set_xlabel("time since session start (s)")
+    ax.set_ylabel("decoder score (higher = more likely)")
+    ax.set_title("Decoder scores; shaded: cue periods; vertical lines: commands", pad=28)
+    ax.grid(alpha=0.3)
+    if rec.decisions or rec.events:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_path(record: SessionRecord, path: str | Path) -> Path:
+    """The exoskeleton's path in the plane (from telemetry), coloured by time.
+
+    Parameters
+    ----------
+    record : SessionRecord
+        The session.
+    path : str | Path
+        PNG file to write.
+
+    Returns
+    -------
+    path : Path
+    """
+    plt = _pyplot()
+    rec = record.snapshot()
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
+    if rec.poses:
+        t0 = rec.t0 if rec.t0 is not None else rec.poses[0][0]
+        p = np.array([[q[0] - t0, q[1], q[2], q[3]] for q in rec.poses])
+        ax.plot(p[:, 1], p[:, 2], color="0.6", lw=1, zorder=1)
+        sc = ax.scatter(p[:, 1], p[:, 2], c=p[:, 0], cmap="viridis", s=14, zorder=2)
+        fig.colorbar(sc, ax=ax, shrink=0.8, label="time (s)")
+        ax.plot(p[0, 1], p[0, 2], "o", color="green", ms=11, label="start", zorder=3)
+        ax.plot(p[-1, 1], p[-1, 2], "s", color="red", ms=11, label="end", zorder=3)
+        h = np.deg2rad(p[-1, 3])
+        ax.annotate("", xy=(p[-1, 1] + 0.3 * np.cos(h), p[-1, 2] + 0.3 * np.sin(h)),
+                    xytext=(p[-1, 1], p[-1, 2]),
+                    arrowprops={"arrowstyle": "->", "lw": 2, "color": "red"})
+        # label commands executed where they happened
+        poses_t = p[:, 0]
+        for e in rec.events:
+            if e.get("event") == "command" and e.get("result") == "executed":
+                i = int(np.clip(np.searchsorted(poses_t, e["t"] - t0), 0, len(p) - 1))
+                ax.annotate(str(e.get("command")), (p[i, 1], p[i, 2]), xytext=(6, 6),
+                            textcoords="offset points", fontsize=9)
+        span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
+        cx, cy = (p[:, 1].max() + p[:, 1].min()) / 2, (p[:, 2].max() + p[:, 2].min()) / 2
+        ax.set_xlim(cx - 0.65 * span, cx + 0.65 * span)
+        ax.set_ylim(cy - 0.65 * span, cy + 0.65 * span)
+        ax.legend(loc="best")
+        final = rec.poses[-1]
+        ax.set_title(f"Exoskeleton path (final posture: {final[4]}, heading {final[3]:.0f} deg)")
+    else:
+        ax.text(0.5, 0.5, "no telemetry received", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_title("Exoskeleton path")
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,58 @@
+"""Decoder registry: names used by the CLI, the evaluation and subject profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DecoderError
+from .cca import CCA, FBCCA
+
+#: Extra training-window start offsets (s, relative to the evaluation window start) that a
+#: calibrated phase-invariant decoder profits from; cut inside each training trial only.
+AUGMENT_OFFSETS = (-1.0, -0.5, 0.5, 1.0, 1.5, 2.0)
+
+METHODS: dict[str, dict[str, Any]] = {
+    "cca": {
+        "cls": CCA, "params": {}, "calibrated": False, "phase_invariant": True,
+        "train_offsets": None, "description": "CCA with sine/cosine references (Lin 2006)",
+    },
+    "fbcca": {
+        "cls": FBCCA, "params": {}, "calibrated": False, "phase_invariant": True,
+        "train_offsets": None, "description": "filter-bank CCA (Chen 2015)",
+    },
+}
+
+CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA}
+
+DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca")
+BEST_METHOD = "fbcca"
+
+
+def make_decoder(method: str, *, sfreq: float, freqs, **params):
+    """Return an unfitted decoder by registry name.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`METHODS` (e.g. ``"fbcca"``).
+    sfreq : float
+        Sampling rate in Hz.
+    freqs : sequence of float
+        Target stimulus frequencies in Hz.
+    **params
+        Extra keyword arguments for the decoder class (override the registry defaults).
+
+    Returns
+    -------
+    decoder : sklearn estimator
+    """
+    info = METHODS.get(method)
+    if info is None:
+        from .._check import suggest
+
+        raise DecoderError(
+            f"Unknown decoder method {method!r}; choose one of {', '.join(METHODS)}."
+            + suggest(method, METHODS)
+        )
+    kw = {**info["params"], **params}
+    return info["cls"](sfreq=sfreq, freqs=tuple(float(f) for f in freqs), **kw)

@@ -1,0 +1,262 @@
+"""Readers: the Kalunga pair layout, any MNE-readable file, LSL XDF (via pyxdf)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import mne
+import numpy as np
+
+from bci._logging import logger
+from bci.datasets._cues import (
+    apply_cue_map,
+    canonical_label,
+    cue_table,
+    map_label,
+    set_cue_annotations,
+)
+from bci.errors import DatasetError
+from bci.labels import REST_LABEL
+
+#: Event codes of the Kalunga2016 recordings (``*-eve.fif``).
+KALUNGA_EVENT_ID: dict[int, str] = {1: REST_LABEL, 2: "13.0Hz", 3: "21.0Hz", 4: "17.0Hz"}
+
+#: File name endings this package reads, and what reads them.
+SUPPORTED_FORMATS: dict[str, str] = {
+    "_raw.fif (+ sibling -eve.fif)": "Kalunga2016 layout (mne.read_events)",
+    ".fif": "MNE FIF with annotations",
+    ".edf": "EDF/EDF+ (mne.io.read_raw_edf)",
+    ".bdf": "BDF (mne.io.read_raw_bdf)",
+    ".gdf": "GDF (mne.io.read_raw_gdf)",
+    ".vhdr": "BrainVision (mne.io.read_raw_brainvision)",
+    ".set": "EEGLAB (mne.io.read_raw_eeglab)",
+    ".xdf": "LSL XDF (pyxdf)",
+}
+RECORDING_SUFFIXES = (".fif", ".fif.gz", ".edf", ".bdf", ".gdf", ".vhdr", ".set", ".xdf", ".xdfz")
+_SUBJECT_DIR_RE = re.compile(r"^(sub(?:ject)?[-_]?[A-Za-z0-9]+)$", re.IGNORECASE)
+_UNIT_SCALE = {
+    "v": 1.0, "volt": 1.0, "volts": 1.0,
+    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
+    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
+    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
+}  # fmt: skip
+
+
+def _supported_text() -> str:
+    return ", ".join(SUPPORTED_FORMATS)
+
+
+def is_events_file(path: Path) -> bool:
+    """True for an MNE events file (``*-eve.fif``)."""
+    name = path.name.lower()
+    return name.endswith(("-eve.fif", "_eve.fif", "-eve.fif.gz"))
+
+
+def kalunga_pair(path: Path) -> tuple[Path, Path] | None:
+    """Return (raw, events) when ``path`` is one file of a ``*_raw.fif`` / ``*-eve.fif`` pair."""
+    name = path.name
+    if name.endswith("_raw.fif"):
+        raw, eve = path, path.with_name(name[: -len("_raw.fif")] + "-eve.fif")
+    elif name.endswith("-eve.fif"):
+        raw, eve = path.with_name(name[: -len("-eve.fif")] + "_raw.fif"), path
+    else:
+        return None
+    if raw.exists() and eve.exists():
+        return raw, eve
+    if name.endswith("-eve.fif"):
+        raise DatasetError(
+            f"{path} is an events file but its recording {raw.name} is missing next to it; "
+            f"pass the recording (*_raw.fif) or put the pair in one folder."
+        )
+    return None
+
+
+def subject_from_path(path: Path) -> str | None:
+    """Return the subject folder name (``subject01``, ``sub-01``) above ``path``, if any."""
+    for parent in path.resolve().parents:
+        if _SUBJECT_DIR_RE.match(parent.name):
+            return parent.name
+    return None
+
+
+def _read_failed(path: Path, exc: Exception) -> DatasetError:
+    return DatasetError(
+        f"Could not read {path}: the file looks truncated or corrupted "
+        f"({type(exc).__name__}: {exc}). Re-export or re-copy the recording."
+    )
+
+
+def read_kalunga(
+    raw_path: Path, eve_path: Path, event_id: Mapping[int, object] | None
+) -> mne.io.Raw:
+    """Read a ``*_raw.fif`` + ``*-eve.fif`` pair into a Raw with cue annotations."""
+    codes = {int(k): map_label(v) for k, v in (event_id or KALUNGA_EVENT_ID).items()}
+    try:
+        raw = mne.io.read_raw_fif(raw_path, preload=True, verbose="error")
+        events = mne.read_events(eve_path, verbose="error")
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+        raise _read_failed(raw_path, exc) from exc
+    keep = np.isin(events[:, 2], list(codes))
+    if not keep.all():
+        unknown = sorted(set(events[~keep, 2].tolist()))
+        logger.info("%s: ignoring event codes %s (not in event_id)", eve_path.name, unknown)
+    events = events[keep]
+    onsets = (events[:, 0] - raw.first_samp) / raw.info["sfreq"]
+    labels = [codes[int(c)] for c in events[:, 2]]
+    set_cue_annotations(raw, onsets, labels)
+    return raw
+
+
+def read_mne_file(path: Path, event_id: Mapping[object, object] | None, cue_map) -> mne.io.Raw:
+    """Read any file ``mne.io.read_raw`` supports; cues from annotations or events."""
+    try:
+        raw = mne.io.read_raw(path, preload=True, verbose="error")
+    except Exception as exc:  # noqa: BLE001
+        raise _read_failed(path, exc) from exc
+    shift = raw.first_time if raw.annotations.orig_time is not None else 0.0
+    if event_id is not None:
+        mapping = {str(k): map_label(v) for k, v in event_id.items()}
+        stim = mne.pick_types(raw.info, stim=True)
+        if len(stim):
+            events = mne.find_events(raw, shortest_event=1, verbose="error")
+            pairs = [(s, str(c)) for s, _, c in events]
+            onsets = [(s - raw.first_samp) / raw.info["sfreq"] for s, c in pairs if c in mapping]
+            labels = [mapping[c] for _, c in pairs if c in mapping]
+            extra = raw.annotations.copy()
+            extra = mne.Annotations(extra.onset - shift, extra.duration, extra.description)
+        else:
+            ann = raw.annotations
+            is_cue = np.array([str(d) in mapping for d in ann.description], bool)
+            onsets = list(ann.onset[is_cue] - shift)
+            labels = [mapping[str(d)] for d in ann.description[is_cue]]
+            extra = mne.Annotations(
+                ann.onset[~is_cue] - shift, ann.duration[~is_cue], ann.description[~is_cue]
+            )
+        set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)
+        return raw
+    if cue_map:
+        apply_cue_map(raw, cue_map)
+    ann = raw.annotations
+    labels = [canonical_label(d) for d in ann.description]
+    is_cue = np.array([lab is not None for lab in labels], bool)
+    extra = mne.Annotations(
+        ann.onset[~is_cue] - shift, ann.duration[~is_cue], ann.description[~is_cue]
+    )
+    set_cue_annotations(
+        raw, ann.onset[is_cue] - shift, [lab for lab in labels if lab is not None], extra
+    )
+    return raw
+
+
+def _xdf_field(info: dict, key: str, default=None):
+    value = info.get(key)
+    if isinstance(value, list):
+        value = value[0] if value else default
+    return default if value is None else value
+
+
+def _xdf_channels(stream: dict) -> list[dict]:
+    desc = stream["info"].get("desc") or [None]
+    desc = desc[0] if isinstance(desc, list) else desc
+    if not isinstance(desc, dict):
+        return []
+    channels = (desc.get("channels") or [None])[0]
+    if not isinstance(channels, dict):
+        return []
+    out = []
+    for ch in channels.get("channel") or []:
+        out.append({k: _xdf_field(ch, k, "") for k in ("label", "unit", "type")})
+    return out
+
+
+def _is_marker_stream(stream: dict) -> bool:
+    info = stream["info"]
+    fmt = str(_xdf_field(info, "channel_format", "")).lower()
+    typ = str(_xdf_field(info, "type", "")).lower()
+    return fmt == "string" or typ in ("markers", "marker", "events")
+
+
+def _pick_eeg_stream(streams: list[dict], name: str | None, path: Path) -> dict:
+    data = [s for s in streams if not _is_marker_stream(s)]
+    described = [
+        f"{_xdf_field(s['info'], 'name', '?')!r} (type {_xdf_field(s['info'], 'type', '?')!r})"
+        for s in streams
+    ]
+    if name is not None:
+        hits = [s for s in data if _xdf_field(s["info"], "name") == name]
+        if not hits:
+            raise DatasetError(
+                f"{path}: no EEG stream named {name!r}; streams in the file: "
+                f"{', '.join(described) or 'none'}."
+            )
+        return hits[0]
+    eeg = [s for s in data if str(_xdf_field(s["info"], "type", "")).upper() == "EEG"]
+    if not eeg:
+        raise DatasetError(
+            f"{path}: no stream of type 'EEG'; streams in the file: "
+            f"{', '.join(described) or 'none'}. Pass stream=<name> to choose one."
+        )
+    return max(eeg, key=lambda s: np.asarray(s["time_series"]).size)
+
+
+def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
+    """Read an LSL XDF recording: one EEG stream plus the marker streams' cues."""
+    import pyxdf
+
+    try:
+        streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True, dejitter_timestamps=True)
+    except Exception as exc:  # noqa: BLE001
+        raise _read_failed(path, exc) from exc
+    eeg = _pick_eeg_stream(streams, stream, path)
+    data = np.asarray(eeg["time_series"], dtype=float)
+    stamps = np.asarray(eeg["time_stamps"], dtype=float)
+    if data.ndim != 2 or data.shape[0] < 2:
+        raise DatasetError(f"{path}: the EEG stream holds no samples; the recording is empty.")
+    info = eeg["info"]
+    sfreq = float(_xdf_field(info, "nominal_srate", 0) or 0)
+    if sfreq <= 0:
+        sfreq = float(_xdf_field(info, "effective_srate", 0) or 0) or 1.0 / np.median(
+            np.diff(stamps)
+        )
+    chans = _xdf_channels(eeg)
+    n_ch = data.shape[1]
+    if len(chans) != n_ch:
+        chans = [{"label": f"EEG{i + 1:03d}", "unit": "", "type": "EEG"} for i in range(n_ch)]
+    names = [c["label"] or f"EEG{i + 1:03d}" for i, c in enumerate(chans)]
+    scales = []
+    for c in chans:
+        unit = str(c["unit"]).strip().lower()
+        if unit not in _UNIT_SCALE:
+            logger.info(
+                "%s: channel %s has unit %r; assuming microvolts", path.name, c["label"], unit
+            )
+        scales.append(_UNIT_SCALE.get(unit, 1e-6))
+    types = ["eeg" if str(c["type"]).upper() in ("EEG", "") else "misc" for c in chans]
+    raw_info = mne.create_info(names, sfreq, types)
+    raw = mne.io.RawArray((data * np.asarray(scales)).T, raw_info, verbose="error")
+    onsets, labels, other_on, other_desc = [], [], [], []
+    for s in streams:
+        if not _is_marker_stream(s):
+            continue
+        for ts, values in zip(np.asarray(s["time_stamps"], float), s["time_series"]):
+            text = str(values[0] if isinstance(values, (list, tuple, np.ndarray)) else values)
+            label = canonical_label(text)
+            if label is not None:
+                onsets.append(ts - stamps[0])
+                labels.append(label)
+            else:
+                other_on.append(ts - stamps[0])
+                other_desc.append(text)
+    extra = mne.Annotations(other_on, [0.0] * len(other_on), other_desc) if other_on else None
+    set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)
+    return raw
+
+
+def cue_freqs(raw: mne.io.BaseRaw) -> list[float]:
+    """Stimulus frequencies (Hz) named by the cue annotations of ``raw``, sorted."""
+    from bci.labels import label_to_freq
+
+    _, labels = cue_table(raw)
+    return sorted({f for f in (label_to_freq(lab) for lab in set(labels)) if f is not None})

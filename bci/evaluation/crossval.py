@@ -1,0 +1,293 @@
+"""Within-session (pooled, stratified k-fold) and cross-session evaluation of estimators.
+
+Every function takes ``{name: scikit-learn estimator}`` (cloned for each fit) and returns
+records, one per method: ``subject``, ``method``, ``window_s``, ``n_classes``, ``scheme``,
+``accuracy``, ``itr_bits_per_min``, ``itr_bits_per_min_gaze`` and details.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import mne
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from bci._logging import logger
+from bci.datasets import epoch, prefilter_raw
+from bci.datasets._cues import map_label
+from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
+
+#: Default gaze-shift time added per selection in the second ITR figure (s).
+GAZE_SHIFT_S = 0.5
+
+
+class _Windows:
+    """Windows of several sessions pooled: base test windows plus augmentation windows."""
+
+    def __init__(self, raws, *, tmin, window, classes, channels, offsets=None):
+        Xs, ys, sess, trial_ids = [], [], [], []
+        aug = []
+        n_before = 0
+        for i, raw in enumerate(raws):
+            X, y, _ = epoch(raw, tmin=tmin, window=window, classes=classes, channels=channels)
+            Xs.append(X)
+            ys.append(y)
+            sess.append(np.full(len(y), i))
+            trial_ids.append(np.arange(len(y)) + n_before)
+            if offsets is not None:
+                Xa, ya, _, ta = epoch(
+                    raw, tmin=tmin, window=window, classes=classes, channels=channels,
+                    offsets=offsets,
+                )  # fmt: skip
+                aug.append((Xa, ya, ta + n_before))
+            n_before += len(y)
+        self.X = np.concatenate(Xs)
+        self.y = np.concatenate(ys)
+        self.session = np.concatenate(sess)
+        self.trial = np.concatenate(trial_ids)
+        if offsets is not None:
+            self.Xa = np.concatenate([a[0] for a in aug])
+            self.ya = np.concatenate([a[1] for a in aug])
+            self.ta = np.concatenate([a[2] for a in aug])
+        else:
+            self.Xa = None
+
+    def train(self, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Training windows of the given trials (augmented when offsets were given)."""
+        if self.Xa is None:
+            m = np.isin(self.trial, trials)
+            return self.X[m], self.y[m]
+        m = np.isin(self.ta, trials)
+        return self.Xa[m], self.ya[m]
+
+
+def _fit_score(estimator, X_train, y_train, X_test, y_test):
+    est = clone(estimator)
+    t0 = time.perf_counter()
+    est.fit(X_train, y_train)
+    t1 = time.perf_counter()
+    pred = np.asarray(est.predict(X_test)).astype(str)
+    t2 = time.perf_counter()
+    return pred, t1 - t0, (t2 - t1) / max(len(X_test), 1)
+
+
+def _run(tasks, n_jobs: int):
+    if n_jobs == 1:
+        return [f(*a) for f, *a in tasks]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=n_jobs)(delayed(f)(*a) for f, *a in tasks)
+
+
+def _record(subject, method, window, labels, scheme, accs, y_true, y_pred, fits, preds, extra):
+    labels = list(labels)
+    acc = float(np.mean(accs)) if len(accs) else None
+    n = len(labels)
+    rec = {
+        "subject": subject,
+        "method": method,
+        "window_s": float(window),
+        "n_classes": n,
+        "scheme": scheme,
+        "accuracy": acc,
+        "itr_bits_per_min": None if acc is None else itr_bits_per_min(acc, n, window),
+        "itr_bits_per_min_gaze": None
+        if acc is None
+        else itr_bits_per_min(acc, n, window, extra["gaze_shift_s"]),
+        "accuracy_std": float(np.std(accs)) if len(accs) else None,
+        "classes": labels,
+        "confusion": confusion(y_true, y_pred, labels).tolist() if len(y_true) else None,
+        "n_test_trials": int(len(y_true)),
+        "fit_time_s": float(np.mean(fits)) if fits else None,
+        "predict_ms_per_trial": float(np.mean(preds) * 1e3) if preds else None,
+    }
+    rec.update(extra)
+    return rec
+
+
+def _labels_of(y: np.ndarray) -> list[str]:
+    from bci.labels import is_rest, label_to_freq
+
+    return sorted(set(y), key=lambda s: (is_rest(s), label_to_freq(s) or 0.0))
+
+
+def _prepare(raws, prefilter):
+    if prefilter is None:
+        return list(raws), "none"
+    return [
+        prefilter_raw(r, prefilter) for r in raws
+    ], f"whole {prefilter[0]:g}-{prefilter[1]:g} Hz"
+
+
+def evaluate_within(
+    raws: Sequence[mne.io.BaseRaw],
+    estimators: Mapping[str, object],
+    *,
+    subject: str,
+    window: float,
+    classes: Sequence[object] | None = None,
+    tmin: float = 2.0,
+    channels: Sequence[str] | None = None,
+    prefilter: tuple[float, float] | None = None,
+    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
+    n_splits: int = 5,
+    random_state: int = 42,
+    gaze_shift_s: float = GAZE_SHIFT_S,
+    n_jobs: int = 1,
+    on_method_done: Callable[[], None] | None = None,
+) -> list[dict]:
+    """Stratified k-fold cross-validation over all trials of a subject, sessions pooled.
+
+    Parameters
+    ----------
+    raws : list of mne.io.Raw
+        The subject's sessions (from :func:`bci.datasets.load_recording`).
+    estimators : dict of str to estimator
+        Methods to evaluate; each is cloned for every fold.
+    subject : str
+        Subject id written into the records.
+    window : float
+        Window length (s); windows start ``tmin`` s after each cue.
+    classes : list | None
+        Labels to keep (default: all cues).
+    tmin : float, default=2.0
+        Window start after the cue (s).
+    channels : list of str | None
+        Channel subset (default: all EEG channels).
+    prefilter : (l_freq, h_freq) | None
+        Band-pass each whole recording first (MOABB's protocol); default: raw windows.
+    train_offsets : dict of str to list of float | None
+        Per method, extra window starts (s after the cue) cut from the TRAINING trials only;
+        test windows always start at ``tmin``.
+    n_splits : int, default=5
+        Folds (fewer when a class has fewer trials).
+    random_state : int, default=42
+        Seed of ``StratifiedKFold(shuffle=True)``; the same folds serve every method.
+    gaze_shift_s : float, default=0.5
+        Time added per selection in ``itr_bits_per_min_gaze``.
+    n_jobs : int, default=1
+        Parallel fits (joblib).
+    on_method_done : callable | None
+        Called after each method (progress bars).
+
+    Returns
+    -------
+    records : list of dict
+        One per method; ``accuracy`` is the mean over folds.
+    """
+    raws, pf = _prepare(raws, prefilter)
+    train_offsets = dict(train_offsets or {})
+    classes = None if classes is None else [map_label(c) for c in classes]
+    base = _Windows(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    labels = _labels_of(base.y)
+    _, counts = np.unique(base.y, return_counts=True)
+    k = int(min(n_splits, counts.min()))
+    extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "n_trials": len(base.y)}
+    records = []
+    if k < 2:
+        for name in estimators:
+            note = "not available: fewer than 2 trials in some class"
+            records.append(
+                _record(subject, name, window, labels, "within", [], [], [], [], [],
+                        {**extra, "available": False, "note": note, "gaze_shift_s": gaze_shift_s})
+            )  # fmt: skip
+        return records
+    if k < n_splits:
+        logger.warning("%s: only %d trials in the smallest class, using %d folds", subject, k, k)
+    folds = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(base.X, base.y))
+    for name, estimator in estimators.items():
+        offsets = train_offsets.get(name)
+        data = base if offsets is None else _Windows(
+            raws, tmin=tmin, window=window, classes=classes, channels=channels, offsets=offsets
+        )  # fmt: skip
+        tasks = []
+        for train, test in folds:
+            Xtr, ytr = data.train(base.trial[train])
+            tasks.append((_fit_score, estimator, Xtr, ytr, base.X[test], base.y[test]))
+        results = _run(tasks, n_jobs)
+        accs = [accuracy(base.y[test], r[0]) for (_, test), r in zip(folds, results)]
+        y_true = np.concatenate([base.y[test] for _, test in folds])
+        y_pred = np.concatenate([r[0] for r in results])
+        rec_extra = {**extra, "n_folds": k, "train_offsets": list(offsets) if offsets else None,
+                     "available": True, "note": "", "gaze_shift_s": gaze_shift_s}  # fmt: skip
+        records.append(
+            _record(subject, name, window, labels, "within", accs, y_true, y_pred,
+                    [r[1] for r in results], [r[2] for r in results], rec_extra)
+        )  # fmt: skip
+        if on_method_done is not None:
+            on_method_done()
+    return records
+
+
+def evaluate_cross(
+    raws: Sequence[mne.io.BaseRaw],
+    estimators: Mapping[str, object],
+    *,
+    subject: str,
+    window: float,
+    classes: Sequence[object] | None = None,
+    tmin: float = 2.0,
+    channels: Sequence[str] | None = None,
+    prefilter: tuple[float, float] | None = None,
+    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
+    gaze_shift_s: float = GAZE_SHIFT_S,
+    n_jobs: int = 1,
+    on_method_done: Callable[[], None] | None = None,
+) -> list[dict]:
+    """Calibrate on one session, test on another of the same subject.
+
+    Every ordered pair of sessions is evaluated and the accuracies averaged. A subject with
+    one session gets records with ``available=False`` and ``accuracy=None``. Parameters as
+    in :func:`evaluate_within`; ``raws`` must be independent sessions (see
+    :func:`bci.datasets.find_recordings`, which drops duplicates).
+
+    Returns
+    -------
+    records : list of dict
+        One per method; ``accuracy`` is the mean over ordered session pairs.
+    """
+    raws, pf = _prepare(raws, prefilter)
+    train_offsets = dict(train_offsets or {})
+    classes = None if classes is None else [map_label(c) for c in classes]
+    extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "gaze_shift_s": gaze_shift_s}
+    if len(raws) < 2:
+        _, y, _ = epoch(raws[0], tmin=tmin, window=window, classes=classes, channels=channels)
+        labels = _labels_of(y)
+        note = "not available: one independent session (cross-session needs two)"
+        return [
+            _record(subject, name, window, labels, "cross", [], [], [], [], [],
+                    {**extra, "available": False, "note": note})
+            for name in estimators
+        ]  # fmt: skip
+    base = _Windows(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    labels = _labels_of(base.y)
+    pairs = list(itertools.permutations(range(len(raws)), 2))
+    records = []
+    for name, estimator in estimators.items():
+        offsets = train_offsets.get(name)
+        data = base if offsets is None else _Windows(
+            raws, tmin=tmin, window=window, classes=classes, channels=channels, offsets=offsets
+        )  # fmt: skip
+        tasks = []
+        for a, b in pairs:
+            Xtr, ytr = data.train(base.trial[base.session == a])
+            test = base.session == b
+            tasks.append((_fit_score, estimator, Xtr, ytr, base.X[test], base.y[test]))
+        results = _run(tasks, n_jobs)
+        accs = [accuracy(base.y[base.session == b], r[0]) for (_, b), r in zip(pairs, results)]
+        y_true = np.concatenate([base.y[base.session == b] for _, b in pairs])
+        y_pred = np.concatenate([r[0] for r in results])
+        rec_extra = {**extra, "n_pairs": len(pairs), "n_trials": len(base.y),
+                     "train_offsets": list(offsets) if offsets else None,
+                     "available": True, "note": ""}  # fmt: skip
+        records.append(
+            _record(subject, name, window, labels, "cross", accs, y_true, y_pred,
+                    [r[1] for r in results], [r[2] for r in results], rec_extra)
+        )  # fmt: skip
+        if on_method_done is not None:
+            on_method_done()
+    return records

@@ -82,7 +82,8 @@ class DecisionPolicy:
         Seconds after a commit during which nothing is committed.
     release_s : float, default=1.0
         Seconds the decoder must stay away from the last command (no evidence for it) before
-        that same command can be committed again.
+        that same command can be committed again; 0 disables latching (the same command
+        repeats every ``refractory_s`` while the decoder stays on it).
 
     Notes
     -----
@@ -189,7 +190,7 @@ class DecisionPolicy:
         if idx == self._latched:
             return PolicyResult(None, winner, "latched")
         self._last_commit_t = t
-        self._latched = idx
+        self._latched = idx if self.release_s > 0 else -1
         self._away_since = None
         self._run_idx, self._run_len = -1, 0
         return PolicyResult(winner, winner, COMMITTED)

@@ -8,8 +8,10 @@ each window on its own with precomputed coefficients. Labels name stimulus frequ
 from ._state import from_state, to_state
 from .cca import CCA, FBCCA
 from .registry import BEST_METHOD, DEFAULT_METHODS, METHODS, make_decoder
+from .tdca import TDCA
+from .trca import TRCA
 
 __all__ = [
-    "CCA", "FBCCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD", "make_decoder",
+    "CCA", "FBCCA", "TRCA", "TDCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD", "make_decoder",
     "to_state", "from_state",
 ]

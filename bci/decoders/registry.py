@@ -6,6 +6,8 @@ from typing import Any
 
 from ..errors import DecoderError
 from .cca import CCA, FBCCA
+from .tdca import TDCA
+from .trca import TRCA
 
 #: Extra training-window start offsets (s, relative to the evaluation window start) that a
 #: calibrated phase-invariant decoder profits from; cut inside each training trial only.
@@ -20,9 +22,24 @@ METHODS: dict[str, dict[str, Any]] = {
         "cls": FBCCA, "params": {}, "calibrated": False, "phase_invariant": True,
         "train_offsets": None, "description": "filter-bank CCA (Chen 2015)",
     },
+    "trca": {
+        "cls": TRCA, "params": {"ensemble": False}, "calibrated": True,
+        "phase_invariant": False, "train_offsets": None,
+        "description": "filter-bank TRCA (Nakanishi 2018), phase-locked stimuli only",
+    },
+    "etrca": {
+        "cls": TRCA, "params": {"ensemble": True}, "calibrated": True,
+        "phase_invariant": False, "train_offsets": None,
+        "description": "filter-bank ensemble TRCA (Nakanishi 2018), phase-locked stimuli only",
+    },
+    "tdca": {
+        "cls": TDCA, "params": {}, "calibrated": True, "phase_invariant": False,
+        "train_offsets": None,
+        "description": "filter-bank TDCA (Liu 2021), phase-locked stimuli only",
+    },
 }
 
-CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA}
+CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA}
 
 DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca")
 BEST_METHOD = "fbcca"

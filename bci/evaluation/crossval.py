@@ -39,9 +39,10 @@ class _Windows:
             sess.append(np.full(len(y), i))
             trial_ids.append(np.arange(len(y)) + n_before)
             if offsets is not None:
+                starts = [tmin + float(o) for o in offsets]
                 Xa, ya, _, ta = epoch(
                     raw, tmin=tmin, window=window, classes=classes, channels=channels,
-                    offsets=offsets,
+                    offsets=starts,
                 )  # fmt: skip
                 aug.append((Xa, ya, ta + n_before))
             n_before += len(y)
@@ -161,8 +162,9 @@ def evaluate_within(
     prefilter : (l_freq, h_freq) | None
         Band-pass each whole recording first (MOABB's protocol); default: raw windows.
     train_offsets : dict of str to list of float | None
-        Per method, extra window starts (s after the cue) cut from the TRAINING trials only;
-        test windows always start at ``tmin``.
+        Per method, extra training-window starts in seconds relative to ``tmin`` (as
+        ``bci.decoders.METHODS[name]["train_offsets"]``), cut from the TRAINING trials
+        only; test windows always start at ``tmin``.
     n_splits : int, default=5
         Folds (fewer when a class has fewer trials).
     random_state : int, default=42

@@ -1,0 +1,229 @@
+"""``ssvep-exo evaluate``: offline evaluation of decoders on recorded sessions.
+
+Examples
+--------
+ssvep-exo evaluate ../shared/data/kalunga2016 --windows 0.5,1,2 --classes 3,4 \\
+    --scheme within,cross --json results.json --csv results.csv --plots plots/
+ssvep-exo evaluate ../shared/data/kalunga2016 --online --json online.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bci.errors import BCIError, DatasetError
+
+EXIT_OK = 0
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas, got {text!r}"
+        ) from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def _classes(text: str) -> list[int] | None:
+    if text.strip().lower() in ("both", "all"):
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected class counts such as 3, 4 or 3,4 (or 'both'), got {text!r}"
+        ) from None
+
+
+def _schemes(text: str) -> list[str]:
+    if text.strip().lower() in ("both", "all"):
+        return ["within", "cross"]
+    out = [s.strip().lower() for s in text.split(",") if s.strip()]
+    for s in out:
+        if s not in ("within", "cross"):
+            raise argparse.ArgumentTypeError(f"scheme must be within, cross or both, got {s!r}")
+    return out
+
+
+def _methods(text: str) -> list[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``evaluate``."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate decoders offline on recorded sessions (accuracy, ITR, plots)",
+        description=(
+            "Cross-validate decoders on recordings (files or folders, grouped by subject): "
+            "accuracy and Wolpaw ITR per method and window length, mean over subjects, "
+            "plus a phase-locking analysis that says which decoder family fits the data. "
+            "Windows start --tmin s after each cue and are filtered one by one by the "
+            "decoders (as online) unless --prefilter whole."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s)")
+    p.add_argument("--methods", type=_methods, default=None,
+                   help="comma-separated decoder names (default: the registry's defaults; "
+                        "'all' for every registered decoder)")  # fmt: skip
+    p.add_argument("--windows", type=_floats, default=[0.5, 1.0, 2.0],
+                   help="window lengths in s, comma-separated (default 0.5,1,2)")  # fmt: skip
+    p.add_argument("--classes", type=_classes, default=None,
+                   help="class counts: 3 (targets only), 4 (with rest), 3,4 or both "
+                        "(default: every set the data has)")  # fmt: skip
+    p.add_argument("--scheme", type=_schemes, default=["within"],
+                   help="within (5-fold CV, sessions pooled), cross (calibrate on one "
+                        "session, test on another), or both (default within)")  # fmt: skip
+    p.add_argument("--prefilter", choices=("none", "whole"), default="none",
+                   help="'whole' band-passes each whole recording before cutting windows "
+                        "(MOABB's protocol, for comparison with published figures); "
+                        "default 'none' = each window filtered on its own, as online")  # fmt: skip
+    p.add_argument("--band", type=_floats, default=None, metavar="L,H",
+                   help="band for --prefilter whole (default: lowest frequency - 3 Hz to "
+                        "twice the highest, 10-42 Hz on Kalunga)")  # fmt: skip
+    p.add_argument("--tmin", type=float, default=2.0,
+                   help="window start after the cue, s (default 2.0)")  # fmt: skip
+    p.add_argument("--channels", type=_methods, default=None,
+                   help="comma-separated channel names (default: all EEG channels)")  # fmt: skip
+    p.add_argument("--gaze-shift", type=float, default=0.5,
+                   help="seconds added per selection in the second ITR figure (default 0.5)")  # fmt: skip
+    p.add_argument("--per-subject", action="store_true", help="also print each subject's rows")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="keep sessions whose samples duplicate another session")  # fmt: skip
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (default 1)")
+    p.add_argument("--no-phase", action="store_true", help="skip the phase-locking analysis")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", metavar="FILE", help="write one JSON record per result")
+    p.add_argument("--csv", metavar="FILE", help="write the records as CSV")
+    p.add_argument("--plots", metavar="DIR", help="write PNG plots (sweep, confusion matrices)")
+    p.add_argument("--online", action="store_true",
+                   help="pseudo-online evaluation: replay each session through the online "
+                        "loop and score commands (hit rate, false activations, time)")  # fmt: skip
+    p.add_argument("--step", type=float, default=0.1,
+                   help="--online: step of the online loop, s (default 0.1)")  # fmt: skip
+    p.set_defaults(func=run)
+    return p
+
+
+def _resolve_methods(requested: list[str] | None):
+    try:
+        from bci.decoders import DEFAULT_METHODS, METHODS
+    except ImportError as exc:  # pragma: no cover - decoders are part of the package
+        raise BCIError(f"the decoders (bci.decoders) cannot be imported: {exc}") from exc
+    if not requested:
+        return list(DEFAULT_METHODS), METHODS
+    if requested == ["all"]:
+        return list(METHODS), METHODS
+    from bci._check import suggest
+
+    for m in requested:
+        if m not in METHODS:
+            raise BCIError(
+                f"unknown method {m!r}; choose from {', '.join(METHODS)}.{suggest(m, METHODS)}"
+            )
+    return requested, METHODS
+
+
+def _run_online(args, found, methods) -> int:
+    try:
+        from bci.online.pseudo_online import evaluate_online
+    except ImportError as exc:
+        raise BCIError(
+            "--online is not available in this installation: the pseudo-online evaluation "
+            f"(bci.online.pseudo_online.evaluate_online) cannot be imported ({exc})."
+        ) from exc
+    from bci.evaluation import write_csv, write_json
+
+    records = []
+    for window in args.windows:
+        records += evaluate_online(
+            found, methods, window_s=window, step_s=args.step,
+            progress=None if args.no_progress else (lambda s: print(s, file=sys.stderr)),
+        )  # fmt: skip
+    try:
+        from bci.online.pseudo_online import format_online_table
+
+        print(format_online_table(records))
+    except ImportError:
+        for r in records:
+            print(r)
+    if args.json:
+        write_json(records, args.json)
+        print(f"wrote {args.json}")
+    if args.csv:
+        write_csv(records, args.csv)
+        print(f"wrote {args.csv}")
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation described by the parsed arguments."""
+    from bci.datasets import cue_freqs, find_recordings, load_recording
+    from bci.evaluation import (
+        format_table,
+        phase_locking_analysis,
+        plot_confusions,
+        plot_sweep,
+        run_evaluation,
+        write_csv,
+        write_json,
+    )
+
+    methods, registry = _resolve_methods(args.methods)
+    if args.n_jobs < 1:
+        raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
+    found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+    if args.online:
+        return _run_online(args, found, methods)
+    recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
+    raws = [r for rs in recordings.values() for r in rs]
+    sfreqs = sorted({r.info["sfreq"] for r in raws})
+    if len(sfreqs) > 1:
+        raise DatasetError(
+            f"the recordings have different sampling rates ({', '.join(f'{s:g}' for s in sfreqs)} "
+            f"Hz); evaluate them separately or resample them to one rate."
+        )
+    freqs = sorted({f for r in raws for f in cue_freqs(r)})
+    if not freqs:
+        raise DatasetError("the recordings have no frequency cues (only rest); nothing to decode.")
+    sfreq = sfreqs[0]
+    print(
+        f"{len(raws)} session(s) of {len(recordings)} subject(s), {sfreq:g} Hz, stimulus "
+        f"frequencies {', '.join(f'{f:g}' for f in freqs)} Hz; methods: {', '.join(methods)}"
+    )
+    prefilter = None
+    if args.prefilter == "whole":
+        band = args.band or [max(1.0, freqs[0] - 3.0), min(2.0 * freqs[-1], sfreq / 2 - 1)]
+        if len(band) != 2 or band[0] >= band[1]:
+            raise BCIError(f"--band must be L,H with L < H, got {args.band}.")
+        prefilter = (float(band[0]), float(band[1]))
+    if not args.no_phase:
+        report = phase_locking_analysis(
+            recordings, tmin=args.tmin, window=max(args.windows), channels=args.channels
+        )
+        print(report.format())
+        print()
+    from bci.decoders import make_decoder
+
+    estimators = {m: make_decoder(m, sfreq=sfreq, freqs=freqs) for m in methods}
+    offsets = {m: registry[m].get("train_offsets") for m in methods}
+    records = run_evaluation(
+        recordings, estimators, windows=args.windows, n_classes=args.classes,
+        schemes=args.scheme, tmin=args.tmin, channels=args.channels, prefilter=prefilter,
+        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.n_jobs,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(format_table(records, per_subject=args.per_subject))
+    if args.json:
+        print(f"wrote {write_json(records, args.json)}")
+    if args.csv:
+        print(f"wrote {write_csv(records, args.csv)}")
+    if args.plots:
+        paths = plot_sweep(records, args.plots) + plot_confusions(records, args.plots)
+        print(f"wrote {len(paths)} plot(s) to {args.plots}")
+    return EXIT_OK

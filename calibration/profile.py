@@ -39,7 +39,7 @@ SCHEMA_VERSION = 1
 FORMAT_NAME = "ssvep-exo-profile"
 JSON_NAME = "profile.json"
 NPZ_NAME = "profile.npz"
-_ALLOWED_KINDS = "biufc"  # numeric and boolean arrays only
+_ALLOWED_KINDS = "biufcUS"  # numeric, boolean and fixed-width string arrays (no objects)
 _MAX_JSON_BYTES = 50_000_000
 
 
@@ -411,7 +411,7 @@ def _validate_fields(f: dict, arrays: dict, *, where: str, exc: type[Exception])
         raise bad("'method' is empty")
     for name, arr in arrays.items():
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in _ALLOWED_KINDS:
-            raise bad(f"array {name!r} must be a numeric ndarray")
+            raise bad(f"array {name!r} must be a numeric or string ndarray (no objects)")
 
 
 def _require(doc: dict, key: str, types: type, path: Path) -> Any:

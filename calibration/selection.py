@@ -1,0 +1,363 @@
+"""Model selection on calibration data: decoder x window, then no-control thresholds.
+
+Three pieces, all on recordings loaded by :func:`bci.datasets.load_recording`:
+
+- :func:`cross_validate`: stratified k-fold accuracy and ITR of each candidate decoder and
+  window length on the cued windows (rest included when the recording has rest trials);
+- :func:`sliding_scores`: out-of-fold decoder scores of sliding windows over the whole
+  recording, as the online loop would see them, each labelled with what the user attended;
+- :func:`false_activation_rate` / :func:`choose_thresholds`: replay the decision policy over
+  those windows and keep the margin that holds the commands per minute of rest under target.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold
+
+from bci.datasets import cue_table, epoch, pick_channels
+from bci.decoders import METHODS, make_decoder
+from bci.evaluation.metrics import itr_bits_per_min
+from bci.labels import REST_LABEL, is_rest
+from bci.online.policy import DecisionPolicy
+from calibration.errors import CalibrationError
+
+logger = logging.getLogger("calibration")
+
+
+@dataclass
+class LabelledScores:
+    """Decoder scores of consecutive sliding windows over one or more recordings.
+
+    Attributes
+    ----------
+    scores : ndarray, shape (n_windows, n_classes)
+        Scores in ``classes`` order.
+    labels : list of (str | None)
+        What the user attended during each window (None: a cue changed inside the window,
+        or the gaze shift after a cue).
+    classes : tuple of str
+        Column labels.
+    step_s : float
+        Time between consecutive windows (s).
+    """
+
+    scores: np.ndarray
+    labels: list
+    classes: tuple[str, ...]
+    step_s: float
+
+    @property
+    def rest_minutes(self) -> float:
+        """Minutes of labelled rest windows."""
+        return sum(1 for lab in self.labels if lab is not None and is_rest(lab)) * self.step_s / 60
+
+
+def class_labels(classes: Sequence[object]) -> tuple[str, ...]:
+    """Decoder ``classes_`` as label strings (numbers become ``"13.0Hz"``)."""
+    from bci.labels import freq_label, label_to_freq
+
+    out = []
+    for c in classes:
+        c = c.item() if hasattr(c, "item") else c
+        f = label_to_freq(c)
+        out.append(REST_LABEL if f is None else freq_label(f))
+    return tuple(out)
+
+
+def _cut(raw, *, tmin, window, channels, classes, offsets=None):
+    """Epoch one recording; return (X, y, cue onset of each window)."""
+    out = epoch(raw, tmin=tmin, window=window, channels=channels, classes=classes,
+                offsets=offsets)
+    y = np.asarray(out[1]).astype(str)
+    if offsets is None:
+        cue = np.asarray(out[2]) - tmin
+    else:
+        onsets, labels = cue_table(raw)
+        keep = np.isin(np.asarray(labels).astype(str), list(classes))
+        cue = np.asarray(onsets)[keep][np.asarray(out[3], int)]
+    return out[0], y, np.round(cue, 3)
+
+
+def _epochs(raws, *, tmin, window, channels, classes):
+    """Cued windows of every recording; keys (recording, cue onset) identify trials."""
+    Xs, ys, keys = [], [], []
+    for r, raw in enumerate(raws):
+        X, y, cue = _cut(raw, tmin=tmin, window=window, channels=channels, classes=classes)
+        Xs.append(X)
+        ys.append(y)
+        keys += [(r, float(c)) for c in cue]
+    if not keys:
+        raise CalibrationError(
+            f"No calibration trial of the classes {list(classes)} fits a {window:g} s window "
+            f"starting {tmin:g} s after its cue; record longer trials or use shorter windows."
+        )
+    return np.concatenate(Xs), np.concatenate(ys), keys
+
+
+def _fold_ids(y_trial: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    labels, counts = np.unique(y_trial, return_counts=True)
+    k = int(min(n_folds, counts.min()))
+    if k < 2:
+        raise CalibrationError(
+            f"Too few calibration trials to cross-validate ({dict(zip(labels, counts))}); "
+            "record at least 2 trials per class (more is better)."
+        )
+    folds = np.empty(len(y_trial), int)
+    skf = StratifiedKFold(k, shuffle=True, random_state=seed)
+    for f, (_, test) in enumerate(skf.split(np.zeros(len(y_trial)), y_trial)):
+        folds[test] = f
+    return folds
+
+
+def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[float],
+                   freqs: Sequence[float], channels: Sequence[str], classes: Sequence[str],
+                   tmin: float = 2.0, n_folds: int = 5, seed: int = 42,
+                   gaze_shift_s: float = 0.5) -> list[dict]:
+    """Cross-validated accuracy and ITR of each method x window on the cued windows.
+
+    Parameters
+    ----------
+    raws : sequence of mne.io.Raw
+        Calibration recordings (annotated cues).
+    methods : sequence of str
+        Decoder registry names.
+    windows : sequence of float
+        Window lengths (s).
+    freqs : sequence of float
+        Target frequencies (Hz).
+    channels : sequence of str
+        Channels to decode.
+    classes : sequence of str
+        Labels to classify (targets, plus ``"rest"`` when the recording has rest trials).
+    tmin : float, default=2.0
+        Window start after each cue (s).
+    n_folds : int, default=5
+        Folds (fewer when a class has fewer trials). Windows of one trial stay together.
+    seed : int, default=42
+        Shuffling seed; the same folds for every candidate.
+    gaze_shift_s : float, default=0.5
+        Added to the window length for the ITR's time per selection.
+
+    Returns
+    -------
+    records : list of dict
+        One per candidate: ``method, window_s, n_classes, accuracy, itr_bits_per_min,
+        n_trials, n_folds``.
+    """
+    records = []
+    for w in windows:
+        X, y, keys = _epochs(raws, tmin=tmin, window=w, channels=channels, classes=classes)
+        folds = _fold_ids(y, n_folds, seed)
+        for m in methods:
+            offs = _offsets(m, tmin, w)
+            correct = 0
+            for f in np.unique(folds):
+                train = {k for k, fo in zip(keys, folds) if fo != f}
+                dec = _fit(m, raws, freqs=freqs, channels=channels, classes=classes, tmin=tmin,
+                           window=w, offsets=offs, keep_trials=train)
+                correct += int(np.sum(class_labels(dec.predict(X[folds == f]))
+                                      == y[folds == f]))
+            acc = correct / len(y)
+            records.append({
+                "method": m, "window_s": float(w), "n_classes": len(classes),
+                "accuracy": acc,
+                "itr_bits_per_min": itr_bits_per_min(acc, len(classes), w, gaze_shift_s),
+                "n_trials": int(len(y)), "n_folds": int(len(np.unique(folds))),
+            })
+            logger.info("cv %s %.2f s: accuracy %.3f", m, w, acc)
+    return records
+
+
+def _offsets(method: str, tmin: float, window: float):
+    offs = METHODS[method].get("train_offsets")
+    if not offs:
+        return None
+    return [tmin + o for o in offs if tmin + o >= 0]
+
+
+def _fit(method: str, raws, *, freqs, channels, classes, tmin, window, offsets=None,
+         keep_trials: set | None = None):
+    """Fit ``method`` on the cued windows of ``raws`` (only ``keep_trials`` when given)."""
+    Xs, ys = [], []
+    for r, raw in enumerate(raws):
+        X, y, cue = _cut(raw, tmin=tmin, window=window, channels=channels, classes=classes,
+                         offsets=offsets)
+        if keep_trials is not None:
+            keep = np.array([(r, float(c)) in keep_trials for c in cue], bool)
+            X, y = X[keep], y[keep]
+        Xs.append(X)
+        ys.append(y)
+    X, y = np.concatenate(Xs), np.concatenate(ys)
+    sfreq = raws[0].info["sfreq"]
+    dec = make_decoder(method, sfreq=sfreq, freqs=freqs)
+    return dec.fit(X, y)
+
+
+def fit_decoder(method: str, raws: Sequence, *, freqs, channels, classes, tmin: float,
+                window: float):
+    """Fit ``method`` on every cued window of the calibration recordings."""
+    return _fit(method, list(raws), freqs=freqs, channels=channels, classes=classes, tmin=tmin,
+                window=window, offsets=_offsets(method, tmin, window))
+
+
+def window_labels(raw, ends_s: np.ndarray, window_s: float, *, guard_s: float = 1.0,
+                  classes: Sequence[str] | None = None) -> tuple[list, np.ndarray]:
+    """Label sliding windows ending at ``ends_s`` with the cue they lie in.
+
+    A window gets a cue's label when it starts at least ``guard_s`` after that cue and ends
+    before the next one; otherwise None. Also returns each window's cue index (-1: none).
+    """
+    onsets, labels = cue_table(raw)
+    labels = np.asarray(labels).astype(str)
+    end_rec = raw.n_times / raw.info["sfreq"]
+    nxt = np.append(onsets[1:], end_rec)
+    out, idx = [], np.full(len(ends_s), -1)
+    starts = ends_s - window_s
+    seg = np.searchsorted(onsets, ends_s, side="right") - 1
+    for i, (s, e, j) in enumerate(zip(starts, ends_s, seg)):
+        if j < 0:
+            out.append(None)
+            continue
+        idx[i] = j
+        ok = s >= onsets[j] + guard_s and e <= nxt[j] + 1e-9
+        lab = labels[j]
+        if classes is not None and lab not in classes:
+            ok = False
+        out.append(str(lab) if ok else None)
+    return out, idx
+
+
+def sliding_scores(method: str, raws: Sequence, *, freqs, channels, classes, tmin: float,
+                   window: float, step_s: float = 0.25, guard_s: float = 1.0,
+                   n_folds: int = 5, seed: int = 42) -> LabelledScores:
+    """Out-of-fold scores of sliding windows over the recordings, as online.
+
+    Trials are split into folds as in :func:`cross_validate`; the windows inside a trial
+    are scored by the decoder fitted without that trial.
+    """
+    raws = list(raws)
+    _, y, keys = _epochs(raws, tmin=tmin, window=window, channels=channels, classes=classes)
+    folds = _fold_ids(y, n_folds, seed)
+    fold_of = dict(zip(keys, folds.tolist()))
+    offs = _offsets(method, tmin, window)
+    decs = {}
+    for f in np.unique(folds):
+        train = {k for k, fo in fold_of.items() if fo != f}
+        decs[int(f)] = _fit(method, raws, freqs=freqs, channels=channels, classes=classes,
+                            tmin=tmin, window=window, offsets=offs, keep_trials=train)
+    all_scores, all_labels = [], []
+    cls = class_labels(decs[0].classes_)
+    for r, raw in enumerate(raws):
+        sf = raw.info["sfreq"]
+        win, ends = _windows(raw, channels, window, step_s)
+        labs, seg = window_labels(raw, ends / sf, window, guard_s=guard_s)
+        onsets, _ = cue_table(raw)
+        onsets = np.round(np.asarray(onsets), 3)
+        # each window is scored by the model that did not see the trial it lies in
+        fold_w = np.array([fold_of.get((r, float(onsets[j])), 0) if j >= 0 else 0
+                           for j in seg], int)
+        scores = np.empty((len(ends), len(cls)))
+        for f, dec in decs.items():
+            m = fold_w == f
+            if m.any():
+                scores[m] = dec.decision_function(win[m])
+        all_scores.append(scores)
+        all_labels += [lab if (lab is None or lab in classes) else None for lab in labs]
+    return LabelledScores(np.concatenate(all_scores), all_labels, cls, float(step_s))
+
+
+def _windows(raw, channels, window: float, step_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sliding windows ``(n_windows, n_channels, n)`` and their end sample indices."""
+    sf = raw.info["sfreq"]
+    n = int(round(window * sf))
+    data = raw.get_data(picks=pick_channels(raw, channels))
+    step = max(1, int(round(step_s * sf)))
+    ends = np.arange(n, data.shape[1] + 1, step)
+    view = np.lib.stride_tricks.sliding_window_view(data, n, axis=1)
+    return np.ascontiguousarray(view[:, ends - n].transpose(1, 0, 2)), ends
+
+
+def score_recording(decoder, raw, *, channels, window: float, step_s: float = 0.25,
+                    guard_s: float = 1.0) -> LabelledScores:
+    """Scores of a fitted decoder on sliding windows over a recording (e.g. another session)."""
+    win, ends = _windows(raw, channels, window, step_s)
+    labs, _ = window_labels(raw, ends / raw.info["sfreq"], window, guard_s=guard_s)
+    scores = decoder.decision_function(win)
+    cls = class_labels(decoder.classes_)
+    labs = [lab if (lab is None or lab in cls) else None for lab in labs]
+    return LabelledScores(np.asarray(scores), labs, cls, float(step_s))
+
+
+def replay_policy(ls: LabelledScores, policy: DecisionPolicy) -> dict:
+    """Run the policy over labelled windows; return false activations and hits.
+
+    Returns
+    -------
+    result : dict
+        ``false_per_min`` (commands during rest per minute of rest), ``n_false``,
+        ``rest_min``, ``n_commands``, ``correct_commands``, ``wrong_commands`` (a target
+        committed while another target was attended), ``target_segments_hit`` /
+        ``target_segments``.
+    """
+    policy.reset()
+    n_false = n_cmd = correct = wrong = 0
+    seg, prev = -1, object()
+    segs_hit, segs = set(), set()
+    for i, (row, lab) in enumerate(zip(ls.scores, ls.labels)):
+        if lab != prev:
+            seg += 1
+            prev = lab
+        if lab is not None and not is_rest(lab):
+            segs.add(seg)
+        res = policy.update(i * ls.step_s, row)
+        if res.outcome is None:
+            continue
+        n_cmd += 1
+        if lab is None:
+            continue
+        if is_rest(lab):
+            n_false += 1
+        elif res.outcome == lab:
+            correct += 1
+            segs_hit.add(seg)
+        else:
+            wrong += 1
+    policy.reset()
+    rest_min = ls.rest_minutes
+    return {
+        "false_per_min": (n_false / rest_min) if rest_min > 0 else float("nan"),
+        "n_false": n_false, "rest_min": rest_min, "n_commands": n_cmd,
+        "correct_commands": correct, "wrong_commands": wrong,
+        "target_segments_hit": len(segs_hit), "target_segments": len(segs),
+    }
+
+
+def false_activation_curve(ls: LabelledScores, margins: Sequence[float], **policy_kw) -> list:
+    """False activations per minute of rest for each ``min_margin`` (for the report plot)."""
+    out = []
+    for m in margins:
+        pol = DecisionPolicy(ls.classes, min_margin=float(m), **policy_kw)
+        r = replay_policy(ls, pol)
+        out.append({"min_margin": float(m), **r})
+    return out
+
+
+def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float,
+                      **policy_kw) -> DecisionPolicy:
+    """Return a DecisionPolicy whose ``min_margin`` holds the false-activation target.
+
+    Uses :meth:`bci.online.policy.DecisionPolicy.fit_thresholds` on the labelled windows.
+    Without rest windows the margin stays 0 and a warning is logged.
+    """
+    pol = DecisionPolicy(ls.classes, **policy_kw)
+    if ls.rest_minutes <= 0:
+        logger.warning("no rest windows in the calibration data: no-control thresholds cannot "
+                       "be chosen (min_margin stays 0); record rest trials to calibrate them")
+        return pol
+    return pol.fit_thresholds(ls.scores, ls.labels, step_s=ls.step_s,
+                              max_false_per_min=far_target_per_min)

@@ -1,0 +1,238 @@
+"""Calibration sessions: from recorded files, or live over LSL (see :mod:`calibration.live`).
+
+:func:`calibrate_from_files` (and :func:`calibrate_raws` for recordings already loaded)
+epochs the cued trials, cross-validates every candidate decoder x window length, picks the
+best, chooses the no-control threshold (``min_margin`` of the decision policy) that holds
+the false-activation rate (commands per minute of rest, on sliding windows scored
+out-of-fold, as the online loop would issue them) under a target, fits the chosen decoder on
+all the calibration data and returns a :class:`~calibration.profile.SubjectProfile` and a
+:class:`~calibration.report.CalibrationReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bci.datasets import cue_freqs, cue_table, load_recording, pick_channels
+from bci.decoders import DEFAULT_METHODS, METHODS
+from bci.labels import REST_LABEL, freq_label
+from calibration import selection as sel
+from calibration.errors import CalibrationError
+from calibration.profile import SubjectProfile
+from calibration.report import CalibrationReport
+
+logger = logging.getLogger("calibration")
+
+DEFAULT_WINDOWS = (0.5, 1.0, 2.0)
+#: Commands given to the targets in ascending frequency when no mapping is supplied.
+DEFAULT_COMMANDS = ("walk", "stop", "sit", "stand", "turn_left", "turn_right")
+
+
+def calibrate_from_files(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    methods: Sequence[str] | None = None,
+    windows: Sequence[float] = DEFAULT_WINDOWS,
+    far_target_per_min: float = 1.0,
+    **kwargs,
+) -> tuple[SubjectProfile, CalibrationReport]:
+    """Build a subject profile from one or more recorded calibration sessions.
+
+    Parameters
+    ----------
+    paths : path-like | sequence of path-like
+        Recordings :func:`bci.datasets.load_recording` reads (e.g. a Kalunga ``*_raw.fif``,
+        an XDF file from a live calibration).
+    methods : sequence of str | None
+        Candidate decoders (registry names); default :data:`bci.decoders.DEFAULT_METHODS`.
+    windows : sequence of float, default=(0.5, 1.0, 2.0)
+        Candidate window lengths (s).
+    far_target_per_min : float, default=1.0
+        Allowed commands per minute while the user looks at nothing.
+    **kwargs
+        Passed to :func:`calibrate_raws` (``tmin``, ``channels``, ``step_s``, ``guard_s``,
+        ``n_folds``, ``criterion``, ``command_map``, ``policy_params``, ``output``).
+
+    Returns
+    -------
+    profile : SubjectProfile
+    report : CalibrationReport
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("'paths' must name at least one recording.")
+    raws = [load_recording(p) for p in paths]
+    return calibrate_raws(raws, methods=methods, windows=windows,
+                          far_target_per_min=far_target_per_min,
+                          sources=[str(p) for p in paths], **kwargs)
+
+
+def calibrate_raws(
+    raws: Sequence,
+    *,
+    methods: Sequence[str] | None = None,
+    windows: Sequence[float] = DEFAULT_WINDOWS,
+    far_target_per_min: float = 1.0,
+    tmin: float = 2.0,
+    channels: Sequence[str] | None = None,
+    step_s: float = 0.25,
+    guard_s: float = 1.0,
+    n_folds: int = 5,
+    criterion: str = "accuracy",
+    command_map: Mapping[str, str] | None = None,
+    policy_params: Mapping[str, object] | None = None,
+    phases: Sequence[float] | None = None,
+    output: str | os.PathLike | None = None,
+    sources: Sequence[str] = (),
+    seed: int = 42,
+) -> tuple[SubjectProfile, CalibrationReport]:
+    """Model selection and fitting on loaded recordings (see :func:`calibrate_from_files`).
+
+    Parameters
+    ----------
+    raws : sequence of mne.io.Raw
+        Recordings with cue annotations (same channels and sampling rate).
+    tmin : float, default=2.0
+        Start of the cued window after each cue (s); 2.0 is the Kalunga/MOABB convention.
+    channels : sequence of str | None
+        Channels to use (default: every EEG channel of the first recording).
+    step_s : float, default=0.25
+        Step of the sliding windows used to choose the threshold (and stored in the profile
+        as the online step the threshold was chosen for).
+    guard_s : float, default=1.0
+        Sliding windows that start less than this after a cue are not counted (gaze shift).
+    n_folds : int, default=5
+        Cross-validation folds.
+    criterion : {"accuracy", "itr"}, default="accuracy"
+        What the selection maximises (ties: the shorter window).
+    command_map : dict | None
+        Target label -> command name; default: :data:`DEFAULT_COMMANDS` by ascending frequency.
+    policy_params : dict | None
+        Fixed DecisionPolicy parameters (``n_consecutive``, ``refractory_s``, ``release_s``);
+        ``min_margin`` is chosen here.
+    phases : sequence of float | None
+        Stimulus phases (rad) per target, stored in the profile (default zeros).
+    output : path-like | None
+        When given, the profile is saved there and the report's plots written there.
+    sources : sequence of str
+        Names of the recordings (stored in the profile).
+    seed : int, default=42
+        Cross-validation seed.
+    """
+    raws = list(raws)
+    if not raws:
+        raise ValueError("'raws' must hold at least one recording.")
+    if criterion not in ("accuracy", "itr"):
+        raise ValueError(f"Invalid value for the 'criterion' parameter. Allowed values are "
+                         f"'accuracy', 'itr', but got {criterion!r} instead.")
+    methods = list(methods or DEFAULT_METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise CalibrationError(f"Unknown decoder method(s) {unknown}; choose from "
+                               f"{', '.join(METHODS)}.")
+    sfreq = float(raws[0].info["sfreq"])
+    ch = list(channels) if channels is not None else [
+        raws[0].ch_names[i] for i in pick_channels(raws[0], None)]
+    for r in raws[1:]:
+        if not math.isclose(r.info["sfreq"], sfreq):
+            raise CalibrationError(f"The recordings have different sampling rates "
+                                   f"({sfreq:g} and {r.info['sfreq']:g} Hz); calibrate them "
+                                   "separately.")
+    freqs = sorted({f for r in raws for f in cue_freqs(r)})
+    if len(freqs) < 2:
+        raise CalibrationError(f"Calibration needs cues of at least two stimulus frequencies; "
+                               f"the recordings have {freqs}.")
+    has_rest = any(REST_LABEL in set(np.asarray(cue_table(r)[1]).astype(str)) for r in raws)
+    classes = [freq_label(f) for f in freqs] + ([REST_LABEL] if has_rest else [])
+    windows = _usable_windows(raws, windows, tmin)
+    policy_params = dict(policy_params or {})
+    policy_params.pop("min_margin", None)
+
+    records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=freqs,
+                                 channels=ch, classes=classes, tmin=tmin, n_folds=n_folds,
+                                 seed=seed)
+    # False activations of every candidate at its own calibrated threshold (out-of-fold).
+    scored = {}
+    for rec in records:
+        ls = sel.sliding_scores(rec["method"], raws, freqs=freqs, channels=ch, classes=classes,
+                                tmin=tmin, window=rec["window_s"], step_s=step_s,
+                                guard_s=guard_s, n_folds=n_folds, seed=seed)
+        pol = sel.choose_thresholds(ls, far_target_per_min=far_target_per_min, **policy_params)
+        rep = sel.replay_policy(ls, pol)
+        rec.update({"min_margin": pol.min_margin, "false_per_min": rep["false_per_min"],
+                    "target_segments_hit": rep["target_segments_hit"],
+                    "target_segments": rep["target_segments"]})
+        scored[(rec["method"], rec["window_s"])] = (ls, pol, rep)
+
+    key = "itr_bits_per_min" if criterion == "itr" else "accuracy"
+    best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
+    ls, pol, rep = scored[(best["method"], best["window_s"])]
+    margins = sorted({0.0, pol.min_margin, *np.quantile(_margins(ls.scores),
+                                                        np.linspace(0, 1, 25)).tolist()})
+    curve = sel.false_activation_curve(ls, margins, **policy_params)
+    decoder = sel.fit_decoder(best["method"], raws, freqs=freqs, channels=ch, classes=classes,
+                              tmin=tmin, window=best["window_s"])
+    selected = {**best, **rep}
+    if has_rest and rep["false_per_min"] > far_target_per_min:
+        logger.warning("no threshold holds %.2f false activations/min on the calibration data "
+                       "(best %.2f/min)", far_target_per_min, rep["false_per_min"])
+    cmap = dict(command_map) if command_map is not None else {
+        freq_label(f): c for f, c in zip(freqs, DEFAULT_COMMANDS)}
+    info = METHODS[best["method"]]
+    profile = SubjectProfile.from_decoder(
+        decoder, method=best["method"], ch_names=ch, sfreq=sfreq, window_s=best["window_s"],
+        freqs=freqs, phases=list(phases) if phases is not None else None, command_map=cmap,
+        policy=pol.to_dict(), cv_results=records, far_target_per_min=far_target_per_min,
+        source_recordings=[str(s) for s in sources],
+        extra={"step_s": step_s, "tmin": tmin, "guard_s": guard_s, "criterion": criterion,
+               "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
+                                                     "false_per_min", "min_margin")},
+               "phase_invariant": bool(info.get("phase_invariant", True)),
+               "calibrated": bool(info.get("calibrated", False))},
+    )
+    report = CalibrationReport(records=records, selected={**selected,
+                                                          "min_margin": pol.min_margin},
+                               far_curve=curve, far_target_per_min=far_target_per_min)
+    if output is not None:
+        profile.save(output)
+        report.plot(output)
+    return profile, report
+
+
+def _margins(scores: np.ndarray) -> np.ndarray:
+    srt = np.sort(scores, axis=1)
+    return srt[:, -1] - srt[:, -2]
+
+
+def _usable_windows(raws, windows, tmin: float) -> list[float]:
+    """Windows that fit between ``tmin`` after a cue and the next cue."""
+    windows = sorted({float(w) for w in windows})
+    if not windows or any(not (w > 0) for w in windows):
+        raise ValueError(f"'windows' must be positive lengths in seconds, got {windows!r}.")
+    gaps = []
+    for r in raws:
+        on, _ = cue_table(r)
+        if len(on) > 1:
+            gaps.append(float(np.min(np.diff(on))))
+    if not gaps:
+        return windows
+    room = min(gaps) - tmin
+    ok = [w for w in windows if w <= room + 1e-9]
+    if not ok:
+        raise CalibrationError(
+            f"No candidate window fits the trials: cues are {min(gaps):.2f} s apart and windows "
+            f"start {tmin:g} s after the cue, leaving {room:.2f} s (windows {windows}). Use "
+            "longer trials, a smaller tmin or shorter windows."
+        )
+    if len(ok) < len(windows):
+        logger.warning("windows %s do not fit the %.2f s trials and are skipped",
+                       [w for w in windows if w not in ok], min(gaps))
+    return ok

@@ -1,0 +1,317 @@
+"""Wire format between the host and the exoskeleton controller (see ``docs/protocol.md``).
+
+A frame is one ASCII line::
+
+    $<seq>,<VERB>[,<arg>...]*<crc16>\\n
+
+``seq`` is a decimal sequence number 0..65535, ``VERB`` 1-8 upper-case letters, each argument
+1-16 characters from ``[A-Za-z0-9_.+-]``, and ``crc16`` four upper-case hex digits of the
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0) computed over the bytes
+between ``$`` and ``*`` (both excluded). A ``\\r`` before ``\\n`` is tolerated.
+
+:class:`FrameParser` is the streaming receiver used on both sides: it never raises, keeps a
+bounded buffer and counts every dropped byte run or line by reason in :attr:`FrameParser.drops`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+PROTOCOL_VERSION = 1
+MAX_FRAME = 128  # bytes, including '$' and the line end
+MAX_SEQ = 65535
+
+# Host -> controller verbs.
+HOST_VERBS = ("HELLO", "STAND", "SIT", "WALK", "TURN", "STOP", "ESTOP", "RESET", "HB", "STATUS")
+# Controller -> host verbs.
+CONTROLLER_VERBS = ("ACK", "NAK", "TEL")
+
+WALK_STEPS = (1, 10)  # inclusive bounds of WALK <steps>
+TURN_DEG = (1, 90)  # inclusive bounds of TURN <L|R> <deg>
+
+# Controller states reported in telemetry (the posture state machine).
+STATES = ("SITTING", "STANDING", "WALKING", "TURNING", "STOPPED", "FAULT", "ESTOP")
+MOVING_STATES = ("WALKING", "TURNING")
+
+# NAK reason codes.
+REASONS = {
+    "UNKNOWN_VERB": "the verb is not part of the protocol",
+    "BAD_ARGS": "wrong number or format of arguments",
+    "OUT_OF_RANGE": "an argument is outside its bounds",
+    "ILLEGAL_STATE": "the command is not legal in the current posture",
+    "BUSY": "a motion is in progress; send STOP first",
+    "ESTOP_LATCHED": "emergency stop is latched; send RESET",
+    "FAULT": "the controller is in fault; send RESET",
+    "LOW_BATTERY": "battery too low for motion",
+    "BAD_VERSION": "unsupported protocol version",
+}
+
+_ARG_RE = re.compile(rb"^[A-Za-z0-9_.+\-]{1,16}$")
+_VERB_RE = re.compile(r"^[A-Z]{1,8}$")
+_FRAME_RE = re.compile(
+    rb"^\$(?P<body>(?P<seq>[0-9]{1,5}),(?P<verb>[A-Z]{1,8})(?P<args>(?:,[A-Za-z0-9_.+\-]{1,16})*))"
+    rb"\*(?P<crc>[0-9A-F]{4})$"
+)
+
+
+def _make_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+        table.append(crc & 0xFFFF)
+    return tuple(table)
+
+
+_CRC_TABLE = _make_table()
+
+
+def crc16(data: bytes) -> int:
+    """Return the CRC-16/CCITT-FALSE of ``data`` (``crc16(b"123456789") == 0x29B1``).
+
+    Parameters
+    ----------
+    data : bytes
+        The bytes to checksum.
+
+    Returns
+    -------
+    crc : int
+        The 16-bit checksum.
+    """
+    crc = 0xFFFF
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded, checksum-verified frame.
+
+    Attributes
+    ----------
+    seq : int
+        Sequence number of the sender (0..65535).
+    verb : str
+        The verb (``"WALK"``, ``"ACK"``, ...).
+    args : tuple of str
+        The arguments as strings.
+    """
+
+    seq: int
+    verb: str
+    args: tuple[str, ...] = ()
+
+    def encode(self) -> bytes:
+        """Return the frame as wire bytes (see :func:`encode_frame`)."""
+        return encode_frame(self.seq, self.verb, *self.args)
+
+
+def encode_frame(seq: int, verb: str, *args: object) -> bytes:
+    """Return the wire bytes of one frame, CRC and line end included.
+
+    Parameters
+    ----------
+    seq : int
+        Sequence number, 0..65535.
+    verb : str
+        1-8 upper-case letters.
+    *args : object
+        Arguments; each is turned into a string of 1-16 characters from ``[A-Za-z0-9_.+-]``.
+
+    Returns
+    -------
+    frame : bytes
+        E.g. ``b"$7,WALK,3*XXXX\\n"``.
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"'seq' must be an int in [0, {MAX_SEQ}], got {seq!r} instead.")
+    if not isinstance(verb, str) or not _VERB_RE.match(verb):
+        raise ValueError(f"'verb' must be 1-8 upper-case letters, got {verb!r} instead.")
+    parts = [str(seq).encode(), verb.encode()]
+    for a in args:
+        b = str(a).encode("ascii", "replace")
+        if not _ARG_RE.match(b):
+            raise ValueError(
+                f"Frame argument {a!r} must be 1-16 characters from [A-Za-z0-9_.+-]."
+            )
+        parts.append(b)
+    body = b",".join(parts)
+    return b"$" + body + b"*" + f"{crc16(body):04X}".encode() + b"\n"
+
+
+@dataclass
+class FrameParser:
+    """Streaming frame receiver: feed it bytes, get verified frames back.
+
+    It never raises. Bytes outside a frame, lines longer than ``max_frame``, malformed
+    lines and lines with a wrong checksum are dropped and counted in :attr:`drops` by
+    reason: ``"noise"`` (bytes outside any frame, counted in bytes), ``"overlong"``,
+    ``"truncated"`` (a new ``$`` began before the line ended), ``"malformed"``,
+    ``"bad_crc"``, ``"bad_seq"``.
+
+    Parameters
+    ----------
+    max_frame : int, default=MAX_FRAME
+        Longest accepted frame in bytes; the buffer never holds more.
+
+    Attributes
+    ----------
+    drops : collections.Counter
+        Drop counts by reason.
+    frames : int
+        Number of frames accepted.
+    """
+
+    max_frame: int = MAX_FRAME
+    drops: Counter = field(default_factory=Counter)
+    frames: int = 0
+    _buf: bytearray = field(default_factory=bytearray, repr=False)
+    _in_frame: bool = False
+    _skipping: bool = False
+
+    def reset(self) -> None:
+        """Forget any partial line (the counters are kept)."""
+        self._buf.clear()
+        self._in_frame = False
+        self._skipping = False
+
+    def feed(self, data: bytes) -> list[Frame]:
+        """Consume ``data`` and return the frames completed by it, in order."""
+        out: list[Frame] = []
+        try:
+            for byte in bytes(data):
+                self._consume(byte, out)
+        except Exception:  # pragma: no cover - defensive: the reader must never die
+            self.drops["internal"] += 1
+            self.reset()
+        return out
+
+    def _consume(self, byte: int, out: list[Frame]) -> None:
+        if byte == 0x24:  # '$' always starts a new frame
+            if self._in_frame and self._buf:
+                self.drops["truncated"] += 1
+            self._buf.clear()
+            self._buf.append(byte)
+            self._in_frame = True
+            self._skipping = False
+            return
+        if not self._in_frame:
+            if self._skipping:
+                if byte == 0x0A:
+                    self._skipping = False
+                return
+            if byte not in (0x0A, 0x0D):
+                self.drops["noise"] += 1
+            return
+        if byte == 0x0A:
+            line = bytes(self._buf)
+            self._buf.clear()
+            self._in_frame = False
+            frame = self._decode(line[:-1] if line.endswith(b"\r") else line)
+            if frame is not None:
+                self.frames += 1
+                out.append(frame)
+            return
+        self._buf.append(byte)
+        if len(self._buf) >= self.max_frame:
+            self.drops["overlong"] += 1
+            self._buf.clear()
+            self._in_frame = False
+            self._skipping = True  # ignore the rest of this line
+
+    def _decode(self, line: bytes) -> Frame | None:
+        m = _FRAME_RE.match(line)
+        if m is None:
+            self.drops["malformed"] += 1
+            return None
+        if crc16(m.group("body")) != int(m.group("crc"), 16):
+            self.drops["bad_crc"] += 1
+            return None
+        seq = int(m.group("seq"))
+        if seq > MAX_SEQ:
+            self.drops["bad_seq"] += 1
+            return None
+        raw_args = m.group("args")
+        args = tuple(raw_args[1:].decode().split(",")) if raw_args else ()
+        return Frame(seq, m.group("verb").decode(), args)
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """One controller telemetry report (``TEL`` frame).
+
+    Attributes
+    ----------
+    state : str
+        One of :data:`STATES`.
+    motion : str
+        ``"MOVING"`` or ``"IDLE"``.
+    steps : int
+        Steps taken since power-up.
+    x, y : float
+        Position in metres (start at 0, 0).
+    heading : float
+        Heading in degrees, 0..360, counter-clockwise from the initial +x direction.
+    battery : float
+        Battery charge in percent.
+    fault : str
+        ``"NONE"`` or a fault code (``"WATCHDOG"``, ``"ESTOP"``, ``"LOW_BATTERY"``, ...).
+    received : float
+        Host monotonic time (s) when it arrived (0 in frames not yet received).
+    """
+
+    state: str
+    motion: str
+    steps: int
+    x: float
+    y: float
+    heading: float
+    battery: float
+    fault: str
+    received: float = 0.0
+
+    @property
+    def moving(self) -> bool:
+        """True while the exoskeleton walks or turns."""
+        return self.state in MOVING_STATES
+
+    def to_args(self) -> tuple[str, ...]:
+        """Return the ``TEL`` frame arguments."""
+        return (
+            self.state,
+            self.motion,
+            str(int(self.steps)),
+            f"{self.x:.3f}",
+            f"{self.y:.3f}",
+            f"{self.heading:.1f}",
+            f"{self.battery:.1f}",
+            self.fault,
+        )
+
+    @classmethod
+    def from_frame(cls, frame: Frame, received: float = 0.0) -> Telemetry | None:
+        """Return the telemetry in a ``TEL`` frame, or None when it is not valid telemetry."""
+        if frame.verb != "TEL" or len(frame.args) != 8:
+            return None
+        state, motion, steps, x, y, heading, battery, fault = frame.args
+        if state not in STATES or motion not in ("MOVING", "IDLE"):
+            return None
+        try:
+            return cls(
+                state, motion, int(steps), float(x), float(y), float(heading),
+                float(battery), fault, received,
+            )
+        except ValueError:
+            return None
+
+    def as_dict(self) -> dict:
+        """Return the fields as a JSON-able dict."""
+        return {
+            "state": self.state, "motion": self.motion, "steps": self.steps, "x": self.x,
+            "y": self.y, "heading": self.heading, "battery": self.battery, "fault": self.fault,
+        }

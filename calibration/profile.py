@@ -185,10 +185,10 @@ class SubjectProfile:
 
     def build_policy(self) -> Any:
         """Return the :class:`bci.online.DecisionPolicy` with the calibrated thresholds."""
-        from bci.online import DecisionPolicy
+        from bci.online.policy import DecisionPolicy
 
         try:
-            return DecisionPolicy(**self.policy)
+            return DecisionPolicy.from_dict(self.policy)
         except Exception as exc:
             raise ProfileError(
                 f"The profile's policy thresholds {self.policy!r} are not accepted by "
@@ -338,7 +338,15 @@ class SubjectProfile:
         fields = {k: doc[k] for k in _FIELD_TYPES if k in doc}
         _validate_fields(fields, arrays, where=str(json_path), exc=ProfileError)
         prof = cls(decoder_arrays=arrays, **fields)
-        prof.build_decoder()  # the state must restore now, not at run time
+        dec = prof.build_decoder()  # the state must restore now, not at run time
+        pol = prof.build_policy()
+        classes = [str(c) for c in getattr(dec, "classes_", [])]
+        if list(pol.classes) != prof.labels or (classes and len(classes) != len(prof.labels)):
+            raise ProfileError(
+                f"Invalid profile ({str(json_path)!r}): the policy's classes "
+                f"{list(pol.classes)} and the decoder's classes {classes} do not match the "
+                f"profile's labels {prof.labels}. Recalibrate."
+            )
         return prof
 
 

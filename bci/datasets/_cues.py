@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import mne
 import numpy as np
@@ -23,7 +23,8 @@ def canonical_label(description: object) -> str | None:
 
     ``"rest"`` (any case) gives ``"rest"``; ``"13Hz"``, ``"13.0 Hz"`` give ``"13.0Hz"``;
     a bare number (``"13"``) counts as a frequency only within
-    :data:`BARE_NUMBER_HZ_RANGE`. Anything else is not a cue.
+    :data:`BARE_NUMBER_HZ_RANGE`; only the part after the last ``/`` is read
+    (BrainVision's ``"Comment/13Hz"``). Anything else is not a cue.
 
     Parameters
     ----------
@@ -35,9 +36,11 @@ def canonical_label(description: object) -> str | None:
     label : str | None
         The canonical label, or None when the description is not a cue.
     """
-    if is_rest(description):
-        return REST_LABEL
     text = str(description).strip()
+    if "/" in text:  # BrainVision "Comment/13Hz", "Stimulus/rest"
+        text = text.rsplit("/", 1)[1].strip()
+    if is_rest(text):
+        return REST_LABEL
     try:
         freq = label_to_freq(text)
     except ValueError:
@@ -117,13 +120,6 @@ def require_cues(raw: mne.io.BaseRaw, source: object) -> None:
         f"named like '13.0Hz' or '{REST_LABEL}'; pass cue_map={{description: label}} (or "
         f"event_id for files with events) to say which annotations are cues."
     )
-
-
-def apply_cue_map(raw: mne.io.BaseRaw, cue_map: Mapping[object, object]) -> None:
-    """Rename annotation descriptions in place through ``cue_map`` (keys compared as str)."""
-    mapping = {str(k): map_label(v) for k, v in cue_map.items()}
-    desc = [mapping.get(str(d), str(d)) for d in raw.annotations.description]
-    raw.annotations.description = np.asarray(desc, dtype=object).astype(str)
 
 
 def check_sfreq(sfreq: float, freqs: Iterable[float], n_harmonics: int = 1) -> None:

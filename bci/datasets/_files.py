@@ -11,7 +11,6 @@ import numpy as np
 
 from bci._logging import logger
 from bci.datasets._cues import (
-    apply_cue_map,
     canonical_label,
     cue_table,
     map_label,
@@ -110,43 +109,33 @@ def read_kalunga(
 
 
 def read_mne_file(path: Path, event_id: Mapping[object, object] | None, cue_map) -> mne.io.Raw:
-    """Read any file ``mne.io.read_raw`` supports; cues from annotations or events."""
+    """Read any file ``mne.io.read_raw`` supports; cues from annotations or events.
+
+    Annotation descriptions become cues through ``event_id``/``cue_map`` (keys compared as
+    strings) or when they read as a label (:func:`canonical_label`). With ``event_id`` and a
+    stim channel, the channel's events with those codes are cues too.
+    """
     try:
         raw = mne.io.read_raw(path, preload=True, verbose="error")
     except Exception as exc:  # noqa: BLE001
         raise _read_failed(path, exc) from exc
     shift = raw.first_time if raw.annotations.orig_time is not None else 0.0
-    if event_id is not None:
-        mapping = {str(k): map_label(v) for k, v in event_id.items()}
-        stim = mne.pick_types(raw.info, stim=True)
-        if len(stim):
-            events = mne.find_events(raw, shortest_event=1, verbose="error")
-            pairs = [(s, str(c)) for s, _, c in events]
-            onsets = [(s - raw.first_samp) / raw.info["sfreq"] for s, c in pairs if c in mapping]
-            labels = [mapping[c] for _, c in pairs if c in mapping]
-            extra = raw.annotations.copy()
-            extra = mne.Annotations(extra.onset - shift, extra.duration, extra.description)
-        else:
-            ann = raw.annotations
-            is_cue = np.array([str(d) in mapping for d in ann.description], bool)
-            onsets = list(ann.onset[is_cue] - shift)
-            labels = [mapping[str(d)] for d in ann.description[is_cue]]
-            extra = mne.Annotations(
-                ann.onset[~is_cue] - shift, ann.duration[~is_cue], ann.description[~is_cue]
-            )
-        set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)
-        return raw
-    if cue_map:
-        apply_cue_map(raw, cue_map)
+    mapping = {str(k): map_label(v) for k, v in {**(cue_map or {}), **(event_id or {})}.items()}
     ann = raw.annotations
-    labels = [canonical_label(d) for d in ann.description]
+    labels = [mapping.get(str(d)) or canonical_label(d) for d in ann.description]
     is_cue = np.array([lab is not None for lab in labels], bool)
+    onsets = list(ann.onset[is_cue] - shift)
+    cue_labels = [lab for lab in labels if lab is not None]
+    if event_id is not None and len(mne.pick_types(raw.info, stim=True)):
+        events = mne.find_events(raw, shortest_event=1, verbose="error")
+        for sample, _, code in events:
+            if str(code) in mapping:
+                onsets.append((sample - raw.first_samp) / raw.info["sfreq"])
+                cue_labels.append(mapping[str(code)])
     extra = mne.Annotations(
         ann.onset[~is_cue] - shift, ann.duration[~is_cue], ann.description[~is_cue]
     )
-    set_cue_annotations(
-        raw, ann.onset[is_cue] - shift, [lab for lab in labels if lab is not None], extra
-    )
+    set_cue_annotations(raw, np.asarray(onsets, float), cue_labels, extra)
     return raw
 
 
@@ -209,6 +198,8 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
         streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True, dejitter_timestamps=True)
     except Exception as exc:  # noqa: BLE001
         raise _read_failed(path, exc) from exc
+    if not streams:
+        raise _read_failed(path, ValueError("no stream could be read"))
     eeg = _pick_eeg_stream(streams, stream, path)
     data = np.asarray(eeg["time_series"], dtype=float)
     stamps = np.asarray(eeg["time_stamps"], dtype=float)

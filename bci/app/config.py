@@ -137,6 +137,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
                      "rest or a frequency)"),
         "speed": (1.0, _num(0.0, 100.0, low_open=True), "synthetic/replay speed factor "
                   "(1 = real time)"),
+        "snr": (0.3, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
+                "(0.3: realistic; the demo uses a clearer 0.6)"),
+        "seed": (0, _int(0), "synthetic source: random seed"),
         "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
         "stall_timeout_s": (0.5, _num(0.0, 60.0, low_open=True), "no sample for this long = "
                             "stream stalled (the exoskeleton is stopped)"),
@@ -154,7 +157,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
         "params": ({}, _table, "extra keyword arguments of the decoder (e.g. n_harmonics)"),
     },
     "policy": {
-        "n_consecutive": (3, _int(1, 100), "windows in a row a target must win"),
+        "n_consecutive": (4, _int(1, 100), "windows in a row a target must win"),
         "min_margin": (0.0, _num(0.0), "minimum top-minus-second score to count a win"),
         "min_probability": (0.0, _num(0.0, 1.0), "minimum top probability to count a win, "
                             "for decoders whose scores are probabilities (0: not used)"),
@@ -172,6 +175,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
         "confirm_posture_changes": (True, _bool, "stand/sit need the same target selected "
                                     "twice"),
         "sim_step_s": (0.6, _num(0.01, 10.0), "simulated exoskeleton: seconds per step"),
+        "sim_speed": (1.0, _num(0.0, 100.0, low_open=True), "simulated exoskeleton: speed "
+                      "factor of its motion"),
     },
     "lsl": {
         "decisions_stream": ("ssvep-decisions", _str(), "LSL name of the decisions stream "
@@ -238,6 +243,8 @@ class SessionConfig:
                 values[key] = val
             self._sections[sec] = values
         mapping = data.get("mapping")
+        #: True when the mapping was given (file or overrides), not derived from the defaults.
+        self.explicit_mapping = mapping is not None
         if mapping is None:
             mapping = {freq_label(f): c for f, c in self._default_mapping().items()}
         self.mapping = self._check_mapping(mapping)
@@ -321,10 +328,8 @@ class SessionConfig:
             if sec not in SCHEMA:
                 raise ConfigError(f"unknown setting {dotted!r}.{suggest(sec, SCHEMA)}")
             data.setdefault(sec, {})[key] = val
-        if "decoder.freqs" in overrides and "mapping" not in overrides and overrides[
-            "decoder.freqs"
-        ] is not None:
-            data.pop("mapping", None)
+        if not self.explicit_mapping and overrides.get("mapping") is None:
+            data.pop("mapping", None)  # derived from decoder.freqs again
         return SessionConfig(data, origin=f"{self.origin} (with command-line options)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,9 +7,11 @@ normalised ``"command"`` events: ``{"t", "event": "command", "label", "command",
 stops the supervisor sent by itself (stall, bad signal, lag, fault, link loss).
 
 Scoring against cues (where the source has cues): a command at time ``t`` belongs to the cue
-in effect at ``t - grace_s`` (``grace_s`` defaults to the decoding window: a window that ends
-just after a cue change still holds the previous cue's data). A command during a rest cue is a
-false activation; a command from another target than the cued one is a wrong command.
+in effect at ``t``, except that a command for the previous cue within ``grace_s`` of a cue
+change belongs to that previous cue (``grace_s`` defaults to the decoding window: a window
+that ends just after a cue change still holds the previous cue's data). A command during a
+rest cue is a false activation; a command from another target than the cued one is a wrong
+command.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
     record : SessionRecord
         What happened.
     grace_s : float, default=1.0
-        A command is scored against the cue in effect ``grace_s`` before it.
+        A command for the cue that ended less than ``grace_s`` before it counts for that cue.
 
     Returns
     -------
@@ -115,10 +117,14 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
             if lab == "rest":
                 rest_s += max(0.0, tn - tc)
         for e in executed:
-            hit = _cue_at(cues, e["t"] - grace_s)
+            hit = _cue_at(cues, e["t"])
             if hit is None:
                 continue
             i, lab = hit
+            elab = _canon(str(e.get("label")))
+            if lab != elab and i > 0 and e["t"] - cues[i][0] < grace_s \
+                    and cues[i - 1][1] == elab:
+                i, lab = i - 1, elab  # late command for the cue that just ended
             row = cue_rows[i]
             row["commands"].append(e.get("command"))
             if lab == "rest":

@@ -1,0 +1,307 @@
+"""Adapters between the closed loop and the parts it wires (sources, stream, decoder, device).
+
+Each function builds or talks to one part from the session configuration, so that
+:mod:`bci.app.closed_loop` reads as the wiring diagram and the parts' own APIs stay in one
+place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bci._logging import logger
+from bci.app.config import SessionConfig
+from bci.errors import BCIError, ConfigError
+from bci.labels import REST_LABEL, freq_label, is_rest
+
+# ---------------------------------------------------------------------- signal side
+
+
+def start_player(cfg: SessionConfig, *, name: str, source_id: str):
+    """Start the synthetic source or the file replay on LSL; return the started object."""
+    from bci.sources import RecordingPlayer, SyntheticEEG
+
+    src = cfg.source
+    if src.kind == "synthetic":
+        try:
+            player = SyntheticEEG(src.schedule, name=name, source_id=source_id, speed=src.speed,
+                                  snr=src.snr, seed=src.seed)
+        except ValueError as exc:
+            raise ConfigError(f"{cfg.origin}: 'source.schedule' is invalid: {exc}") from None
+    else:
+        if not src.replay_file:
+            raise ConfigError("source.kind is 'replay' but no file is given: pass --replay FILE.")
+        player = RecordingPlayer(src.replay_file, name=name, source_id=source_id,
+                                 speed=src.speed)
+    player.start()
+    return player
+
+
+def player_finished(player) -> bool:
+    """True once the source has published its last sample."""
+    ev = getattr(player, "finished", None)
+    return bool(ev is not None and ev.is_set())
+
+
+def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels):
+    """Find and connect the EEG stream (pinned by source id and host when given)."""
+    from bci.acquisition import EEGStream
+
+    src = cfg.source
+    stream = EEGStream(
+        name=name or None, stype=src.stream_type, source_id=source_id or None,
+        hostname=src.host or None, channels=list(channels) if channels else None,
+        stall_timeout=src.stall_timeout_s,
+    )
+    stream.connect(timeout=src.timeout_s)
+    return stream
+
+
+def open_markers(cfg: SessionConfig, *, name: str, source_id: str, expect: bool):
+    """Connect the source's cue marker stream (``<name>-markers``) if there is one, else None.
+
+    Cues are used for the summary and the plots only; a live headset usually has none.
+    """
+    from bci.acquisition import MarkerStream
+
+    if not name:
+        return None
+    try:
+        return MarkerStream(name=f"{name}-markers", hostname=cfg.source.host or None).connect(
+            timeout=2.0 if expect else 0.3)
+    except BCIError:
+        if expect:
+            logger.warning("No cue marker stream %r found", f"{name}-markers")
+        return None
+
+
+def pull_markers(markers) -> list[tuple[float, str]]:
+    """New cues as ``(lsl_time, label)``."""
+    try:
+        return [(float(t), str(m)) for t, m in markers.pull()]
+    except Exception:  # noqa: BLE001 - cues are for scoring only
+        logger.exception("Reading the marker stream failed")
+        return []
+
+
+def open_recorder(path, stream, markers):
+    """Start the crash-safe XDF recording of EEG, cues and decisions (None if unavailable)."""
+    try:
+        from bci.recording import SessionRecorder
+    except ImportError:  # pragma: no cover - recording layer not installed
+        logger.warning("bci.recording is not available: no recording written")
+        return None
+    rec = SessionRecorder(path, stream=stream)
+    with contextlib.suppress(AttributeError):
+        rec.start()
+    return rec
+
+
+@dataclass
+class DecoderSetup:
+    """The decoding side of a session.
+
+    Attributes
+    ----------
+    decoder : estimator
+    policy : DecisionPolicy
+    window_s : float
+    channels : list of str
+        Channels to select from the stream (empty: all).
+    mapping : dict | None
+        Target -> command from the profile (None: the configuration's).
+    profile : SubjectProfile | None
+    needs_fit : bool
+        A training-free decoder still to be fitted for the stream's rate and channels.
+    """
+
+    decoder: Any
+    policy: Any
+    window_s: float
+    channels: list
+    mapping: dict | None = None
+    profile: Any = None
+    needs_fit: bool = False
+
+
+def build_decoder(cfg: SessionConfig) -> DecoderSetup:
+    """Return the :class:`DecoderSetup` of the session.
+
+    With ``decoder.profile`` the subject profile gives the decoder, the policy thresholds, the
+    window, the channels and the mapping (a ``[mapping]`` in the configuration overrides the
+    profile's). Otherwise a training-free decoder (``decoder.method``, FBCCA by default) on
+    ``decoder.freqs`` with the ``[policy]`` settings.
+    """
+    from bci.online import DecisionPolicy, class_labels
+
+    dec_cfg = cfg.decoder
+    if dec_cfg.profile:
+        from calibration.profile import SubjectProfile
+
+        profile = SubjectProfile.load(dec_cfg.profile)
+        decoder = profile.build_decoder()
+        pol = dict(profile.policy)
+        pol.setdefault("classes", list(class_labels(decoder.classes_)))
+        from calibration.errors import ProfileError
+
+        try:
+            policy = DecisionPolicy(**pol)
+        except (TypeError, ValueError) as exc:
+            raise ProfileError(
+                f"The profile's policy {profile.policy!r} is not accepted: {exc}. Recalibrate."
+            ) from None
+        mapping = dict(profile.command_map) or None
+        if cfg.explicit_mapping:
+            mapping = dict(cfg.mapping)
+        return DecoderSetup(decoder, policy, float(profile.window_s), list(profile.ch_names),
+                            mapping, profile)
+    from bci.decoders import make_decoder
+
+    window_s = float(dec_cfg.window_s)
+    freqs = [float(f) for f in dec_cfg.freqs]
+    decoder = make_decoder(dec_cfg.method, sfreq=256.0, freqs=freqs, **dec_cfg.params)
+    classes = [freq_label(f) for f in freqs]
+    policy = make_policy(cfg, classes)
+    return DecoderSetup(decoder, policy, window_s, list(dec_cfg.channels), needs_fit=True)
+
+
+def make_policy(cfg: SessionConfig, classes):
+    """A :class:`bci.online.DecisionPolicy` from the ``[policy]`` section."""
+    from bci.online import DecisionPolicy
+
+    p = cfg.policy
+    return DecisionPolicy(
+        list(classes), n_consecutive=p.n_consecutive, min_margin=p.min_margin,
+        min_probability=p.min_probability or None, refractory_s=p.refractory_s,
+        release_s=p.release_s)
+
+
+def fit_training_free(decoder, stream, window_s: float):
+    """Fit a training-free decoder for the stream's rate and channel count."""
+    n = int(round(window_s * float(stream.sfreq)))
+    decoder.set_params(sfreq=float(stream.sfreq))
+    decoder.fit(np.zeros((1, len(stream.ch_names), n)))
+    return decoder
+
+
+def prepare_decoder(setup: DecoderSetup, stream) -> None:
+    """Check the profile against the live stream, or fit the training-free decoder."""
+    if setup.profile is not None:
+        setup.profile.check_compatible(stream.ch_names, stream.sfreq)
+    elif setup.needs_fit:
+        fit_training_free(setup.decoder, stream, setup.window_s)
+        setup.needs_fit = False
+
+
+# ---------------------------------------------------------------------- device side
+
+
+def start_simulator(cfg: SessionConfig):
+    """Start the simulated exoskeleton on a pseudo-terminal; return it (``.url``)."""
+    from devices.simulator import ExoSimulator
+
+    return ExoSimulator(transport="pty", step_s=cfg.device.sim_step_s,
+                        speed=cfg.device.sim_speed).start()
+
+
+def open_driver(url: str, cfg: SessionConfig):
+    """Open the exoskeleton driver on ``url`` (PortError when missing or busy)."""
+    from devices.exoskeleton import ExoskeletonDriver
+
+    return ExoskeletonDriver(url, baudrate=cfg.device.baudrate).open()
+
+
+def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log):
+    """The safety supervisor over ``driver`` with the session's mapping."""
+    from devices.commands import Command
+    from devices.safety import SafetySupervisor
+
+    mapping = {label: Command(cmd) for label, cmd in mapping.items()}
+    return SafetySupervisor(
+        driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
+        confirm_posture_changes=cfg.device.confirm_posture_changes, log=log)
+
+
+def apply_decision(supervisor, d) -> dict | None:
+    """Hand one decision to the supervisor; return the command event or None.
+
+    A stalled stream, decoder lag and bad signal go to the supervisor's stop rules (bad
+    signal and stalls inhibit motion until a healthy window arrives); a committed target goes
+    to ``on_selection``; rest / no control moves nothing.
+    """
+    if d.reason == "stalled" or d.health.stalled:
+        supervisor.on_stream_stalled("EEG stream stalled")
+        return None
+    if d.reason == "behind":
+        lag = max(0.0, float(d.timestamp) - float(d.window_end)) if d.window_end == \
+            d.window_end else float(d.latency_s)
+        supervisor.on_decoder_lag(lag)
+        return None
+    if not d.health.ok:
+        supervisor.on_health(False, "; ".join(d.health.problems()))
+        return None
+    if supervisor.inhibited:
+        supervisor.on_health(True, "signal usable again")
+    if d.outcome is None or is_rest(d.outcome):
+        return None
+    t0 = time.monotonic()
+    out = supervisor.on_selection(d.outcome)
+    return command_event(d.outcome, out, time.monotonic() - t0)
+
+
+def command_event(label: str, out: Any, dt: float) -> dict:
+    """The closed loop's ``"command"`` event for a supervisor :class:`Outcome`."""
+    result = {"forwarded": "executed", "refused": "refused", "rejected": "refused",
+              "awaiting_confirmation": "awaiting_confirmation", "failed": "failed",
+              "ignored": "ignored"}.get(out.status, out.status)
+    reason = out.reason
+    if out.status == "rejected":
+        reason = f"controller NAK {reason}"
+    return {"label": label, "command": out.command.value if out.command else None,
+            "result": result, "reason": reason,
+            "rtt_s": round(dt, 4) if result == "executed" else None}
+
+
+def on_stall(supervisor, why: str) -> None:
+    """Decisions stopped arriving (bridge): stop the exoskeleton and inhibit motion."""
+    supervisor.on_stream_stalled(why)
+
+
+def safety_stop_reason(event: str, data: dict) -> str | None:
+    """The reason when a supervisor event is a STOP it decided by itself, else None."""
+    if event == "stop":
+        return str(data.get("reason", "stop"))
+    return None
+
+
+def telemetry(driver) -> dict | None:
+    """The last telemetry as a dict (state, x, y, heading, ...), or None."""
+    tel = getattr(driver, "telemetry", None)
+    return None if tel is None else tel.as_dict()
+
+
+def last_ack(driver) -> str:
+    """Text of the last ACK/NAK."""
+    r = getattr(driver, "last_reply", None)
+    if r is None:
+        return "-"
+    age = time.monotonic() - r.time
+    return (f"ACK {r.verb}" if r.ok else f"NAK {r.verb} {','.join(r.args)}") + f" ({age:.1f} s ago)"
+
+
+def stop_and_close(driver, supervisor) -> None:
+    """Send STOP and close the link (best effort, bounded time)."""
+    if driver is None:
+        return
+    try:
+        driver.close(stop=True, timeout=0.5)
+    except Exception:  # noqa: BLE001 - closing must not raise on the way out
+        logger.exception("Closing the exoskeleton driver failed")
+
+
+__all__ = ["REST_LABEL"]

@@ -1,0 +1,96 @@
+"""Session configuration: defaults, TOML files, overrides and every error message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bci.app.config import SCHEMA, SessionConfig, load_config
+from bci.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "session.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_cover_every_key():
+    cfg = SessionConfig()
+    d = cfg.to_dict()
+    for sec, keys in SCHEMA.items():
+        if sec != "mapping":
+            assert set(d[sec]) == set(keys)
+    assert cfg.targets == ["13.0Hz", "17.0Hz", "21.0Hz"]
+    assert cfg.mapping == {"13.0Hz": "walk", "17.0Hz": "turn_left", "21.0Hz": "stop"}
+    assert cfg.session.role == "all"
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "example.toml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(REPO / "configs" / name)
+    assert set(cfg.mapping) <= set(cfg.targets)
+
+
+def test_file_values_and_mapping(tmp_path):
+    p = _write(tmp_path, """
+[decoder]
+freqs = [12, 15.5]
+window_s = 1.5
+[mapping]
+"12.0Hz" = "stand"
+"15.5" = "sit"
+[device]
+port = "socket://localhost:7000"
+""")
+    cfg = load_config(p)
+    assert cfg.decoder.window_s == 1.5
+    assert cfg.mapping == {"12.0Hz": "stand", "15.5Hz": "sit"}
+    assert cfg.device.port == "socket://localhost:7000"
+
+
+def test_overrides_win_and_are_validated(tmp_path):
+    cfg = load_config(_write(tmp_path, "[session]\nrole = 'decoder'\n"))
+    cfg2 = cfg.with_overrides({"session.role": "bridge", "source.kind": None})
+    assert cfg2.session.role == "bridge" and cfg2.source.kind == "synthetic"
+    assert cfg.session.role == "decoder"
+    with pytest.raises(ConfigError, match=r"'session.role' must be one of .* got 'brige'\. "
+                                          r"Did you mean 'bridge'\?"):
+        cfg.with_overrides({"session.role": "brige"})
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[polcy]\n", r"unknown section \[polcy\]\. Did you mean 'policy'\?"),
+        ("[policy]\nn_consecutve = 2\n", r"unknown key 'policy.n_consecutve'\. Did you mean "
+                                         r"'n_consecutive'\?"),
+        ("[policy]\nn_consecutive = 0\n", r"'policy.n_consecutive' must be >= 1, got 0"),
+        ("[policy]\nn_consecutive = 2.5\n", r"'policy.n_consecutive' must be an integer"),
+        ("[decoder]\nwindow_s = 'long'\n", r"'decoder.window_s' must be a number"),
+        ("[decoder]\nfreqs = []\n", r"'decoder.freqs' must be a non-empty list"),
+        ("[decoder]\nfreqs = [13, 13.0]\n", r"must not repeat a frequency"),
+        ("[session]\nlive_view = 1\n", r"'session.live_view' must be true or false"),
+        ("[source]\nkind = 'lsll'\n", r"Did you mean 'lsl'\?"),
+        ("[mapping]\n'13.0Hz' = 'wlk'\n", r"'mapping.13.0Hz' must be one of .*Did you mean "
+                                          r"'walk'\?"),
+        ("[mapping]\nrest = 'walk'\n", r"'rest' \(no control\) never moves"),
+        ("[mapping]\n'19.0Hz' = 'walk'\n", r"names 19 Hz, which is not in decoder.freqs"),
+        ("[mapping]\nleft = 'walk'\n", r"'mapping.left' is not a target label"),
+        ("[session\n", r"not valid TOML"),
+        ("session = 3\n", r"\[session\] must be a table"),
+    ],
+)
+def test_bad_config_errors_name_key_and_file(tmp_path, text, match):
+    p = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_config(p)
+    assert str(p) in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"Configuration file '.*nope.toml' not found"):
+        load_config(tmp_path / "nope.toml")

@@ -49,6 +49,7 @@ REASONS = {
 }
 
 _ARG_RE = re.compile(rb"^[A-Za-z0-9_.+\-]{1,16}$")
+_DELIM_RE = re.compile(rb"[$\n]")
 _VERB_RE = re.compile(r"^[A-Z]{1,8}$")
 _FRAME_RE = re.compile(
     rb"^\$(?P<body>(?P<seq>[0-9]{1,5}),(?P<verb>[A-Z]{1,8})(?P<args>(?:,[A-Za-z0-9_.+\-]{1,16})*))"
@@ -184,45 +185,48 @@ class FrameParser:
         """Consume ``data`` and return the frames completed by it, in order."""
         out: list[Frame] = []
         try:
-            for byte in bytes(data):
-                self._consume(byte, out)
+            self._consume(bytes(data), out)
         except Exception:  # pragma: no cover - defensive: the reader must never die
             self.drops["internal"] += 1
             self.reset()
         return out
 
-    def _consume(self, byte: int, out: list[Frame]) -> None:
-        if byte == 0x24:  # '$' always starts a new frame
-            if self._in_frame and self._buf:
-                self.drops["truncated"] += 1
-            self._buf.clear()
-            self._buf.append(byte)
-            self._in_frame = True
-            self._skipping = False
-            return
-        if not self._in_frame:
-            if self._skipping:
-                if byte == 0x0A:
-                    self._skipping = False
+    def _consume(self, data: bytes, out: list[Frame]) -> None:
+        i, n = 0, len(data)
+        while i < n:
+            m = _DELIM_RE.search(data, i)
+            j = m.start() if m else n
+            seg = data[i:j]
+            if self._in_frame:
+                if len(self._buf) + len(seg) >= self.max_frame:
+                    self.drops["overlong"] += 1
+                    self._buf.clear()
+                    self._in_frame = False
+                    self._skipping = True  # ignore the rest of this line
+                else:
+                    self._buf += seg
+            elif not self._skipping and seg:
+                self.drops["noise"] += len(seg) - seg.count(b"\r")
+            if m is None:
                 return
-            if byte not in (0x0A, 0x0D):
-                self.drops["noise"] += 1
-            return
-        if byte == 0x0A:
-            line = bytes(self._buf)
-            self._buf.clear()
-            self._in_frame = False
-            frame = self._decode(line[:-1] if line.endswith(b"\r") else line)
-            if frame is not None:
-                self.frames += 1
-                out.append(frame)
-            return
-        self._buf.append(byte)
-        if len(self._buf) >= self.max_frame:
-            self.drops["overlong"] += 1
-            self._buf.clear()
-            self._in_frame = False
-            self._skipping = True  # ignore the rest of this line
+            if data[j] == 0x24:  # '$' always starts a new frame
+                if self._in_frame:
+                    self.drops["truncated"] += 1
+                self._buf.clear()
+                self._buf.append(0x24)
+                self._in_frame = True
+                self._skipping = False
+            else:  # '\n' ends a line
+                if self._in_frame:
+                    line = bytes(self._buf)
+                    self._buf.clear()
+                    self._in_frame = False
+                    frame = self._decode(line[:-1] if line.endswith(b"\r") else line)
+                    if frame is not None:
+                        self.frames += 1
+                        out.append(frame)
+                self._skipping = False
+            i = j + 1
 
     def _decode(self, line: bytes) -> Frame | None:
         m = _FRAME_RE.match(line)

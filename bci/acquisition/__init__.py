@@ -1,5 +1,18 @@
 """Acquisition of EEG and markers over Lab Streaming Layer."""
 
+from bci.acquisition.health import assess as assess_health
+from bci.acquisition.markers import MarkerStream
+from bci.acquisition.resolve import find_stream
+from bci.acquisition.ring_buffer import RingBuffer
+from bci.acquisition.stream import EEGStream
 from bci.acquisition.window import EEGWindow, SignalHealth
 
-__all__ = ["EEGWindow", "SignalHealth"]
+__all__ = [
+    "EEGStream",
+    "EEGWindow",
+    "MarkerStream",
+    "RingBuffer",
+    "SignalHealth",
+    "assess_health",
+    "find_stream",
+]

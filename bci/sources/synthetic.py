@@ -17,6 +17,7 @@ import mne
 import numpy as np
 
 from bci._check import check_range, check_type, ensure_int
+from bci.sources._base import CyclicMarkers, PacedSource
 from bci.sources._model import SyntheticSignal
 from bci.sources.schedule import Schedule
 
@@ -24,7 +25,9 @@ DEFAULT_CH_NAMES = ("Oz", "O1", "O2", "PO3", "POz", "PO7", "PO8", "PO4")
 #: Default SSVEP fundamental amplitude at Oz over the background's standard deviation.
 DEFAULT_SNR = 0.25
 
-__all__ = ["DEFAULT_CH_NAMES", "DEFAULT_SNR", "Schedule", "make_signal", "synthesize_raw"]
+__all__ = [
+    "DEFAULT_CH_NAMES", "DEFAULT_SNR", "Schedule", "SyntheticEEG", "make_signal", "synthesize_raw",
+]
 
 
 def as_schedule(schedule: Schedule | str | Iterable[object]) -> Schedule:
@@ -145,3 +148,82 @@ def synthesize_raw(
         description=list(sched.labels),
     ))
     return raw
+
+
+class SyntheticEEG(PacedSource):
+    """Synthetic SSVEP EEG published live over LSL, with the schedule as markers.
+
+    Publishes an EEG outlet (type ``"EEG"``, float32 microvolts, full XDF channel metadata)
+    and a marker outlet (type ``"Markers"``, name ``f"{name}-markers"``) carrying each
+    segment's label at its first sample's timestamp.
+
+    Parameters
+    ----------
+    schedule : Schedule | str | list
+        What the simulated user attends (see :class:`Schedule`).
+    name : str, default="ssvep-synthetic"
+        EEG stream name.
+    source_id : str | None
+        Source id (default: ``name``); the marker stream's is ``f"{source_id}-markers"``.
+    sfreq : float, default=256.0
+        Sampling rate.
+    ch_names : sequence of str
+        Channel labels (default: Kalunga's 8 occipital channels).
+    speed : float, default=1.0
+        Speed factor (``> 1``: faster than real time; timestamps are compressed alike).
+    chunk_s : float, default=1/16
+        Seconds of signal per chunk.
+    loop : bool, default=False
+        Start the schedule again at its end (otherwise :attr:`finished` is set).
+    seed : int, default=0
+        Seed of the signal model.
+    snr, phase_locked, **model
+        See :func:`synthesize_raw`.
+
+    Attributes
+    ----------
+    finished : threading.Event
+        Set when a non-looping schedule has been published.
+    n_pushed, n_markers : int
+        Samples and markers published.
+
+    Examples
+    --------
+    >>> with SyntheticEEG("rest:2,13:4", name="sim", speed=4) as src:  # doctest: +SKIP
+    ...     src.wait()
+    """
+
+    def __init__(
+        self,
+        schedule: Schedule | str | Iterable[object],
+        *,
+        name: str = "ssvep-synthetic",
+        source_id: str | None = None,
+        sfreq: float = 256.0,
+        ch_names: Sequence[str] = DEFAULT_CH_NAMES,
+        speed: float = 1.0,
+        chunk_s: float = 1 / 16,
+        loop: bool = False,
+        seed: int = 0,
+        snr: float = DEFAULT_SNR,
+        phase_locked: bool = False,
+        **model: object,
+    ) -> None:
+        self.signal = make_signal(schedule, sfreq=sfreq, ch_names=ch_names, snr=snr,
+                                  phase_locked=phase_locked, seed=seed, loop=loop, **model)
+        self.schedule = self.signal.schedule
+        super().__init__(name=name, source_id=source_id, sfreq=self.signal.sfreq,
+                         ch_names=self.signal.ch_names, speed=speed, chunk_s=chunk_s,
+                         loop=loop, manufacturer="ssvep-exo synthetic EEG")
+        self._cues = CyclicMarkers(self.signal.seg_start, self.schedule.labels,
+                                   self.signal.n_cycle)
+
+    def _read(self, n: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        start = self.signal.position
+        data = self.signal.generate(n)
+        return data, self._cues.between(start, start + data.shape[1])
+
+    def label_at(self, sample: int) -> str:
+        """Label scheduled at a sample index (counted from the first published sample)."""
+        j = self.signal.segment_index(sample) % len(self.schedule)
+        return self.schedule.labels[j]

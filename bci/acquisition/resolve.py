@@ -1,0 +1,128 @@
+"""Find an LSL stream by name, type, source id and host."""
+
+from __future__ import annotations
+
+import time
+
+import pylsl
+
+from bci._check import check_range, check_type
+from bci._logging import logger
+from bci.acquisition._metadata import describe
+from bci.errors import StreamError
+
+
+def _matches(info: pylsl.StreamInfo, name, stype, source_id, hostname) -> bool:
+    return (
+        (name is None or info.name() == name)
+        and (stype is None or info.type() == stype)
+        and (source_id is None or info.source_id() == source_id)
+        and (hostname is None or info.hostname() == hostname)
+    )
+
+
+def _query(name, stype, source_id, hostname) -> str:
+    parts = [f"{k}={v!r}" for k, v in (("name", name), ("type", stype),
+                                       ("source_id", source_id), ("host", hostname))
+             if v is not None]
+    return ", ".join(parts) or "any stream"
+
+
+def _predicate(name, stype, source_id, hostname) -> str | None:
+    """XPath 1.0 predicate for liblsl, or None when a value cannot be quoted."""
+    terms = []
+    for key, value in (("name", name), ("type", stype), ("source_id", source_id),
+                       ("hostname", hostname)):
+        if value is None:
+            continue
+        if "'" in value and '"' in value:
+            return None
+        quote = '"' if "'" in value else "'"
+        terms.append(f"{key}={quote}{value}{quote}")
+    return " and ".join(terms) if terms else None
+
+
+def resolve_matching(
+    *,
+    name: str | None = None,
+    stype: str | None = "EEG",
+    source_id: str | None = None,
+    hostname: str | None = None,
+    wait: float = 0.5,
+) -> tuple[list[pylsl.StreamInfo], list[pylsl.StreamInfo]]:
+    """Look once (for ``wait`` seconds); return (matching, all seen)."""
+    seen = pylsl.resolve_streams(wait_time=wait)
+    return [s for s in seen if _matches(s, name, stype, source_id, hostname)], seen
+
+
+def find_stream(
+    *,
+    name: str | None = None,
+    stype: str | None = "EEG",
+    source_id: str | None = None,
+    hostname: str | None = None,
+    timeout: float = 5.0,
+) -> pylsl.StreamInfo:
+    """Find one LSL stream.
+
+    Every given criterion must match. Pin a headset by ``source_id`` and ``hostname``
+    together so that a stream with the same name or id from another machine is ignored.
+
+    Parameters
+    ----------
+    name : str | None
+        Stream name.
+    stype : str | None, default="EEG"
+        Stream type (None: any type).
+    source_id : str | None
+        Source id (the device's serial number, for instance).
+    hostname : str | None
+        Host that publishes the stream.
+    timeout : float, default=5.0
+        Seconds to keep looking.
+
+    Returns
+    -------
+    info : pylsl.StreamInfo
+        The stream (the newest, when several match; a warning names them all).
+
+    Raises
+    ------
+    bci.errors.StreamError
+        When no stream matches within ``timeout``; the message lists the streams seen.
+    """
+    for value, pname in ((name, "name"), (stype, "stype"), (source_id, "source_id"),
+                         (hostname, "hostname")):
+        check_type(value, (str, type(None)), pname)
+    timeout = check_range(timeout, "timeout", 0, None)
+    deadline = time.monotonic() + timeout
+    found: list[pylsl.StreamInfo] = []
+    seen: dict[str, pylsl.StreamInfo] = {}
+    pred = _predicate(name, stype, source_id, hostname)
+    if pred is not None:  # returns as soon as a match appears
+        found = [s for s in pylsl.resolve_bypred(pred, 1, timeout)
+                 if _matches(s, name, stype, source_id, hostname)]
+        deadline = time.monotonic()
+    while not found:
+        wait = min(0.5, max(deadline - time.monotonic(), 0.3))
+        found, now_seen = resolve_matching(name=name, stype=stype, source_id=source_id,
+                                           hostname=hostname, wait=wait)
+        seen.update({s.uid(): s for s in now_seen})
+        if time.monotonic() >= deadline:
+            break
+    if not found:
+        listing = "\n".join(f"  - {describe(s)}" for s in seen.values()) or "  (none)"
+        raise StreamError(
+            f"No LSL stream matching {_query(name, stype, source_id, hostname)} was found "
+            f"within {timeout:g} s. Streams seen:\n{listing}\nCheck that the headset (or "
+            f"'ssvep-exo simulate-eeg' / 'ssvep-exo replay') is running, that the name, type, "
+            f"source id and host are spelled as listed, and that both machines are on the same "
+            f"network."
+        )
+    if len(found) > 1:
+        found.sort(key=lambda s: s.created_at(), reverse=True)
+        logger.warning(
+            "%d LSL streams match %s: %s; using the newest. Pin the stream with source_id "
+            "and hostname.", len(found), _query(name, stype, source_id, hostname),
+            "; ".join(describe(s) for s in found))
+    return found[0]

@@ -91,9 +91,18 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
     labels = ["13.0Hz", "17.0Hz", "21.0Hz", "rest"]
     n_seg = int(np.ceil((duration + 5) / seg_s))
     schedule = ",".join(f"{labels[i % 4].replace('.0Hz', '')}:{seg_s:g}" for i in range(n_seg))
-    raw = synthesize_raw(schedule, seed=1)
     name = f"bench-e2e-{uuid.uuid4().hex[:8]}"
-    outlet, pusher = _source(name, raw)
+    try:  # helper D's live synthetic source (real LSL outlet, samples stamped when due)
+        from bci.sources import SyntheticEEG
+
+        pusher = SyntheticEEG(schedule, name=name, chunk_s=4 / 256, seed=1)
+        source_kind = "bci.sources.SyntheticEEG"
+        sfreq, n_ch = pusher.sfreq, len(pusher.ch_names)
+    except ImportError:  # fallback: the same signal model pushed by this script
+        raw = synthesize_raw(schedule, seed=1)
+        outlet, pusher = _source(name, raw)
+        source_kind = "synthesize_raw + pylsl outlet (this script)"
+        sfreq, n_ch = raw.info["sfreq"], len(raw.ch_names)
     sim = ExoSimulator(transport="tcp").start()
     drv = ExoskeletonDriver(sim.url).open()
     events: list[dict] = []
@@ -105,12 +114,12 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
         sup = SafetySupervisor(drv, mapping, walk_steps=1, turn_deg=10,
                                confirm_posture_changes=False)
         pusher.start()
-        stream = EEGStream(name=name, timeout=5.0)
-        stream.connect()
+        stream = EEGStream(name=name)
+        stream.connect(timeout=5.0)
         time.sleep(window_s + 0.3)
         freqs = list(bc.FREQS)
-        dec = make_decoder("fbcca", sfreq=raw.info["sfreq"], freqs=freqs).fit(
-            np.zeros((1, len(raw.ch_names), int(window_s * raw.info["sfreq"]))), None)
+        dec = make_decoder("fbcca", sfreq=sfreq, freqs=freqs).fit(
+            np.zeros((1, n_ch, int(window_s * sfreq))), None)
         from bci.online.loop import class_labels
 
         policy = DecisionPolicy(class_labels(dec.classes_))
@@ -136,7 +145,11 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
         stats = loop.latency_stats()
         stream.disconnect()
     finally:
-        pusher.alive = False
+        if hasattr(pusher, "alive"):
+            pusher.alive = False
+        else:
+            pusher.stop()
+            pusher.close()
         try:
             drv.close()
         finally:
@@ -145,7 +158,7 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
     lat = np.array([1e3 * (e["t_ack"] - e["window_end"]) for e in ok])
     rtt = np.array([1e3 * (e["t_ack"] - e["t_send"]) for e in ok])
     age = np.array([1e3 * (e["t_step_end"] - e["window_end"]) - e["step_ms"] for e in ok])
-    res = dict(status="ok", duration_s=duration, window_s=window_s, step_s=step_s,
+    res = dict(status="ok", source=source_kind, duration_s=duration, window_s=window_s, step_s=step_s,
                n_commands=len(ok), n_events=len(events),
                statuses={s: sum(e["status"] == s for e in events)
                          for s in {e["status"] for e in events}},
@@ -161,8 +174,9 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
             age_ms_median=q(age, 50), age_ms_p99=q(age, 99),
         )
         res["markdown"] = "\n".join([
-            f"Synthetic SSVEP EEG (8 ch, 256 Hz, attended target changing every {seg_s:g} s) "
-            f"pushed to a real LSL outlet in 4-sample chunks, {duration:g} s in real time; "
+            f"Synthetic SSVEP EEG ({source_kind}; 8 ch, 256 Hz, attended target changing every "
+            f"{seg_s:g} s) pushed to a real LSL outlet in 4-sample chunks, {duration:g} s in "
+            "real time; "
             f"`EEGStream` -> `OnlineLoop` (FBCCA, {window_s:g} s window, step {step_s:g} s, "
             "default `DecisionPolicy`) -> `SafetySupervisor` -> `ExoskeletonDriver` over "
             "`socket://` -> `ExoSimulator`. Latency = ACK received - LSL timestamp of the "

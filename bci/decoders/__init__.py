@@ -8,10 +8,11 @@ each window on its own with precomputed coefficients. Labels name stimulus frequ
 from ._state import from_state, to_state
 from .cca import CCA, FBCCA
 from .registry import BEST_METHOD, DEFAULT_METHODS, METHODS, make_decoder
+from .ress import RessFBCCA
 from .tdca import TDCA
 from .trca import TRCA
 
 __all__ = [
-    "CCA", "FBCCA", "TRCA", "TDCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD", "make_decoder",
+    "CCA", "FBCCA", "TRCA", "TDCA", "RessFBCCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD", "make_decoder",
     "to_state", "from_state",
 ]

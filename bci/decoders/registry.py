@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import DecoderError
 from .cca import CCA, FBCCA
+from .ress import RessFBCCA
 from .tdca import TDCA
 from .trca import TRCA
 
@@ -37,9 +38,15 @@ METHODS: dict[str, dict[str, Any]] = {
         "train_offsets": None,
         "description": "filter-bank TDCA (Liu 2021), phase-locked stimuli only",
     },
+    "ress-fbcca": {
+        "cls": RessFBCCA, "params": {}, "calibrated": True, "phase_invariant": True,
+        "train_offsets": AUGMENT_OFFSETS,
+        "description": "FBCCA + RESS spatial-filter features, shrinkage LDA (calibrated)",
+    },
 }
 
-CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA}
+CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA,
+                           "RessFBCCA": RessFBCCA}
 
 DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca")
 BEST_METHOD = "fbcca"

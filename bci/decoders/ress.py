@@ -1,0 +1,188 @@
+"""Calibrated phase-invariant decoder for free-running lights: FBCCA + RESS features, LDA."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import eigh
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import SSVEPDecoder, _check_sfreq, check_positive_int, check_X
+from ._filters import FilterBankCache, default_bands, design_bands
+from ._lda import fit_lda, log_softmax
+from ._references import canonical_correlations, reference_bases
+from .cca import DEFAULT_FREQS
+
+
+def _ress_filters(S: np.ndarray, R: np.ndarray, k: int) -> np.ndarray:
+    R = R + 1e-3 * np.trace(R) / len(R) * np.eye(len(R))
+    _, v = eigh(S, R)
+    return v[:, ::-1][:, :k]
+
+
+class RessFBCCA(SSVEPDecoder):
+    """Calibrated, phase-invariant SSVEP decoder with a learned no-control class.
+
+    Features of each window (all invariant to the signal's scale and phase):
+
+    1. filter-bank canonical correlations: the ``n_cca`` largest canonical correlations with
+       the sine/cosine references of every target, in every sub-band (as :class:`FBCCA`);
+    2. RESS features: per target, ``n_filters`` spatial filters learned from the calibration
+       data (generalised eigenvectors maximising the power in the target's sine/cosine
+       subspace against the window's total power, each window normalised to unit power); for
+       every filter, the logit of the fraction of the filtered window's power that lies in
+       each target's reference subspace.
+
+    A shrinkage LDA (Ledoit-Wolf) over all classes, ``"rest"`` included, classifies the
+    features. Nothing depends on absolute amplitude or slow drift, so the rest class is
+    learned from the spectral pattern, not from the signal level.
+
+    Parameters
+    ----------
+    sfreq : float, default=256.0
+        Sampling rate in Hz.
+    freqs : sequence of float, default=(13.0, 17.0, 21.0)
+        Stimulus frequencies (for the filter bank when ``y`` has no frequency labels); the
+        labels of ``y`` name the targets (``13``, ``"13.0Hz"``) and the no-control class
+        (``"rest"``).
+    n_harmonics : int, default=2
+        Harmonics of the references.
+    n_bands : int, default=3
+        Sub-bands (see :class:`FBCCA`); ``bands`` overrides them.
+    bands : array-like, shape (n_bands, 2) | None, default=None
+        Explicit sub-bands in Hz.
+    n_cca : int, default=2
+        Canonical correlations kept per target and sub-band.
+    n_filters : int, default=2
+        RESS spatial filters per target (0 disables the RESS features).
+
+    Attributes
+    ----------
+    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    filters_ : ndarray, shape (n_channels, n_targets * n_filters)
+    coef_ : ndarray, shape (n_classes, n_features)
+    intercept_ : ndarray, shape (n_classes,)
+
+    References
+    ----------
+    .. [1] M. X Cohen, R. Gulbinaite, "Rhythmic entrainment source separation: optimizing
+       analyses of neural responses to rhythmic sensory stimulation", NeuroImage 147, 2017.
+    .. [2] X. Chen et al., "Filter bank canonical correlation analysis ...", J. Neural Eng.
+       12(4), 2015.
+    """
+
+    _requires_y = True
+
+    def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=2, n_bands=3,
+                 bands=None, n_cca=2, n_filters=2):
+        self.sfreq = sfreq
+        self.freqs = freqs
+        self.n_harmonics = n_harmonics
+        self.n_bands = n_bands
+        self.bands = bands
+        self.n_cca = n_cca
+        self.n_filters = n_filters
+
+    # -- caches ----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        self._fb = FilterBankCache(design_bands(self.bands_, self.sfreq_))
+        self._qy = {}
+
+    def _bases(self, n: int) -> np.ndarray:
+        if not hasattr(self, "_fb"):
+            self._restore()
+        qy = self._qy.get(n)
+        if qy is None:
+            qy = reference_bases(self.freqs_, self.sfreq_, n, self.n_harmonics)
+            self._qy[n] = qy
+        return qy
+
+    # -- features --------------------------------------------------------------------------
+    def _bandpassed(self, X):
+        Xb = self._fb.apply(X)
+        return Xb - Xb.mean(axis=-1, keepdims=True)
+
+    def _cca_features(self, Xb, qy):
+        rho = canonical_correlations(Xb, qy, self.n_cca)  # (m,t,f,c)
+        return np.moveaxis(rho, 0, 1).reshape(Xb.shape[1], -1)
+
+    def _ress_features(self, X1, qy):
+        Z = np.einsum("tcn,cq->tqn", X1, self.filters_)  # (t, q, n)
+        tot = np.einsum("tqn,tqn->tq", Z, Z) + 1e-300
+        proj = np.einsum("tqn,fnr->tqfr", Z, qy)
+        frac = np.einsum("tqfr,tqfr->tqf", proj, proj) / tot[:, :, None]
+        frac = np.clip(frac, 1e-6, 1 - 1e-6)
+        return np.log(frac / (1 - frac)).reshape(len(X1), -1)
+
+    def _features(self, X):
+        qy = self._bases(X.shape[-1])
+        Xb = self._bandpassed(X)
+        feats = [self._cca_features(Xb, qy)] if self.n_cca else []
+        if self.n_filters:
+            feats.append(self._ress_features(Xb[0], qy))
+        return np.concatenate(feats, axis=1)
+
+    # -- fit / predict ---------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit spatial filters and the LDA on calibration windows.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_trials, n_channels, n_samples)
+            Raw EEG windows.
+        y : array-like, shape (n_trials,)
+            Labels: frequencies (``13``, ``"13.0Hz"``) and optionally ``"rest"``.
+
+        Returns
+        -------
+        self : object
+        """
+        self.sfreq_ = _check_sfreq(self.sfreq)
+        X = check_X(X)
+        if y is None:
+            raise ValueError("RessFBCCA is calibrated: call fit(X, y) with class labels.")
+        check_positive_int(self.n_harmonics, "n_harmonics")
+        check_positive_int(self.n_bands, "n_bands")
+        for name in ("n_cca", "n_filters"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"'{name}' must be a non-negative integer, got {v!r}.")
+        if not (self.n_cca or self.n_filters):
+            raise ValueError("'n_cca' and 'n_filters' are both 0: the decoder has no features.")
+        self.n_channels_, self.n_samples_ = int(X.shape[1]), int(X.shape[2])
+        yi = self._setup_labels(y)
+        if len(self.classes_) < 2:
+            raise ValueError("RessFBCCA needs at least two classes in y.")
+        self.bands_ = (default_bands(self.freqs_, self.sfreq_, self.n_bands)
+                       if self.bands is None else np.asarray(self.bands, float).reshape(-1, 2))
+        self._restore()
+        qy = self._bases(self.n_samples_)
+        Xb = self._bandpassed(X)
+        X1 = Xb[0] / np.sqrt(np.einsum("tcn,tcn->t", Xb[0], Xb[0]))[:, None, None]
+        R = np.einsum("tcn,tdn->cd", X1, X1)
+        filters = []
+        nf = min(self.n_filters, self.n_channels_)
+        for k, col in enumerate(self._target_cols):
+            if not nf:
+                break
+            Xk = X1[yi == col] if np.any(yi == col) else X1
+            P = np.einsum("tcn,nr->tcr", Xk, qy[k])
+            S = np.einsum("tcr,tdr->cd", P, P)
+            filters.append(_ress_filters(S, R, nf))
+        self.filters_ = (np.concatenate(filters, axis=1) if filters
+                         else np.zeros((self.n_channels_, 0)))
+        F = [self._cca_features(Xb, qy)] if self.n_cca else []
+        if nf:
+            F.append(self._ress_features(Xb[0], qy))
+        F = np.concatenate(F, axis=1)
+        self.coef_, self.intercept_ = fit_lda(F, yi, len(self.classes_))
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Return LDA log-posteriors ``(n_trials, n_classes)`` in ``classes_`` order."""
+        check_is_fitted(self, "coef_")
+        X = check_X(X, self.n_channels_)
+        return log_softmax(self._features(X) @ self.coef_.T + self.intercept_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Return class probabilities ``(n_trials, n_classes)`` in ``classes_`` order."""
+        return np.exp(self.decision_function(X))

@@ -137,6 +137,8 @@ def plot_sweep(records: Sequence[dict], outdir: str | os.PathLike) -> list[Path]
     paths = []
     for scheme, n in sorted({(r["scheme"], r["n_classes"]) for r in summary}):
         rows = [r for r in summary if r["scheme"] == scheme and r["n_classes"] == n]
+        if all(r["accuracy"] is None for r in rows):
+            continue
         fig, (ax_acc, ax_itr) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
         for m in dict.fromkeys(r["method"] for r in rows):
             mr = sorted((r for r in rows if r["method"] == m and r["accuracy"] is not None),

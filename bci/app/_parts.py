@@ -22,8 +22,12 @@ from bci.labels import REST_LABEL, freq_label, is_rest
 # ---------------------------------------------------------------------- signal side
 
 
-def start_player(cfg: SessionConfig, *, name: str, source_id: str):
-    """Start the synthetic source or the file replay on LSL; return the started object."""
+def open_player(cfg: SessionConfig, *, name: str, source_id: str):
+    """Open (not start) the synthetic source or the file replay on LSL; return it.
+
+    The outlets exist after this, so the inlets can connect before the first sample and
+    the first cue are published; call ``start()`` then.
+    """
     from bci.sources import RecordingPlayer, SyntheticEEG
 
     src = cfg.source
@@ -38,7 +42,7 @@ def start_player(cfg: SessionConfig, *, name: str, source_id: str):
             raise ConfigError("source.kind is 'replay' but no file is given: pass --replay FILE.")
         player = RecordingPlayer(src.replay_file, name=name, source_id=source_id,
                                  speed=src.speed)
-    player.start()
+    player.open()
     return player
 
 
@@ -60,6 +64,22 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels):
     )
     stream.connect(timeout=src.timeout_s)
     return stream
+
+
+def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
+    """Wait until the stream holds a full window (StreamError after ``timeout`` s)."""
+    from bci.errors import StreamError
+
+    n = int(round(window_s * float(stream.sfreq)))
+    deadline = time.monotonic() + timeout
+    while stream.n_buffered < n:
+        if stop_event.is_set():
+            return
+        if time.monotonic() > deadline:
+            raise StreamError(
+                f"The EEG stream was found but delivered {stream.n_buffered} of the {n} "
+                f"samples of one window in {timeout:g} s: check that the headset is streaming.")
+        stop_event.wait(0.05)
 
 
 def open_markers(cfg: SessionConfig, *, name: str, source_id: str, expect: bool):

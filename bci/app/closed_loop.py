@@ -290,8 +290,8 @@ class ClosedLoopSession:
             uid = uuid.uuid4().hex[:8]
             name = name or f"ssvep-exo-{cfg.source.kind}-{uid}"
             source_id = source_id or f"{name}-{uid}"
-            self.source_player = _parts.start_player(cfg, name=name, source_id=source_id)
-            stack.callback(self.source_player.stop)
+            self.source_player = _parts.open_player(cfg, name=name, source_id=source_id)
+            stack.callback(self.source_player.close)
             self.say(f"Publishing {cfg.source.kind} EEG on LSL as {name!r} "
                      f"(source id {source_id!r}, speed x{cfg.source.speed:g})")
         setup = self.setup
@@ -319,6 +319,10 @@ class ClosedLoopSession:
         if self.recorder is not None:
             stack.callback(self.recorder.close)
             self.files["recording"] = self.folder / "recording.xdf"
+        if self.source_player is not None:
+            self.source_player.start()
+        _parts.wait_for_data(self.stream, window_s, cfg.source.timeout_s + window_s,
+                             self.stop_event)
         from bci.online import DecisionsOutlet, OnlineLoop, class_labels
 
         classes = class_labels(decoder.classes_)

@@ -134,11 +134,18 @@ def plot_path(record: SessionRecord, path: str | Path) -> Path:
                     arrowprops={"arrowstyle": "->", "lw": 2, "color": "red"})
         # label commands executed where they happened
         poses_t = p[:, 0]
+        at: dict[int, list[str]] = {}
         for e in rec.events:
             if e.get("event") == "command" and e.get("result") == "executed":
                 i = int(np.clip(np.searchsorted(poses_t, e["t"] - t0), 0, len(p) - 1))
-                ax.annotate(str(e.get("command")), (p[i, 1], p[i, 2]), xytext=(6, 6),
-                            textcoords="offset points", fontsize=9)
+                # group commands issued at the same place
+                j = next((k for k in at if np.hypot(*(p[k, 1:3] - p[i, 1:3])) < 0.05), i)
+                at.setdefault(j, []).append(f"{len(sum(at.values(), [])) + 1}. "
+                                            f"{e.get('command')}")
+        for n, (i, names) in enumerate(sorted(at.items())):
+            ax.annotate("\n".join(names), (p[i, 1], p[i, 2]), xytext=(8, -10 - 4 * (n % 2)),
+                        textcoords="offset points", fontsize=9, va="top",
+                        bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8, "lw": 0.5})
         span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
         cx, cy = (p[:, 1].max() + p[:, 1].min()) / 2, (p[:, 2].max() + p[:, 2].min()) / 2
         ax.set_xlim(cx - 0.65 * span, cx + 0.65 * span)

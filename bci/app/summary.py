@@ -11,7 +11,8 @@ in effect at ``t``, except that a command for the previous cue within ``grace_s`
 change belongs to that previous cue (``grace_s`` defaults to the decoding window: a window
 that ends just after a cue change still holds the previous cue's data). A command during a
 rest cue is a false activation; a command from another target than the cued one is a wrong
-command.
+command. A target cue is hit when its command was executed or, for posture changes that need
+a confirmation, selected (the confirming selection usually comes with the next cue).
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
             cue_rows.append(row)
             if lab == "rest":
                 rest_s += max(0.0, tn - tc)
-        for e in executed:
+        selected = [e for e in cmds if e.get("result") in ("executed", "awaiting_confirmation")]
+        for e in selected:
             hit = _cue_at(cues, e["t"])
             if hit is None:
                 continue
@@ -126,11 +128,13 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
                     and cues[i - 1][1] == elab:
                 i, lab = i - 1, elab  # late command for the cue that just ended
             row = cue_rows[i]
-            row["commands"].append(e.get("command"))
+            done = e.get("result") == "executed"
+            if done:
+                row["commands"].append(e.get("command"))
             if lab == "rest":
-                false_act += 1
+                false_act += done
             elif _canon(str(e.get("label"))) != lab:
-                wrong += 1
+                wrong += done
             elif row["hit"] is None:
                 row["hit"] = True
                 row["time_to_command_s"] = round(e["t"] - cues[i][0], 3)

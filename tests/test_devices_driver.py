@@ -1,0 +1,275 @@
+"""The real driver against the simulated controller over a pseudo-terminal and socket://."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import serial
+
+from devices.errors import CommandRejected, CommandTimeout, LinkLostError, PortError
+from devices.exoskeleton import ExoskeletonDriver
+from devices.protocol import encode_frame
+from devices.simulator import ExoSimulator
+
+MOTION = {"WALK", "TURN", "STAND", "SIT"}
+
+
+def wait_for(pred, timeout=3.0, step=0.005):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+@pytest.fixture(params=["tcp", "pty"])
+def sim(request, tmp_path):
+    kw = {"link": str(tmp_path / "exo")} if request.param == "pty" else {}
+    with ExoSimulator(transport=request.param, speed=4.0, **kw) as s:
+        yield s
+
+
+class Events:
+    def __init__(self, driver):
+        self.items: list[tuple[float, str, dict]] = []
+        driver.add_listener(self)
+
+    def __call__(self, event, data):
+        if event != "telemetry":
+            self.items.append((time.monotonic(), event, data))
+
+    def first(self, name):
+        return next((t for t, e, _ in self.items if e == name), None)
+
+
+def test_legal_sequence(sim):
+    with ExoskeletonDriver(sim.url) as exo:
+        assert exo.controller_info == ("1", "EXOSIM")
+        exo.stand()
+        exo.walk(2)
+        assert exo.last_reply.ok and exo.last_reply.verb == "WALK"
+        tel = exo.wait_telemetry(lambda t: t.state == "STANDING" and t.steps == 2, 5.0)
+        assert tel is not None and tel.x == pytest.approx(1.0)
+        exo.turn("L", 30)
+        assert exo.wait_telemetry(lambda t: t.state == "STANDING" and t.heading > 29, 5.0)
+        exo.sit()
+        assert exo.status().state == "SITTING"
+    assert [v for _, v, _ in sim.executed()] == ["STAND", "WALK", "TURN", "SIT", "STOP"]
+    assert exo.link_state == "closed" and exo.heartbeats_sent > 0
+
+
+def test_illegal_commands_are_refused_with_reason(sim):
+    with ExoskeletonDriver(sim.url) as exo:
+        with pytest.raises(CommandRejected, match=r"refused WALK: ILLEGAL_STATE \(the command "
+                           r"is not legal in the current posture\)") as info:
+            exo.walk(3)
+        assert info.value.reason == "ILLEGAL_STATE"
+        assert exo.last_reply is not None and not exo.last_reply.ok
+        exo.stand()
+        exo.walk(3)
+        with pytest.raises(CommandRejected, match="BUSY") as info:
+            exo.sit()
+        exo.estop()
+        with pytest.raises(CommandRejected, match="ESTOP_LATCHED"):
+            exo.stand()
+        exo.stop()  # always accepted
+        exo.reset()
+        exo.walk(1)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda e: e.walk(11), ValueError, r"'steps' must be in \[1, 10\]"),
+        (lambda e: e.turn("X", 10), ValueError, "'direction' must be 'L' or 'R'"),
+        (lambda e: e.turn("L", 120), ValueError, r"'deg' must be in \[1, 90\]"),
+        (lambda e: e.send("JUMP"), CommandRejected, "UNKNOWN_VERB"),
+        (lambda e: e.execute("walk"), TypeError, "'command' must be a Command"),
+    ],
+)
+def test_argument_errors(call, exc, match):
+    with ExoSimulator() as s, ExoskeletonDriver(s.url) as exo:
+        with pytest.raises(exc, match=match):
+            call(exo)
+
+
+def test_watchdog_halts_when_heartbeats_stop(sim, record_property):
+    """No host frame for 0.5 s -> the controller halts by itself (measured, bound 0.6 s+slack)."""
+    port = serial.serial_for_url(sim.url, timeout=0.05)
+    try:
+        for i, (verb, args) in enumerate([("HELLO", (1,)), ("STAND", ()), ("WALK", (10,))], 1):
+            port.write(encode_frame(i, verb, *args))
+        assert wait_for(lambda: sim.snapshot().state == "WALKING")
+        last = sim.model.last_rx  # time of the last host frame, as the controller saw it
+        assert wait_for(lambda: sim.snapshot().state == "STOPPED", timeout=3.0)
+        halt = sim.model.halts[0]
+        assert halt.reason == "WATCHDOG" and halt.state_before == "WALKING"
+        assert halt.time - last == pytest.approx(halt.silence_s)
+        record_property("watchdog_halt_s", round(halt.silence_s, 4))
+        print(f"watchdog halt after {halt.silence_s * 1000:.1f} ms of silence ({sim.transport})")
+        assert 0.5 <= halt.silence_s < 0.6 + 0.25  # nominal 0.5 s; slack for a loaded box
+        assert sim.snapshot().fault == "WATCHDOG"
+    finally:
+        port.close()
+
+
+def test_link_cut_while_walking_reconnects_without_stale_motion(sim):
+    exo = ExoskeletonDriver(sim.url)
+    ev = Events(exo)
+    with exo:
+        exo.stand()
+        exo.walk(10)
+        assert exo.wait_telemetry(lambda t: t.state == "WALKING", 3.0)
+        t_cut = time.monotonic()
+        sim.cut_link()
+        assert wait_for(lambda: ev.first("link_lost") is not None, 2.0), ev.items
+        assert wait_for(lambda: ev.first("link_up") is not None, 5.0), ev.items
+        assert ev.first("link_lost") - t_cut < 1.0
+        assert exo.link_ok and exo.reconnects == 1
+        # the exoskeleton ends stopped (STOP after reconnection, or the watchdog)
+        assert wait_for(lambda: sim.snapshot().state == "STOPPED", 2.0)
+        after = [v for t, v, _ in sim.executed() if t >= t_cut]
+        assert after and not set(after) & MOTION, after
+        exo.walk(1)  # the new link works
+    lost = [d for _, e, d in ev.items if e == "link_lost"][0]
+    assert lost["reason"]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+def test_simulator_stopped_while_walking_then_back(tmp_path, transport):
+    """The controller disappears (port vanishes); the driver reports, waits, reconnects."""
+    kw = {"link": str(tmp_path / f"exo-{transport}")} if transport == "pty" else {}
+    first = ExoSimulator(transport=transport, speed=4.0, **kw).start()
+    exo = ExoskeletonDriver(first.url, reconnect_max_s=0.4)
+    ev = Events(exo)
+    with exo:
+        exo.stand()
+        exo.walk(10)
+        assert exo.wait_telemetry(lambda t: t.state == "WALKING", 3.0)
+        first.stop()
+        assert wait_for(lambda: exo.link_state == "lost", 2.0)
+        with pytest.raises(LinkLostError, match=r"is down .*WALK was not sent"):
+            exo.walk(1)
+        time.sleep(0.5)  # a few failed reconnection attempts
+        assert exo.link_state == "lost"
+        port = first.port if transport == "tcp" else 0
+        second = ExoSimulator(transport=transport, port=port, speed=4.0, **kw).start()
+        try:
+            assert wait_for(lambda: exo.link_ok, 5.0), exo.link_reason
+            assert wait_for(lambda: [v for _, v, _ in second.executed()] == ["STOP"], 2.0)
+            assert second.snapshot().state == "SITTING"  # nothing replayed
+            exo.stand()
+        finally:
+            exo.close()
+            second.stop()
+    assert [e for _, e, _ in ev.items if e.startswith("link")] == ["link_lost", "link_up"]
+
+
+def test_dead_link_detected_when_telemetry_stops():
+    """A controller that hangs (no telemetry, socket still open) is declared dead."""
+    with ExoSimulator() as sim:
+        exo = ExoskeletonDriver(sim.url, link_timeout=0.4)
+        ev = Events(exo)
+        with exo:
+            t0 = time.monotonic()
+            with sim.lock:  # freezes the controller's loop
+                assert wait_for(lambda: ev.first("link_lost") is not None, 2.0)
+            assert 0.3 < ev.first("link_lost") - t0 < 1.5
+            assert "no telemetry" in [d for _, e, d in ev.items if e == "link_lost"][0]["reason"]
+            assert wait_for(lambda: exo.link_ok, 5.0)
+
+
+def test_close_sends_stop(sim):
+    exo = ExoskeletonDriver(sim.url).open()
+    exo.stand()
+    exo.walk(10)
+    exo.close()
+    assert sim.executed()[-1][1] == "STOP"
+    assert wait_for(lambda: sim.snapshot().state == "STOPPED", 1.0)
+    with pytest.raises(LinkLostError, match="not open"):
+        exo.stop()
+
+
+def test_garbage_from_the_controller_is_dropped_and_counted(sim):
+    with ExoskeletonDriver(sim.url) as exo:
+        with sim.lock:
+            sim._link.write(b"\x00\xffnoise$1,ACK,1*0000\n$" + b"9" * 400 + b"\n")
+        exo.stand()
+        assert exo.status().state == "STANDING"
+        d = exo.parser.drops
+        assert d["noise"] > 0 and d["bad_crc"] == 1 and d["overlong"] == 1
+
+
+def test_missing_port():
+    with pytest.raises(PortError, match=r"Serial port '/dev/ttyNOPE9' not found; list ports "
+                       r"with `ssvep-exo devices`"):
+        ExoskeletonDriver("/dev/ttyNOPE9").open()
+
+
+def test_busy_port(tmp_path):
+    with ExoSimulator(transport="pty") as sim, ExoskeletonDriver(sim.url):
+        with pytest.raises(PortError, match=r"is busy \(in use by another program\)"):
+            ExoskeletonDriver(sim.url).open()
+
+
+def test_nothing_listening_and_bad_url():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(PortError, match="Nothing is listening at .*exo-sim --tcp PORT"):
+        ExoskeletonDriver(f"socket://127.0.0.1:{port}").open()
+    with pytest.raises(PortError, match="Cannot open 'nope://x'"):
+        ExoskeletonDriver("nope://x").open()
+
+
+def test_handshake_timeout_when_nothing_answers():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    conns = []
+    t = threading.Thread(target=lambda: conns.append(srv.accept()), daemon=True)
+    t.start()
+    try:
+        exo = ExoskeletonDriver(f"socket://127.0.0.1:{srv.getsockname()[1]}",
+                                ack_timeout=0.1, retries=1)
+        with pytest.raises(CommandTimeout, match=r"No answer to HELLO .* after 2 tries"):
+            exo.open()
+        assert exo.link_state == "closed"
+    finally:
+        srv.close()
+        for c, _ in conns:
+            c.close()
+
+
+def test_exosim_url_starts_an_in_process_simulator():
+    from devices.urlhandler.protocol_exosim import simulator_for, stop_all
+
+    url = "exosim://test-driver?speed=8"
+    try:
+        with ExoskeletonDriver(url) as exo:
+            exo.stand()
+            exo.walk(1)
+            assert exo.wait_telemetry(lambda t: t.steps == 1, 3.0)
+        assert simulator_for(url).snapshot().steps == 1
+        with pytest.raises(PortError, match="unknown option 'bogus'"):
+            ExoskeletonDriver("exosim://x?bogus=1").open()
+    finally:
+        stop_all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        ({"url": ""}, TypeError, "'url' must be a non-empty str"),
+        ({"url": "loop://", "ack_timeout": 0}, ValueError, r"'ack_timeout' must be in \(0"),
+        ({"url": "loop://", "retries": 1.5}, TypeError, "'retries' must be an int"),
+    ],
+)
+def test_driver_parameters(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ExoskeletonDriver(**kwargs)

@@ -7,7 +7,6 @@ place.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -109,17 +108,14 @@ def pull_markers(markers) -> list[tuple[float, str]]:
         return []
 
 
-def open_recorder(path, stream, markers):
-    """Start the crash-safe XDF recording of EEG, cues and decisions (None if unavailable)."""
-    try:
-        from bci.recording import SessionRecorder
-    except ImportError:  # pragma: no cover - recording layer not installed
-        logger.warning("bci.recording is not available: no recording written")
-        return None
-    rec = SessionRecorder(path, stream=stream)
-    with contextlib.suppress(AttributeError):
-        rec.start()
-    return rec
+def open_recorder(path, stream, *, on_error=None):
+    """Start the crash-safe XDF recording of EEG, cues and decisions.
+
+    A write error (disk full) is reported through ``on_error`` and ends the recording only.
+    """
+    from bci.recording import SessionRecorder
+
+    return SessionRecorder(path, stream=stream, on_error=on_error).start()
 
 
 @dataclass

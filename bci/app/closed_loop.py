@@ -169,6 +169,7 @@ class ClosedLoopSession:
             self.out.flush()
 
     _live: LiveView | None = None
+    _driver_closed = False
 
     # ------------------------------------------------------------------ main
     def run(self) -> SessionResult:
@@ -198,6 +199,10 @@ class ClosedLoopSession:
                     t.start()
                 if cfg.session.live_view:
                     self._live = LiveView(self.out)
+                # On the way out: threads first (no new command), then STOP + close the link,
+                # then the streams and files (ExitStack runs callbacks last-in first-out).
+                stack.callback(self._close_driver)
+                stack.callback(self._stop_threads)
                 self.record.t0 = _clock()
                 self._main_loop()
         except BaseException as exc:  # noqa: BLE001 - record, clean up above, re-raise
@@ -267,9 +272,12 @@ class ClosedLoopSession:
         self._log_event("device_open", {"port": port, "simulated": self.simulator is not None})
 
     def _close_driver(self) -> None:
-        """STOP, then close the link (best effort, bounded time)."""
+        """STOP, then close the link (best effort, bounded time; idempotent)."""
         from bci.app import _parts
 
+        if self.driver is None or self._driver_closed:
+            return
+        self._driver_closed = True
         _parts.stop_and_close(self.driver, self.supervisor)
         self._log_event("device_closed", {})
 
@@ -315,7 +323,7 @@ class ClosedLoopSession:
         if self.markers is not None:
             stack.callback(self.markers.disconnect)
         self.recorder = _parts.open_recorder(self.folder / "recording.xdf", self.stream,
-                                             self.markers)
+                                             on_error=self._on_record_error)
         if self.recorder is not None:
             stack.callback(self.recorder.close)
             self.files["recording"] = self.folder / "recording.xdf"
@@ -329,6 +337,11 @@ class ClosedLoopSession:
         self.record.classes = list(classes)
         self.view.classes = list(classes)
         self.view.threshold = None
+        self.view.rule = (
+            f"a target must win {policy.n_consecutive} windows in a row"
+            + (f" by a margin >= {policy.min_margin:g}" if policy.min_margin else "")
+            + ("; the decoder's 'rest' class means no control"
+               if any(is_rest(c) for c in classes) else ""))
         self.outlet = DecisionsOutlet(
             cfg.lsl.decisions_stream, source_id=cfg.lsl.decisions_source_id or None,
             classes=classes, meta={"window_s": window_s, "role": self.role})
@@ -343,6 +356,14 @@ class ClosedLoopSession:
         t.start()
 
     window_s: float = 1.0
+
+    def _on_record_error(self, exc: BaseException) -> None:
+        self.say(f"Recording to {self.folder / 'recording.xdf'} failed ({exc}); the session "
+                 "goes on without it.")
+        self._log_event("recording_failed", {"error": repr(exc)})
+        self.record_error = repr(exc)
+
+    record_error: str | None = None
 
     def _run_loop(self) -> None:
         try:
@@ -403,6 +424,8 @@ class ClosedLoopSession:
             v.classes = list(d.classes)
         if d.scores:
             v.scores = list(d.scores)
+            top = sorted(d.scores, reverse=True)
+            v.margin = top[0] - top[1] if len(top) > 1 else None
         v.n_decisions += 1
         v.latency_ms = 1000.0 * d.latency_s
         bad = {}
@@ -520,6 +543,8 @@ class ClosedLoopSession:
             self.summary["simulator"] = self.sim_url
         if self.loop is not None:
             self.summary["loop_counts"] = dict(self.loop.counts)
+        if self.record_error:
+            self.summary["recording_error"] = self.record_error
         try:
             self.files["summary"] = write_summary(self.summary, self.folder / "summary.json")
         except OSError as exc:
@@ -545,6 +570,28 @@ class ClosedLoopSession:
             if key in self.files and Path(self.files[key]).exists():
                 lines.append(f"  {label:<18} {self.files[key]}")
         return "\n".join(lines)
+
+
+def quiet_console(verbosity: int = 0) -> None:
+    """Keep the terminal for the live view: liblsl's INFO lines off, and (at verbosity 0)
+    only errors from the package loggers (refusals and stops are in the view, the summary
+    and the session log).
+    """
+    import logging
+    import os
+    import tempfile
+
+    if "LSLAPICFG" not in os.environ:
+        cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
+        try:
+            if not cfg.exists():
+                cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
+            os.environ["LSLAPICFG"] = str(cfg)
+        except OSError:  # pragma: no cover - read-only temp dir: keep liblsl's default
+            pass
+    if verbosity == 0:
+        for name in ("bci", "devices", "calibration"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _clock() -> float:

@@ -30,6 +30,10 @@ class ViewState:
         Target label -> command name.
     threshold : float | None
         No-control threshold on the score axis (None: not shown).
+    rule : str
+        The policy's no-control rule in words (dwell, margin, rest class).
+    margin : float | None
+        Top-minus-second score of the last window.
     decision : str
         Current decision text (e.g. ``"13.0Hz -> walk"`` or ``"no control (margin)"``).
     last_command : str
@@ -65,6 +69,8 @@ class ViewState:
     n_decisions: int = 0
     elapsed_s: float = 0.0
     role: str = "all"
+    rule: str = ""
+    margin: float | None = None
 
 
 def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:
@@ -96,6 +102,9 @@ def render_lines(state: ViewState) -> list[str]:
         for c, s in zip(state.classes, scores):
             cmd = state.mapping.get(c, "" if c != "rest" else "no control")
             lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, state.threshold)}] {s:6.3f}")
+    if state.rule:
+        m = "" if state.margin is None else f"  (margin now {state.margin:.3f})"
+        lines.append(f"no-control rule: {state.rule}{m}")
     lines.append(f"decision: {state.decision}")
     lines.append(f"last command: {state.last_command}")
     pose = "-" if state.pose is None else (

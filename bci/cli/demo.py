@@ -139,9 +139,10 @@ def _find_kalunga(path: str) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
-    from bci.app.closed_loop import EXIT_FAILED_CHECK, EXIT_OK, ClosedLoopSession
+    from bci.app.closed_loop import EXIT_FAILED_CHECK, EXIT_OK, ClosedLoopSession, quiet_console
     from bci.app.config import SessionConfig
 
+    quiet_console(args.verbose)
     overrides = {"session.output": args.output}
     if args.no_live_view:
         overrides["session.live_view"] = False

@@ -118,8 +118,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     """Run the session; return the exit status."""
-    from bci.app.closed_loop import run_session
+    from bci.app.closed_loop import quiet_console, run_session
     from bci.app.config import load_config
 
+    quiet_console(args.verbose)
     cfg = load_config(args.config).with_overrides(overrides_from_args(args))
     return run_session(cfg).exit_code

@@ -173,6 +173,7 @@ class SafetySupervisor:
         self._pending: tuple[Command, float] | None = None
         self._inhibit: dict[str, str] = {}
         self._last_motion_t = -1e9
+        self._last_cmd_t = -1e9
         self._fault = "NONE"
         driver.add_listener(self._on_driver_event)
 
@@ -263,7 +264,7 @@ class SafetySupervisor:
     def _refusal(self, cmd: Command) -> str:
         with self._lock:
             inhibit = dict(self._inhibit)
-            recent_motion = time.monotonic() - self._last_motion_t
+            last_cmd = self._last_cmd_t
         if inhibit:
             return "motion inhibited: " + "; ".join(f"{k}: {v}" for k, v in inhibit.items())
         if not getattr(self.driver, "link_ok", False):
@@ -273,8 +274,12 @@ class SafetySupervisor:
             return "no telemetry from the exoskeleton yet"
         if tel.state in ("FAULT", "ESTOP"):
             return f"exoskeleton in {tel.state} (fault {tel.fault}): reset needed"
-        if cmd.is_motion and tel.received < self._last_motion_t and recent_motion < 1.0:
-            return "waiting for the exoskeleton to report the previous command"
+        if tel.received <= last_cmd:
+            # judge on telemetry newer than our last command (the controller sends it at once)
+            fresh = self.driver.wait_telemetry(lambda t: t.received > last_cmd, 0.3)
+            if fresh is None:
+                return "waiting for the exoskeleton to report the previous command"
+            tel = fresh
         if cmd not in LEGAL.get(tel.state, frozenset()):
             if tel.moving:
                 return f"{cmd.value} refused while {tel.state.lower()}: stop first"
@@ -287,7 +292,7 @@ class SafetySupervisor:
             last = self._last_motion_t
         if tel is None:
             return time.monotonic() - last < 5.0
-        return tel.moving or tel.received < last + 0.3
+        return tel.moving or tel.received <= last  # no report since the last motion command
 
     def _stop_if_moving(self, reason: str) -> Outcome | None:
         with self._lock:
@@ -299,9 +304,10 @@ class SafetySupervisor:
 
     def _send(self, cmd: Command, label: str | None, why: str = "") -> Outcome:
         try:
-            if cmd.is_motion:
-                with self._lock:
-                    self._last_motion_t = time.monotonic()
+            with self._lock:
+                self._last_cmd_t = time.monotonic()
+                if cmd.is_motion:
+                    self._last_motion_t = self._last_cmd_t
             self.driver.execute(cmd, walk_steps=self.walk_steps, turn_deg=self.turn_deg)
         except CommandRejected as exc:
             return self._done(Outcome(REJECTED, cmd, exc.reason or str(exc), label))

@@ -214,7 +214,8 @@ class ControllerModel:
             self.state = "TURNING"
             self._turn_sign = 1.0 if args[0] == "L" else -1.0
             self._turn_left = float(args[1])
-        return [self._ack(seq)]
+        # state-changing commands are followed at once by telemetry of the new state
+        return [self._ack(seq), self.telemetry_frame()]
 
     def _motion_refusal(self, verb: str, args: tuple[str, ...]) -> str:
         """Return the NAK reason for a posture/motion command, or '' when it is legal."""

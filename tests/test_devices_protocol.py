@@ -181,3 +181,18 @@ def test_chunking_does_not_matter(frames, chunk):
     for i in range(0, len(wire), chunk):
         got += p.feed(wire[i:i + chunk])
     assert got == frames
+
+
+def test_docs_test_vectors_are_valid_frames():
+    """Every frame quoted in docs/protocol.md (the normative spec) passes this parser."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    quoted = re.findall(r"(\$[0-9]+,[A-Z]+[^*\s]*\*[0-9A-F]{4})", doc)
+    assert len(quoted) >= 15
+    p = FrameParser()
+    for q in quoted:
+        assert len(p.feed(q.encode() + b"\n")) == 1, q
+    assert not p.drops
+    assert "0x29B1" in doc and "$7,WALK,3*06C2" in doc

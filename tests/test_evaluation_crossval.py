@@ -144,6 +144,7 @@ def test_cross_session_pairs_and_single_session(sessions):
     assert single["itr_bits_per_min"] is None and "one independent session" in single["note"]
 
 
+@pytest.mark.slow
 def test_parallel_and_prefilter(sessions):
     ests = {"psd-lda": psd_lda()}
     a = evaluate_within(sessions[:1], ests, subject="s", window=1.0, n_jobs=1)[0]

@@ -18,12 +18,21 @@ CLIP_RUN_S = 0.02
 
 
 def lost_samples(timestamps: np.ndarray, sfreq: float, tol_s: float = GAP_TOLERANCE_S) -> int:
-    """Samples missing according to gaps between consecutive timestamps."""
+    """Samples missing according to gaps between consecutive timestamps.
+
+    The sample period is the nominal one, or the median step when the timestamps run
+    faster (a source replayed faster than real time); ``tol_s`` is scaled alike.
+    """
     if len(timestamps) < 2:
         return 0
     dt = np.diff(timestamps)
-    gaps = dt[dt > 1.0 / sfreq + tol_s]
-    return int(np.sum(np.round(gaps * sfreq) - 1)) if gaps.size else 0
+    period = 1.0 / sfreq
+    med = float(np.median(dt))
+    if 0 < med < 0.9 * period:
+        period = med
+    tol = tol_s * period * sfreq
+    gaps = dt[dt > period + tol]
+    return int(np.sum(np.round(gaps / period) - 1)) if gaps.size else 0
 
 
 def _longest_run(mask: np.ndarray) -> np.ndarray:

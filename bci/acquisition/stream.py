@@ -50,8 +50,9 @@ class EEGStream(BaseInlet):
         A stream with no new sample for longer than this (local clock) is stalled.
     unit : {"V", "native"}, default="V"
         ``"V"``: convert from the declared channel unit (microvolts, millivolts, volts...)
-        to volts, like the recordings that :mod:`bci.datasets` loads; ``"native"``: keep
-        the stream's values.
+        to volts, like the recordings that :mod:`bci.datasets` loads (a missing or unknown
+        unit is taken as microvolts, with a warning); ``"native"``: keep the stream's
+        values.
     dejitter : bool, default=False
         Add LSL's de-jittering of timestamps. It smooths timestamp gaps out over many
         samples, which hides lost samples from the health report, so it is off by default
@@ -176,12 +177,13 @@ class EEGStream(BaseInlet):
         scale = np.ones(len(picks))
         if self._unit == "V":
             factors = [unit_to_volts(u) for u in sel_units]
-            unknown = sorted({str(u) for u, f in zip(sel_units, factors) if f is None})
+            unknown = sorted({"none" if u is None else u for u, f in zip(sel_units, factors)
+                              if f is None})
             if unknown:
-                warn(f"{where} declares unit(s) {unknown} that are not voltages this program "
-                     f"knows; those channels are kept as sent. Declare 'microvolts' in the "
-                     f"stream's metadata.")
-            scale = np.array([1.0 if f is None else f for f in factors])
+                warn(f"{where} declares no voltage unit that this program knows (found "
+                     f"{unknown}) for some channels; assuming microvolts, as most EEG streams "
+                     f"use. Declare the unit in the stream's metadata, or use unit='native'.")
+            scale = np.array([1e-6 if f is None else f for f in factors])
         self.sfreq = float(sfreq)
         self.ch_names = names
         self.units = sel_units

@@ -310,10 +310,25 @@ def last_ack(driver) -> str:
     return (f"ACK {r.verb}" if r.ok else f"NAK {r.verb} {','.join(r.args)}") + f" ({age:.1f} s ago)"
 
 
-def stop_and_close(driver, supervisor) -> None:
-    """Send STOP and close the link (best effort, bounded time)."""
+def stop_and_close(driver, supervisor, log=None) -> None:
+    """Send STOP, note the exoskeleton's final state, close the link (bounded time).
+
+    ``log(event, data)`` receives ``"final_stop"`` (the STOP's outcome) and
+    ``"device_final_state"`` (the controller state after it, from telemetry).
+    """
     if driver is None:
         return
+    try:
+        if supervisor is not None and driver.link_ok:
+            out = supervisor.stop("session ending")
+            if log is not None:
+                log("final_stop", out.as_dict())
+            tel = driver.wait_telemetry(lambda t: not t.moving, timeout=1.0)
+            tel = tel or driver.telemetry
+            if log is not None and tel is not None:
+                log("device_final_state", tel.as_dict())
+    except Exception:  # noqa: BLE001 - closing must go on
+        logger.exception("Stopping the exoskeleton at the end of the session failed")
     try:
         driver.close(stop=True, timeout=0.5)
     except Exception:  # noqa: BLE001 - closing must not raise on the way out

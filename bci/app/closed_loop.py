@@ -218,6 +218,8 @@ class ClosedLoopSession:
                 self._live = None
             if error is None or not _is_user_error(error):
                 self._finish_files()
+            else:
+                self._remove_empty_folder()
         code = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}.get(self.stopped_by, EXIT_OK)
         return SessionResult(
             exit_code=code, folder=self.folder, files=dict(self.files),
@@ -278,7 +280,7 @@ class ClosedLoopSession:
         if self.driver is None or self._driver_closed:
             return
         self._driver_closed = True
-        _parts.stop_and_close(self.driver, self.supervisor)
+        _parts.stop_and_close(self.driver, self.supervisor, log=self._log_event)
         self._log_event("device_closed", {})
 
     def _setup_decoder(self) -> None:
@@ -560,6 +562,14 @@ class ClosedLoopSession:
             logger.exception("Plotting failed")
             self.say(f"Could not draw the plots: {exc}")
 
+    def _remove_empty_folder(self) -> None:
+        """After a user error before anything ran, leave no half-empty session folder."""
+        import shutil
+
+        if self.folder is not None and not self.record.decisions and \
+                {p.name for p in self.folder.iterdir()} <= {"session.jsonl"}:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
     def report(self) -> str:
         """Summary text and the paths of the files written."""
         lines = ["", f"Session ended ({self.stopped_by or 'end'}).", format_summary(self.summary),
@@ -592,6 +602,15 @@ def quiet_console(verbosity: int = 0) -> None:
     if verbosity == 0:
         for name in ("bci", "devices", "calibration"):
             logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def user_error_line(command: str, exc: BaseException) -> str:
+    """The one line printed for a user error: ``ssvep-exo <command>: error: <message>``.
+
+    Multi-line messages (e.g. the list of streams seen) are joined into one line.
+    """
+    msg = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return f"ssvep-exo {command}: error: {msg}"
 
 
 def _clock() -> float:

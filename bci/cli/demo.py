@@ -139,6 +139,18 @@ def _find_kalunga(path: str) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
+    from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
+    from bci.errors import BCIError
+    from devices.errors import DeviceError
+
+    try:
+        return _main(args)
+    except (BCIError, DeviceError) as exc:
+        print(user_error_line("demo", exc), file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+def _main(args: argparse.Namespace) -> int:
     from bci.app.closed_loop import EXIT_FAILED_CHECK, EXIT_OK, ClosedLoopSession, quiet_console
     from bci.app.config import SessionConfig
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 EPILOG = """\
 examples:
@@ -122,5 +123,13 @@ def main(args: argparse.Namespace) -> int:
     from bci.app.config import load_config
 
     quiet_console(args.verbose)
-    cfg = load_config(args.config).with_overrides(overrides_from_args(args))
-    return run_session(cfg).exit_code
+    from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
+    from bci.errors import BCIError
+    from devices.errors import DeviceError
+
+    try:
+        cfg = load_config(args.config).with_overrides(overrides_from_args(args))
+        return run_session(cfg).exit_code
+    except (BCIError, DeviceError) as exc:
+        print(user_error_line("run", exc), file=sys.stderr)
+        return EXIT_USER_ERROR

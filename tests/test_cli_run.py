@@ -1,0 +1,228 @@
+"""`ssvep-exo run` as a user runs it: real LSL, real simulator on a pty, real driver.
+
+Each session runs in a subprocess with a timeout; the assertions read the session folder
+(summary.json, session.jsonl, recording.xdf) it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bci.app.config import SessionConfig
+from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
+
+# a simulated user selecting "stand" twice (the supervisor asks for a confirmation)
+STAND_SCHEDULE = "rest:2.5,21:3,rest:1.5,21:3.5,rest:2.5"
+EXE = [sys.executable, "-m", "bci"]
+
+
+@pytest.fixture(scope="module")
+def demo_profile(tmp_path_factory) -> Path:
+    """The demo user's calibration profile (FBCCA with a rest class on synthetic EEG)."""
+    return calibrate_demo_user(tmp_path_factory.mktemp("profile") / "profile",
+                               SessionConfig(DEMO_CONFIG))
+
+
+def _config(tmp_path: Path, name: str, text: str = "") -> Path:
+    p = tmp_path / name
+    demo = (Path(__file__).resolve().parents[1] / "configs" / "demo.toml").read_text()
+    p.write_text(demo + "\n" + text, encoding="utf-8")
+    return p
+
+
+def _env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.pop("BCI_RAISE_THREAD_ERRORS", None)
+    return env
+
+
+def _run(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return subprocess.run(EXE + args, capture_output=True, text=True, timeout=timeout,
+                          env=_env())
+
+
+def _session(out: Path) -> Path:
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    return folder
+
+
+def _log(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "session.jsonl").read_text().splitlines()]
+
+
+def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_name):
+    out = tmp_path / "out"
+    cfg = _config(tmp_path, "s.toml")
+    r = _run(["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
+              STAND_SCHEDULE, "--stream", unique_name, "--decisions-stream",
+              unique_name + "-dec", "--simulator", "--output", str(out), "--no-live-view"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "No exoskeleton port given: using the simulated exoskeleton on /dev/" in r.stdout
+    folder = _session(out)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert [c["command"] for c in summary["commands_executed"]] == ["stand"]
+    assert summary["false_activations"] == 0
+    assert summary["n_awaiting_confirmation"] == 1
+    assert summary["stopped_by"] == "end of source"
+    for name in ("recording.xdf", "session.jsonl", "summary.json", "scores.png", "path.png"):
+        assert (folder / name).stat().st_size > 0
+        assert str(folder / name) in r.stdout  # the paths are printed
+    log = _log(folder)
+    final = [e for e in log if e["event"] == "device_final_state"]
+    assert final and final[-1]["state"] == "STANDING"
+    assert any(e["event"] == "device_closed" for e in log)
+    import pyxdf
+
+    streams, _ = pyxdf.load_xdf(str(folder / "recording.xdf"))
+    by_name = {s["info"]["name"][0]: s for s in streams}
+    eeg = [s for s in streams if s["info"]["type"][0] == "EEG"]
+    assert eeg[0]["time_series"].shape[1] == 8
+    cues = [m[0] for n, s in by_name.items() if n.endswith("-markers")
+            for m in s["time_series"]]
+    assert cues[:2] == ["rest", "21.0Hz"]
+    decisions = [s for n, s in by_name.items() if "decision" in n]
+    assert len(decisions[0]["time_series"]) > 50
+
+
+def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_name):
+    dec_name = unique_name + "-dec"
+    cfg = _config(tmp_path, "s.toml", "[lsl]\ndecisions_source_id = \"" + dec_name + "\"\n")
+    common = ["--config", str(cfg), "--decisions-stream", dec_name, "--no-live-view"]
+    decoder = subprocess.Popen(
+        EXE + ["run", "--role", "decoder", "--profile", str(demo_profile), "--schedule",
+               "rest:4," + STAND_SCHEDULE, "--stream", unique_name,
+               "--output", str(tmp_path / "dec")] + common,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "19",
+                       "--output", str(tmp_path / "bridge")] + common, timeout=60)
+        dout, derr = decoder.communicate(timeout=60)
+    finally:
+        decoder.kill()
+    assert decoder.returncode == 0, dout + derr
+    assert bridge.returncode == 0, bridge.stdout + bridge.stderr
+    bsum = json.loads((_session(tmp_path / "bridge") / "summary.json").read_text())
+    dsum = json.loads((_session(tmp_path / "dec") / "summary.json").read_text())
+    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"]
+    assert bsum["n_decisions"] > 50
+    assert dsum["n_executed"] == 0  # the decoder moves nothing
+    assert not (_session(tmp_path / "dec") / "path.png").exists()
+    assert (_session(tmp_path / "bridge") / "path.png").exists()
+
+
+def _walk_then_signal(tmp_path, demo_profile, unique_name, sig) -> tuple:
+    out = tmp_path / f"out-{sig.name}"
+    cfg = _config(tmp_path, f"{sig.name}.toml")  # a 10-step walk of 1 s steps
+    cfg.write_text(cfg.read_text().replace("walk_steps = 4", "walk_steps = 10")
+                   .replace("sim_step_s = 0.6", "sim_step_s = 1.0"))
+    proc = subprocess.Popen(
+        EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
+               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20", "--stream",
+               f"{unique_name}-{sig.name}", "--decisions-stream",
+               f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+        start_new_session=True)
+    return proc, out
+
+
+def _wait_walking(out: Path, proc, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        folders = [p for p in out.iterdir()] if out.exists() else []
+        if folders and (folders[0] / "session.jsonl").exists():
+            for e in _log(folders[0]):
+                if e["event"] == "command" and e.get("command") == "walk" \
+                        and e.get("result") == "executed":
+                    return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    raise AssertionError("the exoskeleton never started walking")
+
+
+@pytest.mark.slow
+def test_sigint_and_sigterm_while_walking_stop_the_exoskeleton(tmp_path, demo_profile,
+                                                                unique_name):
+    runs = {sig: _walk_then_signal(tmp_path, demo_profile, unique_name, sig)
+            for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for sig, (proc, out) in runs.items():
+            _wait_walking(out, proc)
+            proc.send_signal(sig)
+            t0 = time.monotonic()
+            stdout, stderr = proc.communicate(timeout=30)
+            assert time.monotonic() - t0 < 15
+            assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], stderr
+            assert "Traceback" not in stderr
+            folder = _session(out)
+            log = _log(folder)  # every line is complete JSON
+            final_stop = [e for e in log if e["event"] == "final_stop"]
+            assert final_stop and final_stop[-1]["status"] == "forwarded"
+            state = [e for e in log if e["event"] == "device_final_state"][-1]["state"]
+            assert state == "STOPPED", state  # halted mid-walk by the final STOP
+            summary = json.loads((folder / "summary.json").read_text())
+            assert summary["stopped_by"] == sig.name
+            import pyxdf
+
+            streams, _ = pyxdf.load_xdf(str(folder / "recording.xdf"))
+            assert any(s["info"]["type"][0] == "EEG" and len(s["time_stamps"]) > 256
+                       for s in streams)
+            assert str(folder / "summary.json") in stdout
+    finally:
+        for proc, _ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+
+
+def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
+    import re
+
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_no_stream_found(tmp_path, unique_name):
+    cfg = _config(tmp_path, "s.toml", "")
+    cfg.write_text(cfg.read_text().replace('speed = 1.0', 'speed = 1.0\ntimeout_s = 1.0'))
+    r = _run(["run", "--config", str(cfg), "--source", "lsl", "--stream", unique_name,
+              "--source-id", unique_name, "--simulator", "--output", str(tmp_path / "o")])
+    _one_line_error(r, r"^ssvep-exo run: error: .*" + unique_name)
+    assert not any((tmp_path / "o").glob("*/summary.json"))
+
+
+def test_missing_port(tmp_path):
+    r = _run(["run", "--port", "/dev/ttyNOPE9", "--output", str(tmp_path / "o")])
+    _one_line_error(r, r"Serial port '/dev/ttyNOPE9' not found")
+
+
+def test_busy_port(tmp_path):
+    from devices.exoskeleton import ExoskeletonDriver
+    from devices.simulator import ExoSimulator
+
+    with ExoSimulator(transport="pty") as sim, ExoskeletonDriver(sim.url):
+        r = _run(["run", "--port", sim.url, "--output", str(tmp_path / "o")])
+    _one_line_error(r, r"is busy \(in use by another program\)")
+
+
+def test_bad_config_key(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[policy]\nn_consecutve = 3\n")
+    r = _run(["run", "--config", str(cfg)])
+    _one_line_error(r, r"unknown key 'policy.n_consecutve'\. Did you mean 'n_consecutive'\?")
+
+
+def test_bad_profile(tmp_path):
+    (tmp_path / "prof").mkdir()
+    r = _run(["run", "--profile", str(tmp_path / "prof"), "--output", str(tmp_path / "o")])
+    _one_line_error(r, r"(?i)profile")
+    assert not list((tmp_path / "o").glob("*")) if (tmp_path / "o").exists() else True

@@ -1,0 +1,120 @@
+"""``ssvep-exo exo-sim`` and ``ssvep-exo devices`` as a user runs them (real processes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from devices.exoskeleton import ExoskeletonDriver
+from devices.ports import list_serial_ports
+
+EXE = [sys.executable, "-m", "bci"]
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_sim(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([*EXE, "exo-sim", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.match(r"exo-sim: serving on (\S+)", line)
+    assert m, (line, proc.poll())
+    return proc, m.group(1)
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return bool(pred())
+
+
+@pytest.mark.slow
+def test_exo_sim_tcp_serves_on_localhost_and_killing_it_is_reported():
+    port = free_port()
+    proc, url = start_sim("--tcp", str(port), "--speed", "4")
+    try:
+        assert url == f"socket://127.0.0.1:{port}"
+        events = []
+        exo = ExoskeletonDriver(url, reconnect_max_s=0.3)
+        exo.add_listener(lambda e, d: events.append(e) if e.startswith("link") else None)
+        with exo:
+            exo.stand()
+            exo.walk(10)
+            assert exo.wait_telemetry(lambda t: t.state == "WALKING", 3.0)
+            proc.send_signal(signal.SIGKILL)  # the controller dies
+            proc.wait(5)
+            assert wait_for(lambda: "link_lost" in events, 3.0)
+            assert exo.link_state == "lost"
+            proc, url2 = start_sim("--tcp", str(port))  # power back on
+            assert url2 == url
+            assert wait_for(lambda: exo.link_ok, 5.0)
+            assert exo.status().state == "SITTING"  # fresh controller, nothing replayed
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.mark.slow
+def test_exo_sim_pty_prints_its_path_and_stops_on_sigint(tmp_path):
+    link = tmp_path / "exo"
+    proc, url = start_sim("--pty", "--link", str(link))
+    try:
+        assert url == str(link) and os.path.islink(link)
+        assert os.readlink(link).startswith("/dev/pts/")
+        with ExoskeletonDriver(url) as exo:
+            exo.stand()
+            assert exo.status().state == "STANDING"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == 130
+        assert "interrupted" in proc.stderr.read()
+        assert not os.path.lexists(link)
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_exo_sim_port_in_use_is_a_one_line_error():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        r = subprocess.run([*EXE, "exo-sim", "--tcp", str(s.getsockname()[1])],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        s.close()
+    assert r.returncode == 2
+    assert re.fullmatch(r"ssvep-exo exo-sim: error: Cannot listen on 127\.0\.0\.1:\d+ .*"
+                        r"choose another port with --tcp PORT\.\n", r.stderr), r.stderr
+
+
+def test_devices_lists_ports_and_streams(unique_name):
+    import pylsl
+
+    info = pylsl.StreamInfo(unique_name, "EEG", 2, 100.0, "float32", unique_name)
+    outlet = pylsl.StreamOutlet(info)
+    try:
+        r = subprocess.run([*EXE, "devices", "--lsl-timeout", "2"], capture_output=True,
+                           text=True, timeout=60)
+    finally:
+        del outlet
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("Serial ports (")
+    for p in list_serial_ports():
+        assert p["device"] in r.stdout
+    assert unique_name in r.stdout and "type=EEG" in r.stdout

@@ -109,6 +109,7 @@ def main() -> None:
     p.add_argument("--windows", default="1,2")
     p.add_argument("--classes", default="3,4")
     p.add_argument("--scheme", default="within", choices=["within", "cross"])
+    p.add_argument("--offsets", default=None, help="training offsets, e.g. -1,-0.5,0.5")
     p.add_argument("--params", default="", help="k=v,... extra decoder params (python literals)")
     a = p.parse_args()
     params = {}
@@ -118,11 +119,10 @@ def main() -> None:
     for m in a.methods:
         for nc in map(int, a.classes.split(",")):
             for w in map(float, a.windows.split(",")):
-                if nc == 4 and not METHODS[m]["calibrated"] and m in ("cca", "fbcca"):
-                    pass
                 t0 = time.perf_counter()
                 print(f"{m} {params or ''} {nc}-class {w:g}s {a.scheme}:")
-                acc = run(m, w, nc, a.scheme, params=params)
+                offs = None if a.offsets is None else [float(o) for o in a.offsets.split(',') if o]
+                acc = run(m, w, nc, a.scheme, params=params, offsets=offs)
                 print(f"  => mean {acc.mean() * 100:.1f} % (std {acc.std(ddof=1) * 100:.1f}) "
                       f"[{time.perf_counter() - t0:.0f} s]")
 

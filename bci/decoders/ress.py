@@ -6,8 +6,9 @@ import numpy as np
 from scipy.linalg import eigh
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import DecoderError
 from ._base import SSVEPDecoder, _check_sfreq, check_positive_int, check_X
-from ._filters import FilterBankCache, default_bands, design_bands
+from ._filters import FilterBankCache, design_bands
 from ._lda import fit_lda, log_softmax
 from ._references import canonical_correlations, reference_bases
 from .cca import DEFAULT_FREQS
@@ -29,8 +30,8 @@ class RessFBCCA(SSVEPDecoder):
     2. RESS features: per target, ``n_filters`` spatial filters learned from the calibration
        data (generalised eigenvectors maximising the power in the target's sine/cosine
        subspace against the window's total power, each window normalised to unit power); for
-       every filter, the logit of the fraction of the filtered window's power that lies in
-       each target's reference subspace.
+       every filter and sub-band, the logit of the fraction of the filtered window's power
+       that lies in each target's reference subspace.
 
     A shrinkage LDA (Ledoit-Wolf) over all classes, ``"rest"`` included, classifies the
     features. Nothing depends on absolute amplitude or slow drift, so the rest class is
@@ -44,10 +45,12 @@ class RessFBCCA(SSVEPDecoder):
         Stimulus frequencies (for the filter bank when ``y`` has no frequency labels); the
         labels of ``y`` name the targets (``13``, ``"13.0Hz"``) and the no-control class
         (``"rest"``).
-    n_harmonics : int, default=2
+    n_harmonics : int, default=3
         Harmonics of the references.
     n_bands : int, default=3
-        Sub-bands (see :class:`FBCCA`); ``bands`` overrides them.
+        Sub-bands: band ``m`` spans ``min(freqs) - 2 + 8 m`` Hz to
+        ``n_harmonics * max(freqs) + 1`` Hz (11-64, 19-64, 27-64 Hz for 13/17/21 Hz);
+        ``bands`` overrides them.
     bands : array-like, shape (n_bands, 2) | None, default=None
         Explicit sub-bands in Hz.
     n_cca : int, default=2
@@ -72,7 +75,7 @@ class RessFBCCA(SSVEPDecoder):
 
     _requires_y = True
 
-    def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=2, n_bands=3,
+    def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=3, n_bands=3,
                  bands=None, n_cca=2, n_filters=2):
         self.sfreq = sfreq
         self.freqs = freqs
@@ -81,6 +84,17 @@ class RessFBCCA(SSVEPDecoder):
         self.bands = bands
         self.n_cca = n_cca
         self.n_filters = n_filters
+
+    def _default_bands(self) -> np.ndarray:
+        fmin, fmax = float(self.freqs_.min()), float(self.freqs_.max())
+        hi = min(self.n_harmonics * fmax + 1.0, 0.45 * self.sfreq_)
+        lows = [max(1.0, fmin - 2.0 + 8.0 * m) for m in range(self.n_bands)]
+        if lows[-1] > hi - 4.0:
+            raise DecoderError(
+                f"{self.n_bands} sub-bands starting every 8 Hz from {lows[0]:g} Hz do not fit "
+                f"below {hi:g} Hz at sfreq={self.sfreq_:g} Hz: lower n_bands or pass bands."
+            )
+        return np.array([[lo, hi] for lo in lows])
 
     # -- caches ----------------------------------------------------------------------------
     def _restore(self) -> None:
@@ -118,7 +132,7 @@ class RessFBCCA(SSVEPDecoder):
         Xb = self._bandpassed(X)
         feats = [self._cca_features(Xb, qy)] if self.n_cca else []
         if self.n_filters:
-            feats.append(self._ress_features(Xb[0], qy))
+            feats.extend(self._ress_features(Xb[m], qy) for m in range(Xb.shape[0]))
         return np.concatenate(feats, axis=1)
 
     # -- fit / predict ---------------------------------------------------------------------
@@ -152,8 +166,8 @@ class RessFBCCA(SSVEPDecoder):
         yi = self._setup_labels(y)
         if len(self.classes_) < 2:
             raise ValueError("RessFBCCA needs at least two classes in y.")
-        self.bands_ = (default_bands(self.freqs_, self.sfreq_, self.n_bands)
-                       if self.bands is None else np.asarray(self.bands, float).reshape(-1, 2))
+        self.bands_ = (self._default_bands() if self.bands is None
+                       else np.asarray(self.bands, float).reshape(-1, 2))
         self._restore()
         qy = self._bases(self.n_samples_)
         Xb = self._bandpassed(X)
@@ -172,7 +186,7 @@ class RessFBCCA(SSVEPDecoder):
                          else np.zeros((self.n_channels_, 0)))
         F = [self._cca_features(Xb, qy)] if self.n_cca else []
         if nf:
-            F.append(self._ress_features(Xb[0], qy))
+            F.extend(self._ress_features(Xb[m], qy) for m in range(Xb.shape[0]))
         F = np.concatenate(F, axis=1)
         self.coef_, self.intercept_ = fit_lda(F, yi, len(self.classes_))
         return self

@@ -24,6 +24,7 @@ import contextlib
 import errno
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -498,6 +499,10 @@ class ExoskeletonDriver:
             raise port_error(self.url, exc) from exc
         with contextlib.suppress(Exception):
             ser.reset_input_buffer()
+        sock = getattr(ser, "_socket", None)  # socket:// : no Nagle delay on small frames
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._gen += 1
             self._ser = ser
@@ -557,8 +562,16 @@ class ExoskeletonDriver:
         next_t = time.monotonic()
         backoff = 0.1
         next_attempt = 0.0
+        drops_seen, next_drop_log = 0, 0.0
         while self._alive:
             now = time.monotonic()
+            if now >= next_drop_log:  # garbage on the line: logged at most once a second
+                total = sum(self.parser.drops.values())
+                if total > drops_seen:
+                    logger.warning("exo: discarded input from %s (total by reason: %s)",
+                                   self.url, dict(self.parser.drops))
+                    drops_seen = total
+                next_drop_log = now + 1.0
             state = self.link_state
             if state == "up":
                 backoff = 0.1

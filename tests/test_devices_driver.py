@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -194,7 +195,8 @@ def test_close_sends_stop(sim):
         exo.stop()
 
 
-def test_garbage_from_the_controller_is_dropped_and_counted(sim):
+def test_garbage_from_the_controller_is_dropped_counted_and_logged(sim, caplog):
+    caplog.set_level("WARNING", logger="devices")
     with ExoskeletonDriver(sim.url) as exo:
         with sim.lock:
             sim._link.write(b"\x00\xffnoise$1,ACK,1*0000\n$" + b"9" * 400 + b"\n")
@@ -202,6 +204,7 @@ def test_garbage_from_the_controller_is_dropped_and_counted(sim):
         assert exo.status().state == "STANDING"
         d = exo.parser.drops
         assert d["noise"] > 0 and d["bad_crc"] == 1 and d["overlong"] == 1
+        assert wait_for(lambda: "discarded input from" in caplog.text, 2.0)
 
 
 def test_missing_port():
@@ -273,3 +276,34 @@ def test_exosim_url_starts_an_in_process_simulator():
 def test_driver_parameters(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         ExoskeletonDriver(**kwargs)
+
+
+def test_command_in_flight_when_the_link_drops_is_never_replayed(sim):
+    """WALK is on the wire, unanswered, when the cable is cut: the caller gets LinkLostError
+    and the reconnected controller never receives that WALK."""
+    exo = ExoskeletonDriver(sim.url, ack_timeout=0.3, retries=2)
+    with exo:
+        exo.stand()
+        result = {}
+
+        def walk():
+            try:
+                exo.walk(3)
+                result["ok"] = True
+            except LinkLostError as exc:
+                result["exc"] = exc
+
+        with sim.lock:  # the controller is frozen: the WALK frame is not read
+            t = threading.Thread(target=walk)
+            t.start()
+            time.sleep(0.1)
+            t_cut = time.monotonic()
+            sim.cut_link()  # unread bytes die with the old connection
+        t.join(3.0)
+        assert "exc" in result, result
+        assert re.search("lost while waiting for the ACK of WALK; it will not be retransmitted",
+                         str(result["exc"]))
+        assert wait_for(lambda: exo.link_ok and exo.reconnects == 1, 5.0)
+        time.sleep(0.3)
+        assert [v for tt, v, _ in sim.executed() if tt >= t_cut] == ["STOP"]
+        assert sim.snapshot().state == "STANDING"

@@ -44,17 +44,26 @@ class LabelledScores:
         Column labels.
     step_s : float
         Time between consecutive windows (s).
+    trial_ids : ndarray of int
+        Cued trial each window ends in (-1: before the first cue, or a cue of another class).
+    trial_labels : list of (str | None)
+        Cue of that trial. Commands are scored per trial, from its cue to the next cue (as
+        :mod:`bci.online.pseudo_online` does): the first command of a target trial is a hit
+        when it is the cued target; any command in a rest trial is a false activation.
     """
 
     scores: np.ndarray
     labels: list
     classes: tuple[str, ...]
     step_s: float
+    trial_ids: np.ndarray
+    trial_labels: list
 
     @property
     def rest_minutes(self) -> float:
-        """Minutes of labelled rest windows."""
-        return sum(1 for lab in self.labels if lab is not None and is_rest(lab)) * self.step_s / 60
+        """Minutes of rest trials (cue to next cue) covered by the windows."""
+        n = sum(1 for lab in self.trial_labels if lab is not None and is_rest(lab))
+        return n * self.step_s / 60
 
 
 def class_labels(classes: Sequence[object]) -> tuple[str, ...]:
@@ -250,7 +259,7 @@ def sliding_scores(method: str, raws: Sequence, *, freqs, channels, classes, tmi
         train = {k for k, fo in fold_of.items() if fo != f}
         decs[int(f)] = _fit(method, raws, freqs=freqs, channels=channels, classes=classes,
                             tmin=tmin, window=window, offsets=offs, keep_trials=train)
-    all_scores, all_labels = [], []
+    all_scores, all_labels, all_tid, all_tlab = [], [], [], []
     cls = class_labels(decs[0].classes_)
     for r, raw in enumerate(raws):
         sf = raw.info["sfreq"]
@@ -267,8 +276,13 @@ def sliding_scores(method: str, raws: Sequence, *, freqs, channels, classes, tmi
             if m.any():
                 scores[m] = dec.decision_function(win[m])
         all_scores.append(scores)
-        all_labels += [lab if (lab is None or lab in classes) else None for lab in labs]
-    return LabelledScores(np.concatenate(all_scores), all_labels, cls, float(step_s))
+        all_labels += [lab if (lab is None or lab in classes or is_rest(lab)) else None
+                       for lab in labs]
+        tid, tlab = _trials(raw, seg, cls, offset=100_000 * r)
+        all_tid.append(tid)
+        all_tlab += tlab
+    return LabelledScores(np.concatenate(all_scores), all_labels, cls, float(step_s),
+                          np.concatenate(all_tid), all_tlab)
 
 
 def _windows(raw, channels, window: float, step_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -286,54 +300,69 @@ def score_recording(decoder, raw, *, channels, window: float, step_s: float = 0.
                     guard_s: float = 1.0) -> LabelledScores:
     """Scores of a fitted decoder on sliding windows over a recording (e.g. another session)."""
     win, ends = _windows(raw, channels, window, step_s)
-    labs, _ = window_labels(raw, ends / raw.info["sfreq"], window, guard_s=guard_s)
+    labs, seg = window_labels(raw, ends / raw.info["sfreq"], window, guard_s=guard_s)
     scores = decoder.decision_function(win)
     cls = class_labels(decoder.classes_)
-    labs = [lab if (lab is None or lab in cls) else None for lab in labs]
-    return LabelledScores(np.asarray(scores), labs, cls, float(step_s))
+    labs = [lab if (lab is None or lab in cls or is_rest(lab)) else None for lab in labs]
+    tid, tlab = _trials(raw, seg, cls)
+    return LabelledScores(np.asarray(scores), labs, cls, float(step_s), tid, tlab)
+
+
+def _trials(raw, seg: np.ndarray, classes, offset: int = 0) -> tuple[np.ndarray, list]:
+    """Trial id and cue label of each window (from its cue index ``seg``)."""
+    _, cue_labels = cue_table(raw)
+    cue_labels = np.asarray(cue_labels).astype(str)
+    tid = np.full(len(seg), -1)
+    tlab: list = []
+    for i, j in enumerate(seg):
+        lab = cue_labels[j] if j >= 0 else None
+        if lab is None or not (lab in classes or is_rest(lab)):
+            tlab.append(None)
+            continue
+        tid[i] = offset + int(j)
+        tlab.append(str(lab))
+    return tid, tlab
 
 
 def replay_policy(ls: LabelledScores, policy: DecisionPolicy) -> dict:
-    """Run the policy over labelled windows; return false activations and hits.
+    """Run the policy over the windows; score its commands per cued trial.
 
     Returns
     -------
     result : dict
-        ``false_per_min`` (commands during rest per minute of rest), ``n_false``,
-        ``rest_min``, ``n_commands``, ``correct_commands``, ``wrong_commands`` (a target
-        committed while another target was attended), ``target_segments_hit`` /
-        ``target_segments``.
+        ``false_per_min`` (commands during rest trials per minute of rest trial),
+        ``n_false``, ``rest_min``, ``n_commands``, ``target_segments`` (target trials),
+        ``target_segments_hit`` (target trials whose first command is the cued target),
+        ``wrong_commands`` (commands for another target during a target trial).
     """
     policy.reset()
-    n_false = n_cmd = correct = wrong = 0
-    seg, prev = -1, object()
-    segs_hit, segs = set(), set()
-    for i, (row, lab) in enumerate(zip(ls.scores, ls.labels)):
-        if lab != prev:
-            seg += 1
-            prev = lab
-        if lab is not None and not is_rest(lab):
-            segs.add(seg)
+    n_false = n_cmd = wrong = 0
+    first: dict[int, str] = {}
+    target_trials = {int(t): lab for t, lab in zip(ls.trial_ids, ls.trial_labels)
+                     if lab is not None and not is_rest(lab)}
+    for i, row in enumerate(ls.scores):
         res = policy.update(i * ls.step_s, row)
         if res.outcome is None:
             continue
         n_cmd += 1
+        lab = ls.trial_labels[i]
         if lab is None:
             continue
         if is_rest(lab):
             n_false += 1
-        elif res.outcome == lab:
-            correct += 1
-            segs_hit.add(seg)
-        else:
+            continue
+        tid = int(ls.trial_ids[i])
+        first.setdefault(tid, res.outcome)
+        if res.outcome != lab:
             wrong += 1
     policy.reset()
     rest_min = ls.rest_minutes
+    hits = sum(1 for t, out in first.items() if out == target_trials.get(t))
     return {
         "false_per_min": (n_false / rest_min) if rest_min > 0 else float("nan"),
         "n_false": n_false, "rest_min": rest_min, "n_commands": n_cmd,
-        "correct_commands": correct, "wrong_commands": wrong,
-        "target_segments_hit": len(segs_hit), "target_segments": len(segs),
+        "wrong_commands": wrong, "target_segments_hit": hits,
+        "target_segments": len(target_trials),
     }
 
 
@@ -347,11 +376,14 @@ def false_activation_curve(ls: LabelledScores, margins: Sequence[float], **polic
     return out
 
 
-def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float,
+def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float, candidates: int = 60,
                       **policy_kw) -> DecisionPolicy:
     """Return a DecisionPolicy whose ``min_margin`` holds the false-activation target.
 
-    Uses :meth:`bci.online.policy.DecisionPolicy.fit_thresholds` on the labelled windows.
+    The candidates are quantiles of the windows' top-two margins (as in
+    :meth:`bci.online.policy.DecisionPolicy.fit_thresholds`); false activations fall as the
+    margin rises, so a bisection finds the smallest margin whose replay gives at most
+    ``far_target_per_min`` commands per minute of rest (about 7 replays instead of 60).
     Without rest windows the margin stays 0 and a warning is logged.
     """
     pol = DecisionPolicy(ls.classes, **policy_kw)
@@ -359,5 +391,29 @@ def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float,
         logger.warning("no rest windows in the calibration data: no-control thresholds cannot "
                        "be chosen (min_margin stays 0); record rest trials to calibrate them")
         return pol
-    return pol.fit_thresholds(ls.scores, ls.labels, step_s=ls.step_s,
-                              max_false_per_min=far_target_per_min)
+    m = _margins(ls.scores)
+    grid = np.unique(np.concatenate([[0.0], np.quantile(m, np.linspace(0, 1, candidates)),
+                                     [m.max() * 1.01 + 1e-12]]))
+
+    def ok(i: int) -> bool:
+        pol.min_margin = float(grid[i])
+        return replay_policy(ls, pol)["false_per_min"] <= far_target_per_min
+
+    lo, hi = 0, len(grid) - 1  # grid[hi] (above every margin) never commits
+    if ok(lo):
+        hi = lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    pol.min_margin = float(grid[hi])
+    pol.reset()
+    return pol
+
+
+def _margins(scores: np.ndarray) -> np.ndarray:
+    """Top-minus-second score of each window."""
+    srt = np.sort(scores, axis=1)
+    return srt[:, -1] - srt[:, -2] if scores.shape[1] > 1 else srt[:, -1]

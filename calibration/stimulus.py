@@ -93,12 +93,15 @@ class Stimulus:
     record_luminance : bool, default=False
         Read back each tile's pixel after drawing every stimulation frame into
         :attr:`luminance_log` (tests and diagnostics).
+    on_marker : callable | None
+        Called with ``(marker, lsl_time)`` for every marker (e.g. to record it).
     """
 
     def __init__(self, targets: Sequence[Target], *, refresh_rate: float | None = None,
                  size: tuple[int, int] = (900, 500), fullscreen: bool = False,
                  marker_name: str | None = "ssvep-exo-stimulus", source_id: str | None = None,
-                 record_luminance: bool = False) -> None:
+                 record_luminance: bool = False,
+                 on_marker: Callable[[str, float], None] | None = None) -> None:
         targets = list(targets)
         if not targets or not all(isinstance(t, Target) for t in targets):
             raise TypeError("'targets' must be a non-empty sequence of Target.")
@@ -116,6 +119,7 @@ class Stimulus:
         self.marker_name = marker_name
         self.source_id = source_id or marker_name
         self.record_luminance = bool(record_luminance)
+        self.on_marker = on_marker
         self.refresh_rate: float | None = None
         self.flip_log: list[tuple[str, float]] = []  # (marker, LSL time of the flip)
         self.luminance_log: list[tuple[int, tuple[int, ...]]] = []
@@ -232,6 +236,8 @@ class Stimulus:
         self.flip_log.append((marker, t))
         if self._outlet is not None:
             self._outlet.push_sample([marker], t)
+        if self.on_marker is not None:
+            self.on_marker(marker, t)
         logger.debug("marker %r at %.4f", marker, t)
 
     def _check_open(self) -> None:

@@ -81,19 +81,20 @@ def test_within_scores_and_records(sessions):
     assert three[0]["n_classes"] == 3 and three[0]["n_test_trials"] == 48
 
 
-def _tagged_raw(n_trials=24, dur=4.0, first_tag=1):
+def _tagged_raw(n_trials=24, dur=4.0, first_tag=1, tail_s=5.0):
     """Each trial's samples carry its trial number on an extra channel, so an estimator
     can tell which trials it was trained and tested on."""
-    n = int((n_trials * dur + 2) * SFREQ)
+    n = int((1 + (n_trials - 1) * dur + tail_s) * SFREQ)
     data = np.zeros((2, n))
     onsets, labels = [], []
     for i in range(n_trials):
         a = int((1 + i * dur) * SFREQ)
-        data[1, a : a + int(dur * SFREQ)] = i + first_tag
+        data[1, a : min(n, a + int(dur * SFREQ))] = i + first_tag
         onsets.append(1 + i * dur)
         labels.append(["13.0Hz", "17.0Hz", "21.0Hz"][i % 3])
     raw = mne.io.RawArray(data, mne.create_info(["Oz", "TAG"], SFREQ, "eeg"), verbose="error")
-    raw.set_annotations(mne.Annotations(onsets, [dur] * n_trials, labels))
+    durations = np.minimum(dur, n / SFREQ - np.asarray(onsets) - 1 / SFREQ)
+    raw.set_annotations(mne.Annotations(onsets, durations, labels))
     return raw
 
 
@@ -131,6 +132,18 @@ def test_train_offsets_stay_inside_training_trials():
     evaluate_cross([raw, _tagged_raw(first_tag=101)], {"spy": TrialSpy()}, subject="s", window=1.0,
                    tmin=1.5, train_offsets={"spy": [0.5]})  # fmt: skip
     assert [n for k, n, _ in TrialSpy.log if k == "fit"] == [48, 48]
+
+
+def test_trial_ids_stay_distinct_when_a_last_window_is_cut():
+    """The last cue's test window runs past the end but an earlier augmentation window fits:
+    trial numbering must still keep sessions apart."""
+    raws = [_tagged_raw(tail_s=2.0), _tagged_raw(first_tag=101, tail_s=2.0)]
+    TrialSpy.log = []
+    evaluate_within(raws, {"spy": TrialSpy()}, subject="s", window=1.0, tmin=1.5,
+                    train_offsets={"spy": [-1.0]})  # fmt: skip
+    tested = set().union(*(t for k, _, t in TrialSpy.log if k == "predict"))
+    assert 24.0 not in tested and 124.0 not in tested  # their test windows do not fit
+    assert len(tested) == 46
 
 
 def test_cross_session_pairs_and_single_session(sessions):

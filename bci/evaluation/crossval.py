@@ -17,8 +17,9 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from bci._logging import logger
-from bci.datasets import epoch, prefilter_raw
+from bci.datasets import cue_table, epoch, prefilter_raw
 from bci.datasets._cues import map_label
+from bci.datasets._epoch import select_classes
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
@@ -33,11 +34,15 @@ class _Windows:
         aug = []
         n_before = 0
         for i, raw in enumerate(raws):
-            X, y, _ = epoch(raw, tmin=tmin, window=window, classes=classes, channels=channels)
+            # trial index = index of the cue among the selected ones (windows past the end
+            # of a recording are left out, so count cues, not windows)
+            X, y, _, t = epoch(raw, tmin=tmin, window=window, classes=classes,
+                               channels=channels, offsets=[])  # fmt: skip
             Xs.append(X)
             ys.append(y)
             sess.append(np.full(len(y), i))
-            trial_ids.append(np.arange(len(y)) + n_before)
+            trial_ids.append(t + n_before)
+            n_cues = int(np.sum(select_classes(cue_table(raw)[1], classes)))
             if offsets is not None:
                 starts = [tmin + float(o) for o in offsets]
                 Xa, ya, _, ta = epoch(
@@ -45,7 +50,7 @@ class _Windows:
                     offsets=starts,
                 )  # fmt: skip
                 aug.append((Xa, ya, ta + n_before))
-            n_before += len(y)
+            n_before += n_cues
         self.X = np.concatenate(Xs)
         self.y = np.concatenate(ys)
         self.session = np.concatenate(sess)

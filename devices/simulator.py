@@ -20,7 +20,7 @@ import math
 import select
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from devices._check import check_option, check_range
@@ -121,6 +121,20 @@ class ControllerModel:
         self.duplicates = 0
         self._seen: OrderedDict[int, tuple[str, tuple[str, ...], list[bytes]]] = OrderedDict()
         self._tx_seq = 0
+        # (t, state, x, y, heading, steps, fault) at every state change, step and 5 degrees
+        self.trajectory: deque[tuple] = deque(maxlen=200_000)
+        self._t0: float | None = None
+        self._last_key: tuple | None = None
+
+    def _record(self, now: float) -> None:
+        if self._t0 is None:
+            self._t0 = now
+        key = (self.state, self.steps, round(self.heading / 5.0), self.fault)
+        if key != self._last_key:
+            self._last_key = key
+            self.trajectory.append((round(now - self._t0, 4), self.state, round(self.x, 4),
+                                    round(self.y, 4), round(self.heading % 360.0, 2),
+                                    self.steps, self.fault))
 
     # ------------------------------------------------------------------ replies
     def _next_seq(self) -> int:
@@ -166,6 +180,7 @@ class ControllerModel:
             self.duplicates += 1  # a retransmission: answer again, never execute twice
             return list(cached[2])
         replies = self._execute(frame, now)
+        self._record(now)
         self._seen[frame.seq] = (frame.verb, frame.args, [r for r in replies if b",TEL," not in r])
         while len(self._seen) > 64:
             self._seen.popitem(last=False)
@@ -287,6 +302,7 @@ class ControllerModel:
                 self._self_halt(now, "WATCHDOG", "STOPPED")
             if self.fault == "NONE":
                 self.fault = "WATCHDOG"
+        self._record(now)
 
     def _self_halt(self, now: float, reason: str, new_state: str) -> None:
         silence = now - self.last_rx if self.last_rx is not None else math.inf
@@ -300,6 +316,7 @@ class ControllerModel:
         """Put the controller in FAULT with ``code`` (for tests of fault handling)."""
         self.tick(now)
         self._self_halt(now, code, "FAULT")
+        self._record(now)
 
 
 class ExoSimulator:
@@ -411,6 +428,20 @@ class ExoSimulator:
         """Return a copy of the executed commands (monotonic time, verb, args)."""
         with self.lock:
             return list(self.model.executed)
+
+    def trajectory(self) -> list[tuple]:
+        """Return the recorded path: rows (t, state, x, y, heading, steps, fault)."""
+        with self.lock:
+            return list(self.model.trajectory)
+
+    def save_trajectory(self, csv_path, png_path=None) -> None:
+        """Write the path as CSV and, when ``png_path`` is given, draw it as a PNG."""
+        from devices.trajectory import plot_trajectory, write_trajectory
+
+        rows = self.trajectory()
+        write_trajectory(rows, csv_path)
+        if png_path is not None:
+            plot_trajectory(rows, png_path)
 
     def inject_fault(self, code: str = "MOTOR") -> None:
         """Put the controller in FAULT (it halts and reports ``code``)."""

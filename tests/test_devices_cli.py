@@ -118,3 +118,48 @@ def test_devices_lists_ports_and_streams(unique_name):
     for p in list_serial_ports():
         assert p["device"] in r.stdout
     assert unique_name in r.stdout and "type=EEG" in r.stdout
+
+
+@pytest.mark.slow
+def test_exo_sim_writes_and_draws_the_trajectory(tmp_path):
+    from devices.trajectory import read_trajectory
+
+    csv_path, png = tmp_path / "path.csv", tmp_path / "path.png"
+    proc, url = start_sim("--tcp", str(free_port()), "--speed", "8", "--trajectory",
+                          str(csv_path), "--plot", str(png))
+    try:
+        with ExoskeletonDriver(url) as exo:
+            exo.stand()
+            exo.walk(2)
+            assert exo.wait_telemetry(lambda t: t.steps == 2 and not t.moving, 5.0)
+            exo.turn("L", 90)
+            assert exo.wait_telemetry(lambda t: t.heading > 89 and not t.moving, 5.0)
+            exo.walk(1)
+            assert exo.wait_telemetry(lambda t: t.steps == 3 and not t.moving, 5.0)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 130
+    finally:
+        proc.kill()
+        proc.wait(5)
+    rows = read_trajectory(csv_path)
+    states = [r[1] for r in rows]
+    assert states[0] == "SITTING" and "WALKING" in states and "TURNING" in states
+    assert states[-1] == "STOPPED" or states[-1] == "STANDING"
+    x, y = rows[-1][2], rows[-1][3]
+    assert x == pytest.approx(1.0, abs=1e-3) and y == pytest.approx(0.5, abs=1e-3)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_trajectory_errors(tmp_path):
+    from devices.errors import DeviceError
+    from devices.trajectory import read_trajectory
+
+    with pytest.raises(DeviceError, match="Trajectory file .* not found"):
+        read_trajectory(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n")
+    with pytest.raises(DeviceError, match="is not a trajectory file"):
+        read_trajectory(bad)
+    bad.write_text("t,state,x,y,heading,steps,fault\n1,STANDING,zz,0,0,0,NONE\n")
+    with pytest.raises(DeviceError, match="has a malformed row"):
+        read_trajectory(bad)

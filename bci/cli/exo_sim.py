@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
                    help="halt after this many seconds without host frames (default 0.5)")
     p.add_argument("--status-every", type=float, default=0.0, metavar="S",
                    help="print the controller state every S seconds (0: only on change)")
+    p.add_argument("--trajectory", metavar="CSV", help="write the path here on exit")
+    p.add_argument("--plot", metavar="PNG", help="draw the path as a PNG on exit")
     p.set_defaults(func=run)
 
 
@@ -49,20 +51,36 @@ def run(args: argparse.Namespace) -> int:
         watchdog_s=args.watchdog_s,
     )
     with sim:
-        print(f"exo-sim: serving on {sim.url}", flush=True)
-        if args.pty and args.link:
-            print(f"exo-sim: pty {sim._link.slave_path}", flush=True)
-        last = None
-        next_print = time.monotonic()
-        while True:
-            tel = sim.snapshot()
-            now = time.monotonic()
-            summary = (tel.state, tel.steps, tel.fault)
-            periodic = args.status_every > 0 and now >= next_print
-            if summary != last or periodic:
-                print(f"exo-sim: {tel.state} steps={tel.steps} x={tel.x:.2f} y={tel.y:.2f} "
-                      f"heading={tel.heading:.0f} battery={tel.battery:.1f} fault={tel.fault}",
-                      file=sys.stdout, flush=True)
-                last = summary
-                next_print = now + max(args.status_every, 0.0)
-            time.sleep(0.1)
+        try:
+            _serve(sim, args)
+        finally:
+            if args.trajectory or args.plot:
+                from devices.trajectory import plot_trajectory, write_trajectory
+
+                rows = sim.trajectory()
+                if args.trajectory:
+                    write_trajectory(rows, args.trajectory)
+                if args.plot:
+                    plot_trajectory(rows, args.plot)
+    return 0
+
+
+def _serve(sim, args: argparse.Namespace) -> None:
+    """Print the URL, then the controller state on every change, until interrupted."""
+    print(f"exo-sim: serving on {sim.url}", flush=True)
+    if args.pty and args.link:
+        print(f"exo-sim: pty {sim._link.slave_path}", flush=True)
+    last = None
+    next_print = time.monotonic()
+    while True:
+        tel = sim.snapshot()
+        now = time.monotonic()
+        summary = (tel.state, tel.steps, tel.fault)
+        periodic = args.status_every > 0 and now >= next_print
+        if summary != last or periodic:
+            print(f"exo-sim: {tel.state} steps={tel.steps} x={tel.x:.2f} y={tel.y:.2f} "
+                  f"heading={tel.heading:.0f} battery={tel.battery:.1f} fault={tel.fault}",
+                  file=sys.stdout, flush=True)
+            last = summary
+            next_print = now + max(args.status_every, 0.0)
+        time.sleep(0.1)

@@ -95,6 +95,8 @@ def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_
 def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_name):
     dec_name = unique_name + "-dec"
     cfg = _config(tmp_path, "s.toml", "[lsl]\ndecisions_source_id = \"" + dec_name + "\"\n")
+    # the bridge waits up to source.timeout_s for the decoder's decisions stream
+    cfg.write_text(cfg.read_text().replace("speed = 1.0", "speed = 1.0\ntimeout_s = 30.0"))
     common = ["--config", str(cfg), "--decisions-stream", dec_name, "--no-live-view"]
     decoder = subprocess.Popen(
         EXE + ["run", "--role", "decoder", "--profile", str(demo_profile), "--schedule",

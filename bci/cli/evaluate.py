@@ -71,8 +71,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--methods", type=_methods, default=None,
                    help="comma-separated decoder names (default: the registry's defaults; "
                         "'all' for every registered decoder)")  # fmt: skip
-    p.add_argument("--windows", type=_floats, default=[0.5, 1.0, 2.0],
-                   help="window lengths in s, comma-separated (default 0.5,1,2)")  # fmt: skip
+    p.add_argument("--windows", type=_floats, default=None,
+                   help="window lengths in s, comma-separated (default 0.5,1,2; with "
+                        "--online 1)")  # fmt: skip
     p.add_argument("--classes", type=_classes, default=None,
                    help="class counts: 3 (targets only), 4 (with rest), 3,4 or both "
                         "(default: every set the data has)")  # fmt: skip
@@ -178,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n_jobs < 1:
         raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
     found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+    if args.windows is None:
+        args.windows = [1.0] if args.online else [0.5, 1.0, 2.0]
     if args.online:
         return _run_online(args, found, methods)
     recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}

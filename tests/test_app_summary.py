@@ -1,0 +1,120 @@
+"""Session summary, plots and live view on a hand-made session record."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from bci.acquisition.window import SignalHealth
+from bci.app.live_view import LiveView, ViewState, render_lines
+from bci.app.record import SessionRecord
+from bci.app.session_plots import plot_path, plot_scores
+from bci.app.summary import format_summary, summarize, write_summary
+from bci.online.decision import Decision
+
+CLASSES = ("13.0Hz", "17.0Hz", "rest")
+
+
+def _record() -> SessionRecord:
+    rec = SessionRecord(mapping={"13.0Hz": "walk", "17.0Hz": "stand"}, t0=100.0, t_end=130.0)
+    for t, lab in [(100, "rest"), (105, "17.0Hz"), (110, "rest"), (115, "13.0Hz"),
+                   (120, "rest"), (125, "17.0Hz")]:
+        rec.add_cue(t, lab)
+    rng = np.random.default_rng(0)
+    for t in np.arange(100.0, 130.0, 0.1):
+        rec.add_decision(Decision(timestamp=float(t), window_end=float(t), classes=CLASSES,
+                                  scores=tuple(rng.normal(size=3)), outcome=None,
+                                  reason="rest", latency_s=0.004))
+    ev = [
+        (107.0, "17.0Hz", "stand", "awaiting_confirmation", ""),
+        (110.5, "17.0Hz", "stand", "executed", ""),  # late, within the grace after the cue
+        (117.0, "13.0Hz", "walk", "executed", ""),
+        (122.0, "13.0Hz", "walk", "executed", ""),  # during rest: false activation
+        (126.0, "13.0Hz", "walk", "refused", "walk refused while walking: stop first"),
+        (127.0, "13.0Hz", "walk", "executed", ""),  # wrong target for the 17 Hz cue
+    ]
+    for t, label, cmd, result, reason in ev:
+        rec.add_event(t, "command", {"label": label, "command": cmd, "result": result,
+                                     "reason": reason, "rtt_s": 0.01})
+    rec.add_event(123.0, "safety_stop", {"reason": "EEG stream stalled"})
+    for i, t in enumerate(np.arange(117.0, 121.0, 0.5)):
+        rec.add_pose(float(t), 0.25 * i, 0.0, 0.0, "WALKING")
+    return rec
+
+
+def test_summary_scores_commands_against_cues(tmp_path):
+    s = summarize(_record(), grace_s=1.0)
+    assert s["n_executed"] == 4
+    assert [c["command"] for c in s["commands_executed"]] == ["stand", "walk", "walk", "walk"]
+    assert s["refused"] == {"walk refused while walking: stop first": 1}
+    assert s["n_awaiting_confirmation"] == 1
+    assert s["safety_stops"] == {"EEG stream stalled": 1}
+    assert s["false_activations"] == 1 and s["wrong_commands"] == 1
+    rows = [r for r in s["cues"] if r["label"] != "rest"]
+    assert [r["hit"] for r in rows] == [True, True, False]
+    assert rows[0]["time_to_command_s"] == pytest.approx(2.0)
+    assert s["rest_s"] == pytest.approx(15.0)
+    assert s["false_activations_per_min_rest"] == pytest.approx(4.0)
+    assert s["latency"]["processing_median_s"] == pytest.approx(0.004)
+    text = format_summary(s)
+    assert "Commands executed (4): stand, walk, walk, walk" in text
+    assert "2/3 target cues got their command, 1 wrong command(s), 1 false activation(s)" in text
+    p = write_summary(s, tmp_path / "summary.json")
+    assert json.loads(p.read_text())["n_executed"] == 4
+
+
+def test_summary_without_cues_or_commands():
+    s = summarize(SessionRecord(), grace_s=1.0)
+    assert s["cues"] is None and s["false_activations"] is None and s["n_executed"] == 0
+    assert "Commands executed (0): none" in format_summary(s)
+
+
+def test_plots_are_written(tmp_path):
+    rec = _record()
+    for f, name in ((plot_scores, "scores.png"), (plot_path, "path.png")):
+        p = f(rec, tmp_path / name)
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20_000
+    empty = plot_path(SessionRecord(), tmp_path / "empty.png")
+    assert empty.stat().st_size > 0
+
+
+def test_live_view_in_place_and_plain():
+    state = ViewState(classes=list(CLASSES), scores=[0.6, 0.2, 0.1],
+                      mapping={"13.0Hz": "walk", "17.0Hz": "stand"}, decision="13.0Hz -> walk",
+                      posture="WALKING", pose=(1.0, 0.5, 90.0), last_ack="ACK WALK",
+                      ch_names=["Oz", "O1"], bad_channels={"O1": "flat"}, latency_ms=3.2,
+                      rule="a target must win 4 windows in a row", margin=0.4)
+    lines = render_lines(state)
+    assert any("13.0Hz" in ln and "walk" in ln and "0.600" in ln for ln in lines)
+    assert any("Oz:ok O1:flat" in ln for ln in lines)
+    assert any("WALKING" in ln and "heading=+90 deg" in ln and "ACK WALK" in ln for ln in lines)
+    out = io.StringIO()
+    view = LiveView(out, tty=True)
+    view.draw(state)
+    view.draw(state)
+    text = out.getvalue()
+    assert f"\x1b[{len(lines)}F" in text  # the second frame overwrites the first
+    out = io.StringIO()
+    view = LiveView(out, tty=False, plain_period_s=60)
+    view.draw(state)
+    view.draw(state)  # not due yet
+    assert out.getvalue().count("\n") == 1 and "\x1b" not in out.getvalue()
+    assert "decision='13.0Hz -> walk'" in out.getvalue()
+
+
+def test_health_problems_reach_the_view():
+    from bci.app.closed_loop import ClosedLoopSession
+    from bci.app.config import SessionConfig
+
+    session = ClosedLoopSession(SessionConfig(), install_signal_handlers=False)
+    d = Decision(timestamp=1.0, window_end=1.0, classes=CLASSES, scores=(0.1, 0.2, 0.3),
+                 outcome=None, reason="unhealthy",
+                 health=SignalHealth(flat_channels=("O1",), nan_channels=("Oz",)),
+                 latency_s=0.002)
+    session._update_view_from_decision(d)
+    assert session.view.bad_channels == {"O1": "flat", "Oz": "NaN"}
+    assert session.view.stream_status == "bad signal"
+    assert session.view.decision == "no control: unhealthy"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scipy.signal import lfilter
 
 from bci.decoders import CCA, FBCCA, TDCA, TRCA, RessFBCCA

@@ -57,7 +57,7 @@ class BaseInlet(ABC):
         self._inlet: pylsl.StreamInlet | None = None
         self._info: pylsl.StreamInfo | None = None
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # each connection gets its own (see _run)
         self._connected = False
         self._lost = False
         self._worker_error: BaseException | None = None
@@ -119,8 +119,8 @@ class BaseInlet(ABC):
         self._inlet, self._info = inlet, full
         self._connected = True
         self._on_connected()
-        self._thread = threading.Thread(target=self._run, name=f"{self._kind}-{full.name()}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._stop, dict(self._pin)),
+                                        name=f"{self._kind}-{full.name()}", daemon=True)
         self._thread.start()
         logger.info("Connected to %s", describe(full))
         return self
@@ -130,6 +130,9 @@ class BaseInlet(ABC):
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=5.0)
+            if self._thread.is_alive():  # it exits at its next check, touching nothing
+                logger.warning("The %s acquisition thread is still busy; leaving it to end "
+                               "by itself", self._kind)
         inlet = self._inlet
         self._inlet = None
         if inlet is not None:
@@ -185,12 +188,12 @@ class BaseInlet(ABC):
         return None
 
     # ------------------------------------------------------------------ worker
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event, pin: dict) -> None:
+        while not stop.is_set():
             try:
                 inlet = self._inlet
                 if inlet is None:
-                    self._try_reacquire()
+                    self._try_reacquire(stop, pin)
                     continue
                 try:
                     self._pull(inlet)
@@ -202,8 +205,9 @@ class BaseInlet(ABC):
                 self._worker_error = exc
                 if _raise_thread_errors():
                     raise
-                self._stop.wait(0.5)
-                self._mark_lost()
+                stop.wait(0.5)
+                if not stop.is_set():
+                    self._mark_lost()
 
     def _mark_lost(self) -> None:
         inlet, self._inlet = self._inlet, None
@@ -213,30 +217,31 @@ class BaseInlet(ABC):
         self._lost = True
         del inlet
 
-    def _try_reacquire(self) -> None:
+    def _try_reacquire(self, stop: threading.Event, pin: dict) -> None:
         if not self._reconnect:
-            self._stop.wait(0.1)
+            stop.wait(0.1)
             return
-        pin = self._pin
         pred = _predicate(pin["name"], pin["stype"], pin["source_id"], pin["hostname"])
         if pred is not None:
             found = pylsl.resolve_bypred(pred, 1, 0.5)
         else:  # pragma: no cover - values that XPath cannot quote
             found, _ = resolve_matching(**pin, wait=0.5)
-        if self._stop.is_set() or not found:
+        if stop.is_set() or not found:
             return
         info = found[0]
         try:
-            inlet, full = self._open(info, timeout=2.0)
+            inlet, full = self._open(info, timeout=1.0)
         except Exception as exc:  # noqa: BLE001
             logger.warning("Re-opening %s failed: %s", describe(info), exc)
-            self._stop.wait(0.5)
+            stop.wait(0.5)
             return
         why = self._compatible(full)
-        if why is not None:
-            logger.error("The stream %s came back but cannot be used: %s", describe(full), why)
+        if why is not None or stop.is_set():
+            if why is not None:
+                logger.error("The stream %s came back but cannot be used: %s",
+                             describe(full), why)
             inlet.close_stream()
-            self._stop.wait(1.0)
+            stop.wait(1.0)
             return
         self._info = full
         self._on_connected()

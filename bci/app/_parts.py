@@ -310,6 +310,9 @@ def last_ack(driver) -> str:
     return (f"ACK {r.verb}" if r.ok else f"NAK {r.verb} {','.join(r.args)}") + f" ({age:.1f} s ago)"
 
 
+FINAL_STOP_REASON = "session ending"
+
+
 def stop_and_close(driver, supervisor, log=None) -> None:
     """Send STOP, note the exoskeleton's final state, close the link (bounded time).
 
@@ -320,7 +323,7 @@ def stop_and_close(driver, supervisor, log=None) -> None:
         return
     try:
         if supervisor is not None and driver.link_ok:
-            out = supervisor.stop("session ending")
+            out = supervisor.stop(FINAL_STOP_REASON)
             if log is not None:
                 log("final_stop", out.as_dict())
             tel = driver.wait_telemetry(lambda t: not t.moving, timeout=1.0)

@@ -485,7 +485,7 @@ class ClosedLoopSession:
         from bci.app import _parts
 
         stop_reason = _parts.safety_stop_reason(event, data)
-        if stop_reason:
+        if stop_reason and stop_reason != _parts.FINAL_STOP_REASON:
             self.record.add_event(_clock(), "safety_stop", {"reason": stop_reason})
 
     # ------------------------------------------------------------------ main loop

@@ -8,7 +8,9 @@ a separate synthetic calibration recording (FBCCA with a rest class, saved as a 
 profile), as ``ssvep-exo calibrate`` does for a real user.
 
 ``--kalunga PATH`` replays one real recording of the Kalunga 2016 exoskeleton study through
-the same loop instead (training-free FBCCA on 13/17/21 Hz).
+the same loop instead, in real time (about 4 minutes): training-free FBCCA on 13/17/21 Hz
+mapped to stand/walk/turn_left, without posture confirmations (the recording's cues come in
+random order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
 during rest (the Kalunga demo: when the session ran to its end); 1 otherwise; 2 user error;
@@ -53,8 +55,10 @@ KALUNGA_CONFIG = {
     "decoder": {"method": "fbcca", "freqs": [13.0, 17.0, 21.0], "window_s": 2.0,
                 "step_s": 0.1},
     "policy": {"n_consecutive": 4, "min_margin": 0.0, "refractory_s": 1.0, "release_s": 1.0},
-    "mapping": {"13.0Hz": "stand", "17.0Hz": "walk", "21.0Hz": "sit"},
-    "device": {"walk_steps": 2, "turn_deg": 30, "confirm_posture_changes": True},
+    "mapping": {"13.0Hz": "stand", "17.0Hz": "walk", "21.0Hz": "turn_left"},
+    # the recording's cues come in random order, so a posture change could rarely be
+    # confirmed by a second selection: the replay demo does not ask for confirmations
+    "device": {"walk_steps": 2, "turn_deg": 30, "confirm_posture_changes": False},
 }
 
 

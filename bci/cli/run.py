@@ -58,7 +58,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window", type=float, metavar="S", help="decoding window, seconds")
     g = p.add_argument_group("exoskeleton")
     dev = g.add_mutually_exclusive_group()
-    dev.add_argument("--port", metavar="URL",
+    dev.add_argument("--port", "--exo", dest="port", metavar="URL",
                      help="serial URL of the controller: /dev/ttyUSB0, socket://host:port, ...")
     dev.add_argument("--simulator", action="store_true",
                      help="use the simulated exoskeleton on a pseudo-terminal (the default "

@@ -118,3 +118,12 @@ def test_health_problems_reach_the_view():
     assert session.view.bad_channels == {"O1": "flat", "Oz": "NaN"}
     assert session.view.stream_status == "bad signal"
     assert session.view.decision == "no control: unhealthy"
+
+
+def test_live_view_shows_log_probabilities_as_probabilities():
+    import math
+
+    state = ViewState(classes=["13.0Hz", "rest"], scores=[math.log(0.2), math.log(0.8)])
+    lines = render_lines(state)
+    assert lines[1] == "probabilities"
+    assert any(ln.strip().startswith("rest") and ln.endswith("0.800") for ln in lines)

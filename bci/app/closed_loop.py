@@ -299,7 +299,7 @@ class ClosedLoopSession:
         if cfg.source.kind in ("synthetic", "replay"):
             uid = uuid.uuid4().hex[:8]
             name = name or f"ssvep-exo-{cfg.source.kind}-{uid}"
-            source_id = source_id or f"{name}-{uid}"
+            source_id = source_id or name
             self.source_player = _parts.open_player(cfg, name=name, source_id=source_id)
             stack.callback(self.source_player.close)
             self.say(f"Publishing {cfg.source.kind} EEG on LSL as {name!r} "

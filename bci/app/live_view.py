@@ -8,6 +8,7 @@ plain line every few seconds instead.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -84,6 +85,14 @@ def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:
     return "".join(cells)
 
 
+def _as_probabilities(scores: list[float]) -> list[float] | None:
+    """exp(scores) when the scores are log-probabilities (they sum to 1), else None."""
+    if not scores or max(scores) > 1e-9:
+        return None
+    p = [math.exp(s) for s in scores]
+    return p if abs(sum(p) - 1.0) < 1e-3 else None
+
+
 def render_lines(state: ViewState) -> list[str]:
     """Return the lines of the full view (no escape codes)."""
     lines = [
@@ -94,11 +103,16 @@ def render_lines(state: ViewState) -> list[str]:
     if state.classes:
         scores = state.scores if len(state.scores) == len(state.classes) else [0.0] * len(
             state.classes)
-        lo = min(0.0, min(scores))
-        hi = max(max(scores), state.threshold or 0.0, 1e-9)
+        probs = _as_probabilities(scores)
+        if probs is not None:  # log-probabilities: show probabilities on a 0..1 axis
+            scores, lo, hi, title = probs, 0.0, 1.0, "probabilities"
+        else:
+            lo = min(0.0, min(scores))
+            hi = max(max(scores), state.threshold or 0.0, 1e-9)
+            title = "scores"
         thr = "" if state.threshold is None else f"   ('|' = no-control threshold "\
             f"{state.threshold:.2f})"
-        lines.append("scores" + thr)
+        lines.append(title + thr)
         for c, s in zip(state.classes, scores):
             cmd = state.mapping.get(c, "" if c != "rest" else "no control")
             lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, state.threshold)}] {s:6.3f}")

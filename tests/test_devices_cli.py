@@ -163,3 +163,32 @@ def test_read_trajectory_errors(tmp_path):
     bad.write_text("t,state,x,y,heading,steps,fault\n1,STANDING,zz,0,0,0,NONE\n")
     with pytest.raises(DeviceError, match="has a malformed row"):
         read_trajectory(bad)
+
+
+@pytest.mark.slow
+def test_host_killed_while_walking_controller_watchdog_halts():
+    """SIGKILL of the host process (no close(), no STOP): the controller halts by itself."""
+    from devices.simulator import ExoSimulator
+
+    code = ("import sys, time\n"
+            "from devices.exoskeleton import ExoskeletonDriver\n"
+            "exo = ExoskeletonDriver(sys.argv[1]).open()\n"
+            "exo.stand(); exo.walk(10)\n"
+            "print('walking', flush=True)\n"
+            "time.sleep(60)\n")
+    with ExoSimulator(speed=2.0) as sim:
+        host = subprocess.Popen([sys.executable, "-c", code, sim.url], stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            assert host.stdout.readline().strip() == "walking"
+            assert wait_for(lambda: sim.snapshot().state == "WALKING", 3.0)
+            host.send_signal(signal.SIGKILL)
+            host.wait(5)
+            assert wait_for(lambda: sim.snapshot().state == "STOPPED", 3.0)
+        finally:
+            host.kill()
+            host.wait(5)
+        halt = sim.model.halts[0]
+        assert halt.reason == "WATCHDOG" and halt.state_before == "WALKING"
+        assert halt.silence_s < 0.6 + 0.25
+        assert sim.snapshot().steps < 10  # it did not walk on

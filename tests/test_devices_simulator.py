@@ -150,6 +150,7 @@ def test_tcp_listens_on_localhost_by_default_and_port_in_use_is_reported():
 # ---------------------------------------------------------------- hostile input
 VALID = [encode_frame(1, "HELLO", 1), encode_frame(2, "STAND"), encode_frame(3, "WALK", 3),
          encode_frame(4, "TURN", "L", 30), encode_frame(5, "SIT"), encode_frame(6, "ESTOP")]
+PARSED = FrameParser().feed(b"".join(VALID))
 
 
 @PROPS
@@ -170,10 +171,9 @@ def test_controller_never_acts_on_noise_or_corrupted_frames(noise, frame, flip):
 def test_replayed_frames_are_never_executed_twice(order):
     def execute(indices):
         m = ControllerModel()
-        p = FrameParser()
-        m.handle(p.feed(VALID[0])[0], 0.0)
+        m.handle(PARSED[0], 0.0)
         for i in indices:
-            m.handle(p.feed(VALID[i])[0], 0.0)
+            m.handle(PARSED[i], 0.0)
         return [v for _, v, _ in m.executed]
 
     first_only = list(dict.fromkeys(order))  # each frame once, in first-seen order

@@ -192,7 +192,7 @@ def calibrate_raws(
     best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
     ls, pol, rep = scored[(best["method"], best["window_s"])]
     margins = sorted({0.0, pol.min_margin, *np.quantile(sel._margins(ls.scores),
-                                                        np.linspace(0, 1, 25)).tolist()})
+                                                        np.linspace(0, 1, 15)).tolist()})
     curve = sel.false_activation_curve(ls, margins, **policy_params)
     decoder = sel.fit_decoder(best["method"], raws, freqs=freqs, channels=ch, classes=classes,
                               tmin=tmin, window=best["window_s"])
@@ -224,7 +224,7 @@ def calibrate_raws(
 
 
 def _usable_windows(raws, windows, tmin: float) -> list[float]:
-    """Windows that fit between ``tmin`` after a cue and the next cue."""
+    """Windows that fit between ``tmin`` after a cue and the next cue (median trial)."""
     windows = sorted({float(w) for w in windows})
     if not windows or any(not (w > 0) for w in windows):
         raise ValueError(f"'windows' must be positive lengths in seconds, got {windows!r}.")
@@ -232,7 +232,7 @@ def _usable_windows(raws, windows, tmin: float) -> list[float]:
     for r in raws:
         on, _ = cue_table(r)
         if len(on) > 1:
-            gaps.append(float(np.min(np.diff(on))))
+            gaps.append(float(np.median(np.diff(on))))
     if not gaps:
         return windows
     room = min(gaps) - tmin

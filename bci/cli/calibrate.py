@@ -1,0 +1,121 @@
+"""``ssvep-exo calibrate``: build a subject profile from recordings or a live session.
+
+Examples
+--------
+ssvep-exo calibrate --from-file ../shared/data/kalunga2016/subject01/record-*_raw.fif \\
+    --output profiles/s01
+ssvep-exo calibrate --stream ssvep-synthetic --output profiles/me --trials 8 --trial-s 5
+ssvep-exo calibrate --stream MyAmp --output profiles/me --stimulus --refresh-rate 60
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}"
+                                         ) from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _command_map(text: str) -> dict[str, str]:
+    from bci.labels import freq_label, label_to_freq
+
+    out = {}
+    for part in _names(text):
+        label, sep, command = part.partition("=")
+        try:
+            freq = label_to_freq(label.strip())
+        except ValueError:
+            freq = None
+        if not sep or freq is None or not command.strip():
+            raise argparse.ArgumentTypeError(
+                f"expected FREQ=COMMAND pairs such as 13=walk,17=stop, got {part!r}")
+        out[freq_label(freq)] = command.strip()
+    return out
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``calibrate`` subcommand."""
+    p = subparsers.add_parser(
+        "calibrate", help="build a subject profile (from recordings or a live session)",
+        description="Cross-validate decoders and window lengths on calibration data, choose "
+                    "the no-control threshold for a false-activation target, and write the "
+                    "subject profile (profile.json + profile.npz) with report plots.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-file", nargs="+", metavar="FILE", dest="files",
+                     help="recorded calibration session(s) (FIF/Kalunga, EDF, BDF, XDF, ...)")
+    src.add_argument("--stream", metavar="NAME", help="live: name of the EEG LSL stream")
+    src.add_argument("--source-id", metavar="ID", help="live: source id of the EEG LSL stream")
+    p.add_argument("--output", required=True, metavar="DIR", help="profile directory")
+    p.add_argument("--methods", type=_names, default=None,
+                   help="candidate decoders, comma separated (default: cca,fbcca)")
+    p.add_argument("--windows", type=_floats, default=None,
+                   help="candidate window lengths in s (default 0.5,1,2)")
+    p.add_argument("--far-target", type=float, default=1.0, metavar="PER_MIN",
+                   help="allowed false activations per minute of rest (default 1.0)")
+    p.add_argument("--tmin", type=float, default=None,
+                   help="window start after each cue in s (default 2.0 from files, "
+                        "about 1 s live)")
+    p.add_argument("--criterion", choices=["accuracy", "itr"], default="accuracy",
+                   help="what model selection maximises (default accuracy)")
+    p.add_argument("--rest-model", choices=["head", "threshold"], default="head",
+                   help="no-control from a learned rest class (head) or only the policy "
+                        "threshold (threshold)")
+    p.add_argument("--commands", type=_command_map, default=None,
+                   help="command mapping, e.g. 13=walk,17=stop,21=sit")
+    live = p.add_argument_group("live calibration")
+    live.add_argument("--freqs", type=_floats, default=[13.0, 17.0, 21.0],
+                      help="target frequencies in Hz (default 13,17,21)")
+    live.add_argument("--trials", type=int, default=8, help="trials per class (default 8)")
+    live.add_argument("--trial-s", type=float, default=5.0, help="stimulation per trial (s)")
+    live.add_argument("--cue-s", type=float, default=0.0,
+                      help="cue (highlight) before each trial (s, default 0; 1 with --stimulus)")
+    live.add_argument("--rest-s", type=float, default=0.0, help="pause after each trial (s)")
+    live.add_argument("--no-rest", action="store_true", help="no rest (no-control) trials")
+    live.add_argument("--stimulus", action="store_true",
+                      help="show the on-screen stimulus (pygame-ce) and let it send the cues")
+    live.add_argument("--refresh-rate", type=float, default=None,
+                      help="declared display refresh rate in Hz (default: measured)")
+    live.add_argument("--skip-signal-check", action="store_true",
+                      help="do not check the electrodes before starting")
+    live.add_argument("--seed", type=int, default=None, help="seed of the trial order")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate, print the report table and the profile path."""
+    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, calibrate_live
+
+    kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
+          "far_target_per_min": args.far_target, "criterion": args.criterion,
+          "rest_model": args.rest_model, "command_map": args.commands}
+    if args.tmin is not None:
+        kw["tmin"] = args.tmin
+    if args.files:
+        profile, report = calibrate_from_files(args.files, output=args.output, **kw)
+    else:
+        cue_s = args.cue_s if args.cue_s or not args.stimulus else 1.0
+        profile, report = calibrate_live(
+            name=args.stream, source_id=args.source_id, freqs=args.freqs,
+            n_per_class=args.trials, trial_s=args.trial_s, cue_s=cue_s, rest_s=args.rest_s,
+            include_rest=not args.no_rest, stimulus=args.stimulus,
+            refresh_rate=args.refresh_rate, signal_check=not args.skip_signal_check,
+            seed=args.seed, output=args.output, progress=print, **kw)
+    print(report.table())
+    for path in report.plots:
+        print(f"plot: {path}")
+    from pathlib import Path
+
+    print(Path(args.output) / "profile.json")
+    return 0

@@ -1,0 +1,86 @@
+"""``ssvep-exo stimulus``: on-screen SSVEP stimulus (needs the ``stimulus`` extra).
+
+Examples
+--------
+ssvep-exo stimulus --freqs 13,17,21 --labels walk,stop,sit --duration 60
+ssvep-exo stimulus --freqs 13,17 --cued 5 --trial-s 4 --cue-s 1 --refresh-rate 60
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bci.cli.calibrate import _floats, _names
+
+
+def add_parser(subparsers) -> None:
+    """Register the ``stimulus`` subcommand."""
+    p = subparsers.add_parser(
+        "stimulus", help="show the flickering on-screen stimulus and publish LSL markers",
+        description="One labelled tile per command, each flickering with a frame-based "
+                    "sampled sinusoid at its frequency; LSL markers at cues and stimulation "
+                    "onset/offset, timestamped at the frame flip.")
+    p.add_argument("--freqs", type=_floats, default=[13.0, 17.0, 21.0],
+                   help="flicker frequencies in Hz (default 13,17,21)")
+    p.add_argument("--phases", type=_phases, default=None,
+                   help="phases in radians, one per frequency (default 0)")
+    p.add_argument("--labels", type=_names, default=None,
+                   help="captions, one per frequency (e.g. walk,stop,sit)")
+    p.add_argument("--refresh-rate", type=float, default=None,
+                   help="declared refresh rate in Hz (default: measured over 1 s)")
+    p.add_argument("--duration", type=float, default=30.0,
+                   help="free-running flicker duration in s (default 30)")
+    p.add_argument("--cued", type=int, default=0, metavar="N",
+                   help="run N cued trials per class (and rest) instead of free flicker")
+    p.add_argument("--trial-s", type=float, default=4.0, help="stimulation per cued trial (s)")
+    p.add_argument("--cue-s", type=float, default=1.0, help="highlight before each trial (s)")
+    p.add_argument("--rest-s", type=float, default=1.0, help="pause after each trial (s)")
+    p.add_argument("--size", type=_size, default=(900, 500), help="window size WxH")
+    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--marker-name", default="ssvep-exo-stimulus", help="LSL marker stream name")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=run)
+
+
+def _phases(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}"
+                                         ) from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the window and flicker (or run a cued sequence)."""
+    from calibration.errors import CalibrationError
+    from calibration.session import CueSequence
+    from calibration.stimulus import Stimulus, Target
+
+    n = len(args.freqs)
+    phases = args.phases or [0.0] * n
+    labels = args.labels or [""] * n
+    if len(phases) != n or len(labels) != n:
+        raise CalibrationError(f"Give one phase and one label per frequency: {n} frequencies, "
+                               f"{len(phases)} phases, {len(labels)} labels.")
+    targets = [Target(f, p, t) for f, p, t in zip(args.freqs, phases, labels)]
+    with Stimulus(targets, refresh_rate=args.refresh_rate, size=args.size,
+                  fullscreen=args.fullscreen, marker_name=args.marker_name) as stim:
+        print(f"refresh rate {stim.refresh_rate:.2f} Hz; markers on LSL stream "
+              f"{args.marker_name!r}; Esc closes the window")
+        if args.cued:
+            seq = CueSequence.balanced(args.freqs, args.cued, trial_s=args.trial_s,
+                                       cue_s=args.cue_s, rest_s=args.rest_s, seed=args.seed)
+            for k, lab in enumerate(seq.labels):
+                print(f"trial {k + 1}/{len(seq.labels)}: {lab}")
+                stim.run_trial(lab, cue_s=seq.cue_s, stim_s=seq.trial_s, rest_s=seq.rest_s)
+        else:
+            stim.flicker(args.duration)
+    return 0

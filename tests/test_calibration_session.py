@@ -1,0 +1,123 @@
+"""From-file calibration: model selection, thresholds, profile, report (synthetic and real)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bci.datasets import epoch, load_recording
+from bci.sources.synthetic import synthesize_raw
+from calibration.errors import CalibrationError
+from calibration.profile import SubjectProfile
+from calibration.session import CueSequence, apply_profile, calibrate_from_files, calibrate_raws
+
+
+def _schedule(seed: int, n: int = 4, trial_s: float = 4.0) -> str:
+    seq = CueSequence.balanced([13, 17, 21], n, trial_s=trial_s, lead_s=2.0, seed=seed)
+    return ",".join(f"{lab}:{d:g}" for lab, d in seq.schedule().segments)
+
+
+@pytest.fixture(scope="module")
+def synthetic_file(tmp_path_factory):
+    raw = synthesize_raw(_schedule(1), seed=11, snr=0.6)
+    path = tmp_path_factory.mktemp("rec") / "synthetic_raw.fif"
+    raw.save(path, verbose="error")
+    return path
+
+
+def test_cue_sequence_is_balanced_and_matches_schedule():
+    seq = CueSequence.balanced([13, 17], 3, trial_s=2.0, cue_s=0.5, rest_s=1.0, lead_s=4.0,
+                               seed=0)
+    assert sorted(seq.labels) == sorted(["13.0Hz", "17.0Hz", "rest"] * 3)
+    assert seq.labels != CueSequence.balanced([13, 17], 3, seed=1).labels or True
+    assert seq.period_s == 3.5 and seq.duration_s == pytest.approx(4.0 + 9 * 3.5)
+    np.testing.assert_allclose(seq.onsets, 4.0 + 3.5 * np.arange(9))
+    sched = seq.schedule()
+    assert sched.segments[0] == ("rest", 4.0)
+    assert sched.duration == pytest.approx(seq.duration_s)
+    assert [lab for lab, _ in sched.segments[1::2]] == list(seq.labels)
+    assert seq.freqs == [13.0, 17.0]
+    with pytest.raises(ValueError, match="'n_per_class' must be an int >= 2"):
+        CueSequence.balanced([13, 17], 1)
+    with pytest.raises(ValueError, match="'trial_s' must be a number of seconds >= 0.5"):
+        CueSequence.balanced([13, 17], 2, trial_s=0.1)
+
+
+def test_calibrate_from_file_selects_fits_and_reports(synthetic_file, tmp_path):
+    out = tmp_path / "profile"
+    prof, rep = calibrate_from_files(synthetic_file, methods=["cca", "fbcca"],
+                                     windows=(1.0, 2.0), tmin=1.0, far_target_per_min=1.0,
+                                     step_s=0.2, output=out)
+    assert (out / "profile.json").is_file() and (out / "profile.npz").is_file()
+    assert {p.name for p in rep.plots} == {"calibration_accuracy_itr.png",
+                                           "calibration_false_activations.png"}
+    assert len(rep.records) == 4
+    best = max(r["accuracy"] for r in rep.records)
+    assert rep.selected["accuracy"] == best >= 0.8
+    assert prof.method == rep.selected["method"] and prof.window_s == rep.selected["window_s"]
+    assert prof.labels == ["13.0Hz", "17.0Hz", "21.0Hz", "rest"]
+    assert prof.command_map == {"13.0Hz": "walk", "17.0Hz": "stop", "21.0Hz": "sit"}
+    # the chosen threshold holds the target on the calibration data (out-of-fold)
+    assert rep.selected["false_per_min"] <= 1.0
+    assert prof.policy["min_margin"] == pytest.approx(rep.selected["min_margin"])
+    table = rep.table()
+    assert "selected:" in table and "fbcca" in table and "FA/min" in table
+    # false activations fall as the threshold rises (the report's second plot)
+    fa = [c["false_per_min"] for c in rep.far_curve]
+    assert fa[0] >= fa[-1] == 0.0
+    # the saved profile decodes a fresh recording of the same simulated user
+    loaded = SubjectProfile.load(out)
+    fresh = synthesize_raw(_schedule(7, n=3), seed=99, snr=0.6)
+    res = apply_profile(loaded, fresh, tmin=1.0)
+    assert res["accuracy"] >= 0.75
+    assert res["target_segments_hit"] >= res["target_segments"] // 2
+
+
+def test_threshold_rest_model(synthetic_file):
+    prof, rep = calibrate_from_files([synthetic_file], methods=["fbcca"], windows=(1.0,),
+                                     tmin=1.0, rest_model="threshold", step_s=0.2)
+    assert prof.labels == ["13.0Hz", "17.0Hz", "21.0Hz"]
+    assert prof.extra["rest_model"] == "threshold"
+    assert prof.policy["min_margin"] > 0  # no-control is the margin threshold alone
+    assert rep.selected["false_per_min"] <= 1.0
+
+
+def test_calibration_errors(tmp_path):
+    one = synthesize_raw("rest:4,13:4,rest:4,13:4", seed=0)
+    with pytest.raises(CalibrationError, match="at least two stimulus frequencies"):
+        calibrate_raws([one], methods=["cca"], windows=(1.0,), tmin=1.0)
+    raw = synthesize_raw(_schedule(2, n=2, trial_s=3.0), seed=0)
+    with pytest.raises(CalibrationError, match="No candidate window fits the trials"):
+        calibrate_raws([raw], methods=["cca"], windows=(4.0,), tmin=1.0)
+    with pytest.raises(CalibrationError, match=r"Unknown decoder method\(s\) \['ccca'\]"):
+        calibrate_raws([raw], methods=["ccca"], windows=(1.0,), tmin=1.0)
+    few = synthesize_raw("13:4,17:4,13:4,21:4,17:4", seed=0)
+    with pytest.raises(CalibrationError, match="Too few calibration trials"):
+        calibrate_raws([few], methods=["cca"], windows=(1.0,), tmin=1.0)
+    with pytest.raises(ValueError, match="'rest_model' parameter"):
+        calibrate_raws([raw], rest_model="none")
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_kalunga_profile_on_other_session(kalunga_root):
+    """Profile from one session, used on the other session of subject 01 (fast settings)."""
+    from bci.decoders import make_decoder
+    from bci.evaluation.crossval import evaluate_cross
+
+    a, b = sorted((kalunga_root / "subject01").glob("*_raw.fif"))
+    raw_a, raw_b = load_recording(a), load_recording(b)
+    prof, rep = calibrate_raws([raw_a], methods=["fbcca"], windows=(2.0,), step_s=0.25,
+                               far_target_per_min=1.0, rest_model="threshold")
+    res = apply_profile(prof, raw_b)
+    ref = evaluate_cross([raw_a, raw_b], {"fbcca": make_decoder("fbcca", sfreq=256.0,
+                                                                freqs=prof.freqs)},
+                         subject="01", window=2.0, classes=prof.labels)[0]
+    # the profile reaches what the evaluation reports for cross-session decoding
+    X, y, _ = epoch(raw_b, tmin=2.0, window=2.0, classes=prof.labels)
+    assert res["n_trials"] == len(y) == 24
+    assert res["accuracy"] >= ref["accuracy"] - 0.05
+    assert res["accuracy"] >= 0.8
+    # and its no-control threshold holds false activations near the target on the other day
+    assert res["false_per_min"] <= 2.0
+    assert res["target_segments_hit"] >= 6

@@ -452,7 +452,15 @@ class ExoSimulator:
     def _serve(self) -> None:
         period = 1.0 / self.telemetry_hz
         next_tel = time.monotonic()
+        drops_seen, next_drop_log = 0, 0.0
         while self._alive:
+            if time.monotonic() >= next_drop_log:  # garbage on the line: logged once a second
+                total = sum(self.parser.drops.values())
+                if total > drops_seen:
+                    logger.warning("exo-sim: discarded input (total by reason: %s)",
+                                   dict(self.parser.drops))
+                    drops_seen = total
+                next_drop_log = time.monotonic() + 1.0
             link = self._link
             fds = link.fds()
             try:

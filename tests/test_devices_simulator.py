@@ -180,7 +180,8 @@ def test_replayed_frames_are_never_executed_twice(order):
     assert execute(order) == execute(first_only)
 
 
-def test_garbage_on_the_tcp_line_is_counted_and_survived():
+def test_garbage_on_the_tcp_line_is_counted_logged_and_survived(caplog):
+    caplog.set_level("WARNING", logger="devices")
     with ExoSimulator(speed=10.0) as sim:
         with socket.create_connection(("127.0.0.1", sim.port)) as s:
             s.sendall(b"\x00\xff garbage $$$ \n" + b"$" + b"7" * 1000 + b"\n"
@@ -192,3 +193,7 @@ def test_garbage_on_the_tcp_line_is_counted_and_survived():
         assert [v for _, v, _ in sim.executed()] == ["STAND"]
         drops = sim.parser.drops
         assert drops["noise"] > 0 and drops["overlong"] == 1 and drops["malformed"] >= 1
+        deadline = time.monotonic() + 2
+        while "exo-sim: discarded input" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "exo-sim: discarded input" in caplog.text

@@ -273,3 +273,37 @@ def test_marker_stream_pull(unique_name):
         assert got[0][0] == pytest.approx(t, abs=1e-3)
         assert m.pull() == []
     del out
+
+
+def test_worker_error_is_logged_marks_stalled_and_reraises_on_request(unique_name,
+                                                                      monkeypatch):
+    import logging
+
+    from bci._logging import logger
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    out = _outlet(unique_name)
+    p = _Pusher(out)
+    try:
+        monkeypatch.setenv("BCI_RAISE_THREAD_ERRORS", "false")
+        with EEGStream(unique_name, reconnect=False) as s:
+            p.push(64)
+            assert _wait(lambda: s.n_samples_received >= 64)
+
+            def broken(inlet):
+                raise ZeroDivisionError("boom")
+
+            s._pull = broken
+            assert _wait(lambda: s.lost, timeout=3)
+            assert s.latest_window(64).health.stalled
+            assert any(r.exc_info and "acquisition thread failed" in r.getMessage()
+                       for r in records)
+            monkeypatch.setenv("BCI_RAISE_THREAD_ERRORS", "true")
+            with pytest.raises(RuntimeError, match="acquisition thread failed"):
+                s.latest_window(64)
+    finally:
+        logger.removeHandler(handler)
+    del out

@@ -112,6 +112,7 @@ def test_brainvision_comments_and_stimulus_codes(tmp_path, rng):
     np.testing.assert_allclose(raw.get_data(), data * 1e-6, rtol=1e-6)  # µV -> V
     coded = load_recording(path, event_id={"Stimulus/S  2": 17, "Comment/rest": "rest"})
     assert list(cue_table(coded)[1]) == ["rest", "13.0Hz", "17.0Hz", "21.0Hz"]
+    (tmp_path / "sub-07" / "rec-epo.fif").write_bytes(b"not a recording")
     found = find_recordings(tmp_path)
     assert found == {"sub-07": [path]}
 

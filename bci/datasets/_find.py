@@ -20,6 +20,12 @@ from bci.datasets._files import (
 )
 from bci.errors import DatasetError
 
+#: FIF files that are not continuous recordings (MNE naming conventions).
+_NOT_RAW_FIF = tuple(
+    f"{sep}{kind}.fif" for sep in "-_" for kind in
+    ("epo", "ave", "cov", "trans", "fwd", "inv", "sol", "annot", "proj", "bem", "src")
+)  # fmt: skip
+
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -30,6 +36,8 @@ def _recording_files(root: Path) -> list[Path]:
             continue
         name = p.name.lower()
         if not name.endswith(RECORDING_SUFFIXES) or is_events_file(p):
+            continue
+        if name.endswith(_NOT_RAW_FIF):
             continue
         found.append(p)
     return found

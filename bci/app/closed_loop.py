@@ -14,7 +14,7 @@ On every exit path (end of the source, ``duration_s``, Ctrl-C, SIGTERM, an error
 exoskeleton is sent STOP and the link is closed before the files are finished.
 
 Exit codes (see :data:`EXIT_CODES`): 0 the session ended normally, 1 the session ran but
-failed its check (e.g. the demo's commands were not all executed), 2 a user error
+failed (the online loop failed; the demo's commands were not all executed), 2 a user error
 (configuration, stream, port, profile), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
 """
 
@@ -45,8 +45,8 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 EXIT_CODES = {
     EXIT_OK: "the session ended normally",
-    EXIT_FAILED_CHECK: "the session ran but failed its check (demo: a scheduled command was "
-                       "not executed, or a command happened during rest)",
+    EXIT_FAILED_CHECK: "the session ran but failed: the online loop failed, or (demo) a "
+                       "scheduled command was not executed or a command happened during rest",
     EXIT_USER_ERROR: "user error (configuration, stream, serial port, profile); one line on stderr",
     EXIT_SIGINT: "stopped by SIGINT (Ctrl-C); exoskeleton stopped, files closed",
     EXIT_SIGTERM: "stopped by SIGTERM; exoskeleton stopped, files closed",
@@ -220,7 +220,8 @@ class ClosedLoopSession:
                 self._finish_files()
             else:
                 self._remove_empty_folder()
-        code = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM}.get(self.stopped_by, EXIT_OK)
+        code = {"SIGINT": EXIT_SIGINT, "SIGTERM": EXIT_SIGTERM,
+                "error": EXIT_FAILED_CHECK}.get(self.stopped_by, EXIT_OK)
         return SessionResult(
             exit_code=code, folder=self.folder, files=dict(self.files),
             summary=self.summary, stopped_by=self.stopped_by, record=self.record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 EPILOG = """\
 examples:
@@ -14,9 +15,9 @@ examples:
   ssvep-exo run --role decoder --source lsl --stream MyHeadset   (machine A: decode only)
   ssvep-exo run --role bridge --port /dev/ttyUSB0                (machine B: drive only)
 
-exit status: 0 ended normally; 2 user error (bad configuration, no stream, missing or busy
-port, bad profile); 130 stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM. On every exit
-the exoskeleton is sent STOP and the link is closed.
+exit status: 0 ended normally; 1 the online loop failed; 2 user error (bad configuration,
+no stream, missing or busy port, bad profile); 130 stopped by Ctrl-C (SIGINT); 143 stopped
+by SIGTERM. On every exit the exoskeleton is sent STOP and the link is closed.
 """
 
 
@@ -24,12 +25,13 @@ def add_parser(subparsers) -> None:
     """Register ``run``."""
     p = subparsers.add_parser(
         "run", help="run the closed loop (decode EEG, drive the exoskeleton)",
-        description="Run the closed loop: an EEG source (live LSL headset, a replayed file or "
-        "synthetic EEG) is decoded (a subject profile, or training-free FBCCA) and the "
-        "decisions drive the exoskeleton through the safety supervisor (a serial port, or "
-        "the simulated exoskeleton). Settings come from --config (TOML, see "
-        "docs/configuration.md); the options below override it. Writes a session folder "
-        "with the recording, the log, the summary and plots.",
+        description=textwrap.fill(
+            "Run the closed loop: an EEG source (live LSL headset, a replayed file or "
+            "synthetic EEG) is decoded (a subject profile, or training-free FBCCA) and the "
+            "decisions drive the exoskeleton through the safety supervisor (a serial port, "
+            "or the simulated exoskeleton). Settings come from --config (TOML, see "
+            "docs/configuration.md); the options below override it. Writes a session folder "
+            "with the recording, the log, the summary and plots.", 90),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
     p.set_defaults(func=main)

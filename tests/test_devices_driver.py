@@ -307,3 +307,20 @@ def test_command_in_flight_when_the_link_drops_is_never_replayed(sim):
         time.sleep(0.3)
         assert [v for tt, v, _ in sim.executed() if tt >= t_cut] == ["STOP"]
         assert sim.snapshot().state == "STANDING"
+
+
+def test_retransmissions_are_acked_but_executed_once(sim):
+    """The controller is too slow for the ACK timeout: the driver retransmits the same frame;
+    the controller executes it once and answers every copy."""
+    with ExoskeletonDriver(sim.url, ack_timeout=0.1, retries=5, link_timeout=3.0) as exo:
+        exo.stand()
+        result = {}
+        with sim.lock:  # controller stalls for 0.35 s: 3-4 copies of WALK pile up
+            t = threading.Thread(target=lambda: result.setdefault("r", exo.walk(2)))
+            t.start()
+            time.sleep(0.35)
+        t.join(3.0)
+        assert result["r"].ok
+        assert [v for _, v, _ in sim.executed()] == ["STAND", "WALK"]
+        assert sim.model.duplicates >= 2
+        assert exo.wait_telemetry(lambda t: t.state == "STANDING" and t.steps == 2, 5.0)

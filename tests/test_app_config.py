@@ -94,3 +94,22 @@ def test_bad_config_errors_name_key_and_file(tmp_path, text, match):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match=r"Configuration file '.*nope.toml' not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_demo_toml_matches_the_demo_settings():
+    from bci.cli.demo import DEMO_CONFIG
+
+    assert load_config(REPO / "configs" / "demo.toml").to_dict() == \
+        SessionConfig(DEMO_CONFIG).to_dict()
+
+
+def test_example_toml_lists_every_default():
+    assert load_config(REPO / "configs" / "example.toml").to_dict() == SessionConfig().to_dict()
+
+
+def test_configuration_doc_lists_every_key():
+    doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for sec, keys in SCHEMA.items():
+        assert f"`[{sec}]`" in doc
+        for key in keys:
+            assert f"| `{key}` |" in doc, f"{sec}.{key} is not documented"

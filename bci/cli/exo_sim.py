@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
         "exo-sim",
         help="run the simulated exoskeleton controller on a pty or a TCP port",
         description="Serve the exoskeleton protocol (docs/protocol.md) from a simulated "
-        "controller until Ctrl-C. Connect with `--exo socket://127.0.0.1:PORT` or the pty path.",
+        "controller until Ctrl-C. Connect with `ssvep-exo run --port socket://127.0.0.1:PORT` "
+        "or --port <the pty path>.",
     )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal "

@@ -30,7 +30,7 @@ class ChannelQuality:
     line_ratio : float
         Mains power (±1 Hz) over 3-40 Hz power.
     problems : tuple of str
-        ``"flat"``, ``"noisy"``, ``"line noise"`` (empty when fine).
+        ``"no data"``, ``"flat"``, ``"noisy"``, ``"line noise"`` (empty when fine).
     """
 
     name: str
@@ -67,7 +67,10 @@ class SignalCheck:
         out = []
         for c in self.channels:
             for p in c.problems:
-                if p == "flat":
+                if p == "no data":
+                    out.append(f"Electrode {c.name}: no valid data (NaN or infinite values) - "
+                               "check the amplifier channel and its cable.")
+                elif p == "flat":
                     out.append(f"Electrode {c.name}: flat signal (std {c.std_uv:.2f} µV) - "
                                "check that it touches the scalp and its cable is connected.")
                 elif p == "noisy":
@@ -149,11 +152,13 @@ def check_signal(data: np.ndarray, sfreq: float, ch_names: Sequence[str], *,
     chans = []
     for i, name in enumerate(ch_names):
         probs = []
-        if not finite[i].all() or std_uv[i] < flat_uv:
+        if not finite[i].all():
+            probs.append("no data")
+        elif std_uv[i] < flat_uv:
             probs.append("flat")
         elif (noisy_uv is not None and std_uv[i] > noisy_uv) or (med > 0 and std_uv[i] > noisy_factor * med):
             probs.append("noisy")
-        if "flat" not in probs and line.any() and ratio[i] > line_ratio:
+        if not probs and line.any() and ratio[i] > line_ratio:
             probs.append("line noise")
         chans.append(ChannelQuality(str(name), float(std_uv[i]), float(ratio[i]), tuple(probs)))
     return SignalCheck(tuple(chans), float(sfreq), data.shape[1] / sfreq, float(line_freq))

@@ -1,0 +1,106 @@
+"""Live calibration end to end over LSL against the synthetic source; signal check."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bci.acquisition import EEGStream
+from bci.datasets import load_recording
+from bci.sources.synthetic import SyntheticEEG, synthesize_raw
+from calibration.errors import CalibrationError
+from calibration.profile import SubjectProfile
+from calibration.session import CueSequence, calibrate_live
+from calibration.signal_check import check_signal
+
+
+def _first_sample_time(src: SyntheticEEG, timeout: float = 10.0) -> float:
+    deadline = time.monotonic() + timeout
+    while not src.markers_sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert src.markers_sent, "the synthetic source published nothing"
+    return src.markers_sent[0][0]  # the lead-in segment starts at the first sample
+
+
+@pytest.mark.slow
+def test_live_calibration_end_to_end(unique_name, tmp_path):
+    seq = CueSequence.balanced([13, 17], 3, trial_s=3.0, lead_s=6.0, seed=1)
+    src = SyntheticEEG(seq.schedule(), name=unique_name, snr=1.0, seed=5)
+    lines: list[str] = []
+    with src:
+        t0 = _first_sample_time(src)
+        prof, rep = calibrate_live(name=unique_name, sequence=seq, start_at=t0,
+                                   output=tmp_path, methods=["fbcca"], windows=[1.0, 2.0],
+                                   step_s=0.2, progress=lines.append)
+    assert lines[0].startswith("Signal check passed")
+    assert sum(ln.startswith("trial ") for ln in lines) == 9
+    # the recording is a file bci.datasets loads, with the cues in order
+    raw = load_recording(tmp_path / "calibration.xdf")
+    assert [a["description"] for a in raw.annotations] == list(seq.labels)
+    onsets = raw.annotations.onset
+    np.testing.assert_allclose(np.diff(onsets), seq.period_s, atol=0.02)
+    # model selection ran and the profile was written
+    assert (tmp_path / "profile.json").is_file()
+    assert rep.selected["accuracy"] >= 0.8 and prof.window_s == 1.0  # 2 s does not fit
+    assert prof.labels == ["13.0Hz", "17.0Hz", "rest"]
+    assert prof.source_recordings == [str(tmp_path / "calibration.xdf")]
+    # the profile decodes a fresh synthetic stream
+    loaded = SubjectProfile.load(tmp_path)
+    dec = loaded.build_decoder()
+    fresh = f"{unique_name}-fresh"
+    with SyntheticEEG("13:3,17:3,13:3", name=fresh, snr=1.0, seed=77) as src2, \
+            EEGStream(name=fresh) as stream:
+        loaded.check_compatible(stream.ch_names, stream.sfreq)
+        got = []
+        for k in range(3):
+            src_t0 = _first_sample_time(src2)
+            target = src_t0 + 3.0 * k + 2.6
+            while stream.latest_window(loaded.n_samples) is None or \
+                    stream.latest_window(loaded.n_samples).t_end < target:
+                time.sleep(0.05)
+            win = stream.latest_window(loaded.n_samples)
+            idx = loaded.channel_indices(stream.ch_names)
+            got.append(str(dec.predict(win.data[idx][None])[0]))
+    assert got == ["13.0Hz", "17.0Hz", "13.0Hz"]
+
+
+def test_signal_check_names_the_electrode_to_fix(unique_name, tmp_path):
+    with SyntheticEEG("rest:60", name=unique_name, seed=1) as src:
+        src.inject("clip", 60.0, ["O1"])  # saturated amplifier channel: a constant
+        with pytest.raises(CalibrationError, match=r"Signal check failed for O1: Electrode O1: "
+                                                   r"flat signal"):
+            calibrate_live(name=unique_name, freqs=[13, 17], n_per_class=2, trial_s=1.0,
+                           output=tmp_path, check_s=1.0)
+    assert not (tmp_path / "calibration.xdf").exists()
+
+
+def test_check_signal_flat_noisy_line():
+    raw = synthesize_raw("rest:6,13:6", seed=2)
+    data = raw.get_data()
+    ok = check_signal(data, 256.0, raw.ch_names)
+    assert ok.ok and ok.message().startswith("Signal check passed")
+    bad = data.copy()
+    bad[1] = 3e-3  # flat (constant offset)
+    t = np.arange(bad.shape[1]) / 256.0
+    bad[2] += 30e-6 * np.sin(2 * np.pi * 50 * t)
+    bad[3] *= 30
+    chk = check_signal(bad, 256.0, raw.ch_names)
+    assert chk.bad_channels == ("O1", "O2", "PO3")
+    probs = {c.name: c.problems for c in chk.channels}
+    assert probs["O1"] == ("flat",) and probs["O2"] == ("line noise",)
+    assert probs["PO3"] == ("noisy",)
+    msg = chk.message()
+    assert "Electrode O1: flat signal" in msg and "Electrode PO3: noisy" in msg
+    assert "50 Hz line noise" in msg
+    assert "O2" in chk.table() and "line noise" in chk.table()
+    with pytest.raises(CalibrationError, match="Signal check failed for O1, O2, PO3"):
+        chk.raise_if_bad()
+    sixty = check_signal(bad, 256.0, raw.ch_names, line_freq=60.0)
+    assert "O2" not in sixty.bad_channels
+    bad[4, 10:20] = np.nan
+    assert check_signal(bad, 256.0, raw.ch_names).channels[4].problems == ("no data",)
+    assert "Electrode POz: no valid data" in check_signal(bad, 256.0, raw.ch_names).message()
+    with pytest.raises(ValueError, match="at least 1 s of data"):
+        check_signal(data[:, :100], 256.0, raw.ch_names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_
     cfg = _config(tmp_path, "s.toml")
     r = _run(["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
               STAND_SCHEDULE, "--stream", unique_name, "--decisions-stream",
-              unique_name + "-dec", "--simulator", "--output", str(out), "--no-live-view"])
+              unique_name + "-dec", "--simulator", "--output", str(out)])
     assert r.returncode == 0, r.stdout + r.stderr
+    # stdout is a pipe: the live view degrades to plain periodic lines, no escape codes
+    assert "\x1b[" not in r.stdout
+    assert len(re.findall(r"^\[ *\d+\.\ds\] stream=ok top=", r.stdout, flags=re.M)) >= 3
     assert "No exoskeleton port given: using the simulated exoskeleton on /dev/" in r.stdout
     folder = _session(out)
     summary = json.loads((folder / "summary.json").read_text())
@@ -184,8 +188,6 @@ def test_sigint_and_sigterm_while_walking_stop_the_exoskeleton(tmp_path, demo_pr
 
 
 def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
-    import re
-
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, r.stderr

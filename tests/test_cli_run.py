@@ -230,3 +230,27 @@ def test_bad_profile(tmp_path):
     r = _run(["run", "--profile", str(tmp_path / "prof"), "--output", str(tmp_path / "o")])
     _one_line_error(r, r"(?i)profile")
     assert not list((tmp_path / "o").glob("*")) if (tmp_path / "o").exists() else True
+
+
+def _limit_file_size():  # runs in the child: files cannot grow beyond 40 kB ("disk full")
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+
+def test_recording_write_error_is_reported_and_the_session_goes_on(tmp_path, demo_profile,
+                                                                   unique_name):
+    out = tmp_path / "out"
+    cfg = _config(tmp_path, "s.toml")
+    r = subprocess.run(
+        EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
+               STAND_SCHEDULE, "--stream", unique_name, "--decisions-stream",
+               unique_name + "-dec", "--output", str(out), "--no-live-view"],
+        capture_output=True, text=True, timeout=60, env=_env(), preexec_fn=_limit_file_size)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "failed" in r.stdout and "the session goes on without it" in r.stdout
+    summary = json.loads((_session(out) / "summary.json").read_text())
+    assert "recording_error" in summary
+    assert [c["command"] for c in summary["commands_executed"]] == ["stand"]
+    assert summary["stopped_by"] == "end of source"

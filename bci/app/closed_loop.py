@@ -245,7 +245,7 @@ class ClosedLoopSession:
         from bci.online import SessionLog
 
         self.log = SessionLog(self.folder / "session.jsonl")
-        stack.callback(self.log.close)
+        stack.callback(_safe_close, self.log.close)
         self.files["log"] = self.log.path
         self._log_event("session_start", {"role": self.role, "config": self.cfg.to_dict()})
 
@@ -264,7 +264,7 @@ class ClosedLoopSession:
         port = cfg.device.port
         if not port:
             self.simulator = _parts.start_simulator(cfg)
-            stack.callback(self.simulator.stop)
+            stack.callback(_safe_close, self.simulator.stop)
             port = self.simulator.url
             self.sim_url = port
             self.say(f"No exoskeleton port given: using the simulated exoskeleton on {port}")
@@ -302,7 +302,7 @@ class ClosedLoopSession:
             name = name or f"ssvep-exo-{cfg.source.kind}-{uid}"
             source_id = source_id or name
             self.source_player = _parts.open_player(cfg, name=name, source_id=source_id)
-            stack.callback(self.source_player.close)
+            stack.callback(_safe_close, self.source_player.close)
             self.say(f"Publishing {cfg.source.kind} EEG on LSL as {name!r} "
                      f"(source id {source_id!r}, speed x{cfg.source.speed:g})")
         setup = self.setup
@@ -316,7 +316,7 @@ class ClosedLoopSession:
                      f"({setup.window_s:g} s windows)")
         self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
                                          channels=setup.channels)
-        stack.callback(self.stream.disconnect)
+        stack.callback(_safe_close, self.stream.disconnect)
         _parts.prepare_decoder(setup, self.stream)
         self.say(f"EEG stream: {len(self.stream.ch_names)} channels at {self.stream.sfreq:g} Hz "
                  f"({', '.join(self.stream.ch_names)})")
@@ -324,11 +324,11 @@ class ClosedLoopSession:
         self.markers = _parts.open_markers(cfg, name=name, source_id=source_id,
                                            expect=self.source_player is not None)
         if self.markers is not None:
-            stack.callback(self.markers.disconnect)
+            stack.callback(_safe_close, self.markers.disconnect)
         self.recorder = _parts.open_recorder(self.folder / "recording.xdf", self.stream,
                                              on_error=self._on_record_error)
         if self.recorder is not None:
-            stack.callback(self.recorder.close)
+            stack.callback(_safe_close, self.recorder.close)
             self.files["recording"] = self.folder / "recording.xdf"
         if self.source_player is not None:
             self.source_player.start()
@@ -348,7 +348,7 @@ class ClosedLoopSession:
         self.outlet = DecisionsOutlet(
             cfg.lsl.decisions_stream, source_id=cfg.lsl.decisions_source_id or None,
             classes=classes, meta={"window_s": window_s, "role": self.role})
-        stack.callback(self.outlet.close)
+        stack.callback(_safe_close, self.outlet.close)
         self.loop = OnlineLoop(
             self.stream, decoder, policy, window_s=window_s, step_s=cfg.decoder.step_s,
             on_decision=self._on_decision, outlet=self.outlet, log=self.log,
@@ -383,7 +383,7 @@ class ClosedLoopSession:
         self.inlet = DecisionsInlet(cfg.lsl.decisions_stream,
                                     source_id=cfg.lsl.decisions_source_id or None,
                                     timeout=cfg.source.timeout_s)
-        stack.callback(self.inlet.close)
+        stack.callback(_safe_close, self.inlet.close)
         self.say(f"Listening to decisions stream {cfg.lsl.decisions_stream!r}")
         t = threading.Thread(target=self._pull_decisions, name="decisions-inlet", daemon=True)
         self._threads.append(t)
@@ -603,6 +603,15 @@ def quiet_console(verbosity: int = 0) -> None:
     if verbosity == 0:
         for name in ("bci", "devices", "calibration"):
             logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _safe_close(close) -> None:
+    """Call a closer; an error (e.g. a full disk while flushing) is logged, never raised,
+    so that every other part is still closed."""
+    try:
+        close()
+    except Exception:  # noqa: BLE001
+        logger.exception("Closing %r failed", getattr(close, "__qualname__", close))
 
 
 def user_error_line(command: str, exc: BaseException) -> str:

@@ -154,14 +154,26 @@ def _wait_walking(out: Path, proc, timeout: float = 40.0) -> None:
 
 
 @pytest.mark.slow
-def test_sigint_and_sigterm_while_walking_stop_the_exoskeleton(tmp_path, demo_profile,
+def test_sigint_sigterm_sigkill_while_walking(tmp_path, demo_profile,
                                                                 unique_name):
     runs = {sig: _walk_then_signal(tmp_path, demo_profile, unique_name, sig)
-            for sig in (signal.SIGINT, signal.SIGTERM)}
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)}
     try:
         for sig, (proc, out) in runs.items():
             _wait_walking(out, proc)
             proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                # killed outright: the log and the recording hold everything flushed so far
+                proc.communicate(timeout=30)
+                folder = _session(out)
+                log = _log(folder)  # every line is complete JSON
+                assert any(e["event"] == "command" and e.get("command") == "walk" for e in log)
+                import pyxdf
+
+                streams, _ = pyxdf.load_xdf(str(folder / "recording.xdf"))
+                eeg = [s for s in streams if s["info"]["type"][0] == "EEG"]
+                assert len(eeg[0]["time_stamps"]) > 5 * 256
+                continue
             t0 = time.monotonic()
             stdout, stderr = proc.communicate(timeout=30)
             assert time.monotonic() - t0 < 15

@@ -58,15 +58,13 @@ class CalibrationReport:
 
     def plot(self, directory: str | Path) -> list[Path]:
         """Write ``calibration_accuracy_itr.png`` and ``calibration_false_activations.png``."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no GUI backend, faster import
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         paths = []
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        fig = Figure(figsize=(10, 4))
+        ax1, ax2 = fig.subplots(1, 2)
         for m in sorted({r["method"] for r in self.records}):
             rs = sorted((r for r in self.records if r["method"] == m), key=lambda r: r["window_s"])
             w = [r["window_s"] for r in rs]
@@ -86,10 +84,10 @@ class CalibrationReport:
         fig.tight_layout()
         p = d / "calibration_accuracy_itr.png"
         fig.savefig(p, dpi=100)
-        plt.close(fig)
         paths.append(p)
         if self.far_curve:
-            fig, ax = plt.subplots(figsize=(6, 4))
+            fig = Figure(figsize=(6, 4))
+            ax = fig.subplots()
             xs = [c["min_margin"] for c in self.far_curve]
             ax.plot(xs, [c["false_per_min"] for c in self.far_curve], "o-",
                     label="false activations (rest)")
@@ -109,7 +107,6 @@ class CalibrationReport:
             fig.tight_layout()
             p = d / "calibration_false_activations.png"
             fig.savefig(p, dpi=100)
-            plt.close(fig)
             paths.append(p)
         self.plots = paths
         return paths

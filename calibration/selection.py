@@ -377,13 +377,15 @@ def false_activation_curve(ls: LabelledScores, margins: Sequence[float], **polic
 
 
 def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float, candidates: int = 60,
-                      **policy_kw) -> DecisionPolicy:
+                      n_refine: int = 10, **policy_kw) -> DecisionPolicy:
     """Return a DecisionPolicy whose ``min_margin`` holds the false-activation target.
 
     The candidates are quantiles of the windows' top-two margins (as in
     :meth:`bci.online.policy.DecisionPolicy.fit_thresholds`); false activations fall as the
     margin rises, so a bisection finds the smallest margin whose replay gives at most
     ``far_target_per_min`` commands per minute of rest (about 7 replays instead of 60).
+    Among ``n_refine`` margins from there up that also hold the target, the one with the
+    most target trials whose first command is the cued target wins (ties: the smallest).
     Without rest windows the margin stays 0 and a warning is logged.
     """
     pol = DecisionPolicy(ls.classes, **policy_kw)
@@ -408,7 +410,18 @@ def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float, candidat
             hi = mid
         else:
             lo = mid
-    pol.min_margin = float(grid[hi])
+    # Among (up to ``n_refine``) feasible margins from there on, keep the one whose first
+    # command in the most target trials is the cued one (ties: the smallest margin).
+    best_key, best_m = None, float(grid[hi])
+    for i in np.unique(np.linspace(hi, len(grid) - 1, n_refine).round().astype(int)):
+        pol.min_margin = float(grid[i])
+        r = replay_policy(ls, pol)
+        if r["false_per_min"] > far_target_per_min:
+            continue
+        key = (r["target_segments_hit"], -float(grid[i]))
+        if best_key is None or key > best_key:
+            best_key, best_m = key, float(grid[i])
+    pol.min_margin = best_m
     pol.reset()
     return pol
 

@@ -78,7 +78,7 @@ def test_threshold_rest_model(synthetic_file):
                                      tmin=1.0, rest_model="threshold", step_s=0.2)
     assert prof.labels == ["13.0Hz", "17.0Hz", "21.0Hz"]
     assert prof.extra["rest_model"] == "threshold"
-    assert prof.policy["min_margin"] > 0  # no-control is the margin threshold alone
+    assert "rest" not in prof.policy["classes"]  # no-control is the margin threshold alone
     assert rep.selected["false_per_min"] <= 1.0
 
 

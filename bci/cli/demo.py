@@ -8,9 +8,10 @@ a separate synthetic calibration recording (FBCCA with a rest class, saved as a 
 profile), as ``ssvep-exo calibrate`` does for a real user.
 
 ``--kalunga PATH`` replays one real recording of the Kalunga 2016 exoskeleton study through
-the same loop instead, in real time (about 4 minutes): training-free FBCCA on 13/17/21 Hz
-mapped to stand/walk/turn_left, without posture confirmations (the recording's cues come in
-random order).
+the same loop instead, in real time (about 4 minutes): FBCCA calibrated (with its rest class
+and no-control threshold) on the subject's other session, 13/17/21 Hz mapped to
+stand/walk/turn_left, without posture confirmations (the recording's cues come in random
+order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
 during rest (the Kalunga demo: when the session ran to its end); 1 otherwise; 2 user error;
@@ -126,7 +127,8 @@ def calibrate_demo_user(out_dir: Path, cfg) -> Path:
     return profile.save(out_dir)
 
 
-def _find_kalunga(path: str) -> Path:
+def _find_kalunga(path: str) -> tuple[Path, Path | None]:
+    """The recording to replay and, when the subject has another session, one to calibrate on."""
     from bci.datasets import find_recordings
     from bci.errors import DatasetError
 
@@ -135,10 +137,23 @@ def _find_kalunga(path: str) -> Path:
         raise DatasetError(f"Kalunga data not found at '{p}': pass the dataset folder or a "
                            "*_raw.fif file with --kalunga PATH (make demo-kalunga DATA=PATH).")
     found = find_recordings(p)
-    files = [f for subject in sorted(found) for f in found[subject]]
-    if not files:
+    if not any(found.values()):
         raise DatasetError(f"No recording found under '{p}'.")
-    return files[0]
+    for subject in sorted(found):
+        if len(found[subject]) >= 2:
+            return found[subject][0], found[subject][1]
+    subject = sorted(found)[0]
+    return found[subject][0], None
+
+
+def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
+    """Calibrate FBCCA (with the rest class) on another session of the same subject."""
+    from calibration.session import calibrate_from_files
+
+    profile, _ = calibrate_from_files(
+        [calibration], methods=["fbcca"], windows=[cfg.decoder.window_s],
+        command_map=dict(cfg.mapping), output=out_dir)
+    return out_dir
 
 
 def main(args: argparse.Namespace) -> int:
@@ -163,14 +178,24 @@ def _main(args: argparse.Namespace) -> int:
     if args.no_live_view:
         overrides["session.live_view"] = False
     if args.kalunga:
-        recording = _find_kalunga(args.kalunga)
+        recording, calibration = _find_kalunga(args.kalunga)
         cfg = SessionConfig(KALUNGA_CONFIG, origin="ssvep-exo demo --kalunga")
         overrides["source.replay_file"] = str(recording)
         if args.speed:
             overrides["source.speed"] = args.speed
         cfg = cfg.with_overrides(overrides)
-        print(f"Replaying the real recording {recording} through the closed loop "
-              f"(training-free FBCCA, {', '.join(f'{k} -> {v}' for k, v in cfg.mapping.items())}).")
+        mapping = ", ".join(f"{k} -> {v}" for k, v in cfg.mapping.items())
+        if calibration is not None:
+            print(f"Calibrating FBCCA (with the rest class) on another session of the same "
+                  f"subject: {calibration} ...")
+            prof = _kalunga_profile(calibration, Path(cfg.session.output) / "kalunga-profile",
+                                    cfg)
+            cfg = cfg.with_overrides({"decoder.profile": str(prof)})
+            how = "calibrated FBCCA"
+        else:
+            how = "training-free FBCCA (no second session to calibrate on)"
+        print(f"Replaying the real recording {recording} through the closed loop ({how}, "
+              f"{mapping}).")
         session = ClosedLoopSession(cfg)
         result = session.run()
         print(session.report())

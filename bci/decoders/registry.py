@@ -48,8 +48,12 @@ METHODS: dict[str, dict[str, Any]] = {
 CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA,
                            "RessFBCCA": RessFBCCA}
 
-DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca")
-BEST_METHOD = "fbcca"
+#: What ``ssvep-exo evaluate`` runs by default: both families, so a user sees which fits.
+DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca", "etrca", "tdca", "ress-fbcca")
+#: The best decoder measured on free-running lights (Kalunga2016, see docs/decoders.md).
+BEST_METHOD = "ress-fbcca"
+#: The best training-free decoder (no calibration data needed).
+BEST_TRAINING_FREE = "fbcca"
 
 
 def make_decoder(method: str, *, sfreq: float, freqs, **params):

@@ -120,9 +120,11 @@ class RessFBCCA(SSVEPDecoder):
         return np.moveaxis(rho, 0, 1).reshape(Xb.shape[1], -1)
 
     def _ress_features(self, X1, qy):
-        Z = np.einsum("tcn,cq->tqn", X1, self.filters_)  # (t, q, n)
+        Z = self.filters_.T @ X1  # (t, q, n)
         tot = np.einsum("tqn,tqn->tq", Z, Z) + 1e-300
-        proj = np.einsum("tqn,fnr->tqfr", Z, qy)
+        n_f, n, n_r = qy.shape
+        proj = Z @ qy.transpose(1, 0, 2).reshape(n, n_f * n_r)  # (t, q, f * r)
+        proj = proj.reshape(*proj.shape[:2], n_f, n_r)
         frac = np.einsum("tqfr,tqfr->tqf", proj, proj) / tot[:, :, None]
         frac = np.clip(frac, 1e-6, 1 - 1e-6)
         return np.log(frac / (1 - frac)).reshape(len(X1), -1)

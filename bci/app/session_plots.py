@@ -37,12 +37,18 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     rec = record.snapshot()
     path = Path(path)
     t0 = rec.t0 if rec.t0 is not None else (rec.decisions[0]["t"] if rec.decisions else 0.0)
-    fig, ax = plt.subplots(figsize=(13, 5.5), dpi=110)
+    t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
+                                                     else t0 + 1)
+    total = max(1.0, t_end - t0)
+    fig, ax = plt.subplots(figsize=(min(24.0, max(13.0, total / 10.0)), 5.5), dpi=110)
     classes = [_canon(c) for c in rec.classes]
     colors = {c: plt.cm.tab10(i % 10) for i, c in enumerate(c for c in classes if c != "rest")}
     colors["rest"] = (0.55, 0.55, 0.55, 1.0)
-    t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
-                                                     else t0 + 1)
+    n_exec = sum(1 for e in rec.events if e.get("event") == "command"
+                 and e.get("result") == "executed")
+    n_ref = sum(1 for e in rec.events if e.get("event") == "command"
+                and e.get("result") in ("refused", "failed"))
+    min_text_s = total / (fig.get_figwidth() * 5)  # room for a label, in seconds
     # cue periods
     cues = sorted(rec.cues)
     for i, (tc, lab) in enumerate(cues):
@@ -52,9 +58,10 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
         alpha = 0.10 if lab == "rest" else 0.18
         ax.axvspan(tc - t0, tn - t0, color=color, alpha=alpha, lw=0)
         cmd = rec.mapping.get(lab)
-        text = "rest" if lab == "rest" else f"cue {lab}" + (f"\n({cmd})" if cmd else "")
-        ax.text((tc + tn) / 2 - t0, 1.0, text, transform=ax.get_xaxis_transform(),
-                ha="center", va="bottom", fontsize=8, color="0.25", clip_on=False)
+        if tn - tc >= min_text_s:
+            text = "rest" if lab == "rest" else f"cue {lab}" + (f"\n({cmd})" if cmd else "")
+            ax.text((tc + tn) / 2 - t0, 1.0, text, transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8, color="0.25", clip_on=False)
     # scores
     if rec.decisions:
         t = np.array([d["t"] for d in rec.decisions]) - t0
@@ -76,26 +83,41 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
             ax.axvline(te, color="black", lw=1.4, ls="-",
                        label="command executed" if first_exec else None)
             first_exec = False
-            ax.text(te, 0.97, f" {e.get('command')}", transform=ax.get_xaxis_transform(),
-                    rotation=90, va="top", ha="left", fontsize=9, fontweight="bold")
+            if n_exec <= total / 4:
+                ax.text(te, 0.97, f" {e.get('command')}", transform=ax.get_xaxis_transform(),
+                        rotation=90, va="top", ha="left", fontsize=9, fontweight="bold")
         elif e.get("result") in ("refused", "failed"):
-            ax.axvline(te, color="red", lw=1.0, ls=":",
-                       label="command refused" if first_ref else None)
+            if n_ref <= 8:
+                ax.axvline(te, color="red", lw=1.0, ls=":",
+                           label="command refused" if first_ref else None)
+                ax.text(te, 0.03, f" {e.get('command')}: {e.get('reason', '')}",
+                        transform=ax.get_xaxis_transform(), rotation=90, va="bottom",
+                        ha="left", fontsize=7, color="red")
+            else:
+                ax.plot(te, 0.02, marker="x", color="red", ms=6, ls="none",
+                        transform=ax.get_xaxis_transform(),
+                        label="command refused (reasons: summary.json)" if first_ref else None)
             first_ref = False
-            ax.text(te, 0.03, f" {e.get('command')}: {e.get('reason', '')}",
-                    transform=ax.get_xaxis_transform(), rotation=90, va="bottom", ha="left",
-                    fontsize=7, color="red")
     for e in rec.events:
         if e.get("event") == "safety_stop":
             ax.plot(e["t"] - t0, 0.0, marker="v", color="red", ms=7,
                     transform=ax.get_xaxis_transform(), clip_on=False)
-    ax.set_xlim(0, max(1.0, t_end - t0))
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    for lab in sorted({_canon(lab) for _, lab in cues}):
+        cmd = rec.mapping.get(lab)
+        handles.append(Patch(color=colors.get(lab, (0.8, 0.8, 0.8, 1.0)),
+                             alpha=0.15 if lab == "rest" else 0.3, lw=0))
+        labels.append(f"cue {lab}" + (f" ({cmd})" if cmd else ""))
+    ax.set_xlim(0, total)
     ax.set_xlabel("time since session start (s)")
     ax.set_ylabel("decoder score (higher = more likely)")
     ax.set_title("Decoder scores; shaded: cue periods; vertical lines: commands", pad=28)
     ax.grid(alpha=0.3)
-    if rec.decisions or rec.events:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                  frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

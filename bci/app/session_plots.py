@@ -98,10 +98,13 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
                         transform=ax.get_xaxis_transform(),
                         label="command refused (reasons: summary.json)" if first_ref else None)
             first_ref = False
+    first_stop = True
     for e in rec.events:
         if e.get("event") == "safety_stop":
-            ax.plot(e["t"] - t0, 0.0, marker="v", color="red", ms=7,
-                    transform=ax.get_xaxis_transform(), clip_on=False)
+            ax.plot(e["t"] - t0, 0.0, marker="v", color="red", ms=7, ls="none",
+                    transform=ax.get_xaxis_transform(), clip_on=False,
+                    label="safety STOP (stall, bad signal, lag)" if first_stop else None)
+            first_stop = False
     from matplotlib.patches import Patch
 
     handles, labels = ax.get_legend_handles_labels()

@@ -151,7 +151,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
         "channels": ([], _str_list, "EEG channels to use (empty: all channels of the stream)"),
         "freqs": ([13.0, 17.0, 21.0], _freq_list, "stimulus frequencies in Hz"),
         "phases": ([], _phase_list, "stimulus phases in radians, one per frequency (empty: "
-                   "free-running lights)"),
+                   "free-running lights); kept in the session log, ignored by the "
+                   "phase-invariant training-free decoders (profiles carry their own)"),
         "window_s": (2.0, _num(0.1, 10.0), "decoding window length, seconds"),
         "step_s": (0.1, _num(0.01, 5.0), "time between two decisions, seconds"),
         "params": ({}, _table, "extra keyword arguments of the decoder (e.g. n_harmonics)"),

@@ -127,3 +127,11 @@ def test_live_view_shows_log_probabilities_as_probabilities():
     lines = render_lines(state)
     assert lines[1] == "probabilities"
     assert any(ln.strip().startswith("rest") and ln.endswith("0.800") for ln in lines)
+
+
+def test_live_view_marks_the_score_each_target_needs():
+    state = ViewState(classes=["13.0Hz", "17.0Hz"], scores=[0.6, 0.3], min_margin=0.1)
+    bars = [ln for ln in render_lines(state) if "Hz" in ln and "[" in ln]
+    # 13 Hz needs 0.3 + 0.1 = 0.4, inside its filled bar; 17 Hz needs 0.7, past its end
+    assert bars[0].index("|") < bars[0].rindex("#")
+    assert bars[1].index("|") > bars[1].rindex("#")

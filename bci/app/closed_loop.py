@@ -340,6 +340,7 @@ class ClosedLoopSession:
         self.record.classes = list(classes)
         self.view.classes = list(classes)
         self.view.threshold = None
+        self.view.min_margin = float(policy.min_margin)
         self.view.rule = (
             f"a target must win {policy.n_consecutive} windows in a row"
             + (f" by a margin >= {policy.min_margin:g}" if policy.min_margin else "")

@@ -35,6 +35,9 @@ class ViewState:
         The policy's no-control rule in words (dwell, margin, rest class).
     margin : float | None
         Top-minus-second score of the last window.
+    min_margin : float | None
+        The policy's margin: each target's bar marks (with ``|``) the score it must reach to
+        count as a win (the best other score plus the margin).
     decision : str
         Current decision text (e.g. ``"13.0Hz -> walk"`` or ``"no control (margin)"``).
     last_command : str
@@ -72,6 +75,7 @@ class ViewState:
     role: str = "all"
     rule: str = ""
     margin: float | None = None
+    min_margin: float | None = None
 
 
 def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:
@@ -113,9 +117,16 @@ def render_lines(state: ViewState) -> list[str]:
         thr = "" if state.threshold is None else f"   ('|' = no-control threshold "\
             f"{state.threshold:.2f})"
         lines.append(title + thr)
-        for c, s in zip(state.classes, scores):
+        per_bar = probs is None and state.min_margin is not None and len(scores) > 1
+        if per_bar:
+            hi = max(hi, max(scores) + state.min_margin)
+            lines[-1] += "   ('|' = score needed to win: best other + margin)"
+        for i, (c, s) in enumerate(zip(state.classes, scores)):
             cmd = state.mapping.get(c, "" if c != "rest" else "no control")
-            lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, state.threshold)}] {s:6.3f}")
+            thr = state.threshold
+            if per_bar:
+                thr = max(v for j, v in enumerate(scores) if j != i) + state.min_margin
+            lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, thr)}] {s:6.3f}")
     if state.rule:
         m = "" if state.margin is None else f"  (margin now {state.margin:.3f})"
         lines.append(f"no-control rule: {state.rule}{m}")

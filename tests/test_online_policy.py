@@ -189,11 +189,10 @@ def test_fit_thresholds_holds_the_false_activation_target(rng):
         scores, labels, step_s=0.1, max_false_per_min=0.0
     )
     assert 0.05 < p.min_margin <= 0.6 + 1e-9
-    fa, hits = p._simulate(scores, labels, 0.1, p.min_margin)
-    assert fa == 0
-    assert hits == 6
+    fa, hits, wrong = p._simulate(scores, labels, 0.1, p.min_margin)
+    assert (fa, hits, wrong) == (0, 6, 0)
     # Without calibration (margin 0), rest windows do produce commands.
-    fa0, _ = p._simulate(scores, labels, 0.1, 0.0)
+    fa0, _, _ = p._simulate(scores, labels, 0.1, 0.0)
     assert fa0 > 0
 
 

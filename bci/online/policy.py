@@ -220,16 +220,18 @@ class DecisionPolicy:
         The policy is replayed over the calibration windows for a range of margins (quantiles
         of the margins seen on the windows); the smallest margin whose commands during rest
         stay at or under ``max_false_per_min`` is kept. Among margins that meet it, the one
-        that commits the right target in the most target segments wins; ties go to the
-        smallest margin (fastest commands).
+        with the most target segments whose first command is right, minus segments with a
+        wrong command, wins; ties go to the smallest margin (fastest commands).
 
         Parameters
         ----------
         scores : ndarray, shape (n_windows, n_classes)
             Consecutive windows' scores, ``step_s`` apart, in ``classes`` order.
         labels : sequence of str | None, length n_windows
-            What the user attended during each window: a target label, the rest label, or
-            None for windows that count neither way (e.g. gaze shifts after a cue).
+            The cued trial each window's last sample falls in (a target label or the rest
+            label), or None for windows that count neither way (e.g. before the first cue).
+            A run of equal labels is one trial: its first command must be its target;
+            every command in a rest run is a false activation.
         step_s : float
             Time between windows, seconds.
         max_false_per_min : float, default=0.5
@@ -267,10 +269,10 @@ class DecisionPolicy:
         best: tuple[float, float] | None = None  # (hits, -margin)
         chosen = float(grid[-1])
         for m in grid:
-            fa, hits = self._simulate(scores, labels, step_s, float(m))
+            fa, hits, wrong = self._simulate(scores, labels, step_s, float(m))
             if fa / rest_min > max_false_per_min:
                 continue
-            key = (hits, -float(m))
+            key = (hits - wrong, -float(m))
             if best is None or key > best:
                 best, chosen = key, float(m)
         self.min_margin = chosen
@@ -279,13 +281,18 @@ class DecisionPolicy:
 
     def _simulate(
         self, scores: np.ndarray, labels: list, step_s: float, margin: float
-    ) -> tuple[int, int]:
-        """Replay windows with ``margin``; return (commands during rest, target segments hit)."""
+    ) -> tuple[int, int, int]:
+        """Replay windows with ``margin``.
+
+        Returns (commands during rest, target segments whose first command is right, target
+        segments with a wrong command), scored as the pseudo-online evaluation scores trials.
+        """
         saved = self.min_margin
         self.min_margin = margin
         self.reset()
         fa = 0
-        hit_segments: set[int] = set()
+        first: dict[int, bool] = {}
+        wrong: set[int] = set()
         seg = -1
         prev = object()
         for i, (row, lab) in enumerate(zip(scores, labels)):
@@ -297,11 +304,13 @@ class DecisionPolicy:
                 continue
             if is_rest(lab):
                 fa += 1
-            elif res.outcome == lab:
-                hit_segments.add(seg)
+                continue
+            first.setdefault(seg, res.outcome == lab)
+            if res.outcome != lab:
+                wrong.add(seg)
         self.min_margin = saved
         self.reset()
-        return fa, len(hit_segments)
+        return fa, sum(first.values()), len(wrong)
 
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict:

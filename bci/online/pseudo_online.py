@@ -34,12 +34,10 @@ from bci.online.policy import DecisionPolicy
 
 #: Policy defaults chosen on the Kalunga calibration measurements (see docs/online.md).
 DEFAULT_POLICY = {
-    "n_consecutive": 4,
+    "n_consecutive": 8,
     "refractory_s": 1.0,
     "release_s": 1.0,
 }
-#: Windows starting less than this after a cue are ignored when choosing thresholds (gaze shift).
-GAZE_GUARD_S = 1.0
 DEFAULT_MAX_FALSE_PER_MIN = 0.5
 
 
@@ -142,20 +140,16 @@ def _summarise(counts: list[dict]) -> dict:
 
 # ---------------------------------------------------------------------- replay helpers
 def window_labels(
-    ends: np.ndarray, onsets: np.ndarray, labels: Sequence[str], window_s: float,
-    *, guard_s: float = GAZE_GUARD_S, use: np.ndarray | None = None,
+    ends: np.ndarray, onsets: np.ndarray, labels: Sequence[str], *,
+    use: np.ndarray | None = None,
 ) -> list[str | None]:
-    """Label of each window (by its end time): the trial it lies in, or None near a cue."""
+    """The cued trial each window ends in (its label), None before the first cue or unused."""
     onsets = np.asarray(onsets, float)
-    nxt = np.append(onsets[1:], np.inf)
-    use = np.ones(len(onsets), bool) if use is None else use
+    use = np.ones(len(onsets), bool) if use is None else np.asarray(use, bool)
     out: list[str | None] = []
     for t in ends:
         i = int(np.searchsorted(onsets, t, side="right")) - 1
-        if i < 0 or not use[i] or t - window_s < onsets[i] + guard_s or t > nxt[i]:
-            out.append(None)
-        else:
-            out.append(str(labels[i]))
+        out.append(str(labels[i]) if i >= 0 and use[i] else None)
     return out
 
 
@@ -305,7 +299,7 @@ def evaluate_online(
                     decs, _ = replay(raw_cal, decoder, cal_policy, window_s=window_s,
                                      step_s=step_s)
                     ends = np.array([d.window_end for d in decs])
-                    wl = window_labels(ends, cal_onsets, cal_labels, window_s, use=cal_use)
+                    wl = window_labels(ends, cal_onsets, cal_labels, use=cal_use)
                     scores = np.array([d.scores for d in decs])
                     policy.fit_thresholds(scores, wl, step_s=step_s,
                                           max_false_per_min=max_false_per_min)

@@ -142,6 +142,7 @@ class ClosedLoopSession:
         self.view = ViewState(role=self.role, mapping=dict(config.mapping))
         self.stopped_by = ""
         self.files: dict[str, Path] = {}
+        self.summary: dict = {}
         self.folder: Path | None = None
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -225,8 +226,6 @@ class ClosedLoopSession:
         return SessionResult(
             exit_code=code, folder=self.folder, files=dict(self.files),
             summary=self.summary, stopped_by=self.stopped_by, record=self.record)
-
-    summary: dict = {}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"

@@ -138,3 +138,21 @@ def test_rest_head_of_score_based_decoders(make):
     rest = test[1] == "rest"
     assert np.mean(pred[rest] == "rest") >= 0.7
     assert np.mean(pred == test[1]) >= 0.75
+
+
+def test_rest_on_project_synthesizer_with_interleaved_rest():
+    """Same check on bci.sources.synthetic recordings, cut by bci.datasets.epoch."""
+    from bci.datasets import epoch
+    from bci.sources.synthetic import synthesize_raw
+
+    train = synthesize_raw("rest:5," * 8 + "13:5,17:5,21:5," * 8, seed=11)
+    test = synthesize_raw("17:5,rest:5,13:5,21:5,rest:5," * 5, seed=12)
+    Xtr, ytr, _ = epoch(train, tmin=1.0, window=2.0)
+    Xte, yte, _ = epoch(test, tmin=1.0, window=2.0)
+    est = RessFBCCA().fit(Xtr, ytr)
+    pred = est.predict(Xte)
+    rest = yte == "rest"
+    print(f"rest recall {np.mean(pred[rest] == 'rest'):.2f}, "
+          f"target acc {np.mean(pred[~rest] == yte[~rest]):.2f}")
+    assert np.mean(pred[rest] == "rest") >= 0.8
+    assert np.mean(pred[~rest] == yte[~rest]) >= 0.8

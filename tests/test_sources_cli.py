@@ -61,3 +61,19 @@ def test_replay_kalunga_for_a_while(kalunga_session, unique_name):
     assert proc.returncode == 0, err
     assert "222.8 s, 32 markers" in out and "Stopped after 1.5 s" in out
     assert "marker rest" in out
+
+
+def test_ctrl_c_closes_the_outlets(unique_name, capsys):
+    import _thread
+    import threading
+
+    from bci.cli._source_run import run_source
+    from bci.sources import SyntheticEEG
+
+    src = SyntheticEEG("rest:60", name=unique_name, loop=True)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        run_source(src, duration=None)
+    assert not src.is_open and not src.running
+    assert "Interrupted: " in capsys.readouterr().out

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from pathlib import Path
 
-import pylsl
+
+def quiet_liblsl() -> None:
+    """Keep liblsl's INFO lines off the terminal (call before the first LSL call)."""
+    if "LSLAPICFG" in os.environ:
+        return
+    cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
+    try:
+        if not cfg.exists():
+            cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
+        os.environ["LSLAPICFG"] = str(cfg)
+    except OSError:  # pragma: no cover - read-only temp folder: keep liblsl's default
+        pass
 
 
 def run_source(src, *, duration: float | None, quiet: bool = False) -> int:
@@ -24,6 +38,8 @@ def run_source(src, *, duration: float | None, quiet: bool = False) -> int:
           f"microvolts, speed x{src.speed:g}{', looping' if src.loop else ''}", flush=True)
     print(f"Publishing markers on {src.marker_name!r} (type 'Markers'). Ctrl-C to stop.",
           flush=True)
+    import pylsl
+
     t_start = time.monotonic()
     shown = 0
     try:
@@ -45,5 +61,9 @@ def run_source(src, *, duration: float | None, quiet: bool = False) -> int:
                       f"{src.n_markers} markers published.", flush=True)
                 return 0
             time.sleep(0.05)
+    except KeyboardInterrupt:
+        print(f"Interrupted: {src.n_pushed} samples and {src.n_markers} markers published.",
+              flush=True)
+        raise
     finally:
         src.close()

@@ -139,7 +139,8 @@ def plot_sweep(records: Sequence[dict], outdir: str | os.PathLike) -> list[Path]
         rows = [r for r in summary if r["scheme"] == scheme and r["n_classes"] == n]
         if all(r["accuracy"] is None for r in rows):
             continue
-        fig, (ax_acc, ax_itr) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+        fig, (ax_acc, ax_itr) = plt.subplots(1, 2, figsize=(12.5, 4.8), constrained_layout=True)
+        handles = []
         for m in dict.fromkeys(r["method"] for r in rows):
             mr = sorted((r for r in rows if r["method"] == m and r["accuracy"] is not None),
                         key=lambda r: r["window_s"])  # fmt: skip
@@ -149,17 +150,25 @@ def plot_sweep(records: Sequence[dict], outdir: str | os.PathLike) -> list[Path]
             acc = np.array([100 * r["accuracy"] for r in mr])
             sd = np.array([100 * (r["accuracy_std"] or 0.0) for r in mr])
             (line,) = ax_acc.plot(w, acc, "o-", label=m, lw=2)
-            ax_acc.fill_between(w, acc - sd, acc + sd, color=line.get_color(), alpha=0.12)
-            ax_itr.plot(w, [r["itr_bits_per_min"] for r in mr], "o-", label=m, lw=2)
-        ax_acc.axhline(100 / n, color="0.4", ls="--", lw=1, label=f"chance ({100 / n:.0f} %)")
+            ax_acc.fill_between(w, acc - sd, acc + sd, color=line.get_color(), alpha=0.08)
+            color = line.get_color()
+            ax_itr.plot(w, [r["itr_bits_per_min"] for r in mr], "o-", color=color, lw=2)
+            ax_itr.plot(w, [r["itr_bits_per_min_gaze"] for r in mr], "o--", color=color,
+                        lw=1.2, alpha=0.7, ms=4)  # fmt: skip
+            handles.append(line)
+        chance = ax_acc.axhline(
+            100 / n, color="0.3", ls=":", lw=1.5, label=f"chance ({100 / n:.0f} %)"
+        )
         ax_acc.set(xlabel="window length (s)", ylabel="accuracy (%)", ylim=(0, 100),
-                   title="accuracy (mean ± SD over subjects)")  # fmt: skip
+                   title="accuracy (mean over subjects, band = ± 1 SD)")  # fmt: skip
+        gaze = rows[0]["gaze_shift_s"]
         ax_itr.set(xlabel="window length (s)", ylabel="ITR (bits/min, Wolpaw)", ylim=(0, None),
-                   title="information transfer rate")  # fmt: skip
+                   title=f"ITR: solid = window only, dashed = window + {gaze:g} s gaze shift")  # fmt: skip
         for ax in (ax_acc, ax_itr):
             ax.grid(alpha=0.3)
             ax.set_xticks(sorted({r["window_s"] for r in rows}))
-        ax_acc.legend(fontsize=9, loc="lower right")
+        fig.legend(handles=[*handles, chance], loc="outside right center", fontsize=10,
+                   title="method")  # fmt: skip
         n_subj = max(r["n_subjects"] for r in rows)
         fig.suptitle(f"{scheme}-session evaluation, {n} classes, {n_subj} subject(s)", fontsize=13)
         path = outdir / f"sweep_{scheme}_{n}class.png"
@@ -202,7 +211,9 @@ def plot_confusions(records: Sequence[dict], outdir: str | os.PathLike) -> list[
                     ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=9,
                             color="white" if norm[i, j] > 0.6 else "black")  # fmt: skip
             acc = np.trace(cm) / max(cm.sum(), 1)
-            ax.set_title(f"{m}\n({100 * acc:.1f} % of {cm.sum()} trials)", fontsize=10)
+            ax.set_title(
+                f"{m}\n(pooled accuracy {100 * acc:.1f} %, {cm.sum()} trials)", fontsize=10
+            )
             ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=8)
             ax.set_yticks(range(len(labels)), labels, fontsize=8)
             ax.set_xlabel("predicted", fontsize=9)

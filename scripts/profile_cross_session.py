@@ -6,7 +6,7 @@ selection, thresholds for the false-activation target) and applied to B
 (:func:`apply_profile`): cued-window accuracy with rest (4 classes) and among targets
 (3 classes), and commands per minute of rest the profile's policy issues on B's sliding
 windows. As a reference, ``bci.evaluation.evaluate_cross`` is run with the same decoder and
-window on the same pair of sessions.
+window (and training-window offsets) on the same two sessions; it averages both directions.
 
 Usage: python scripts/profile_cross_session.py [DATA_DIR] [--subjects 01 02] [--far 1.0]
 """
@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from bci.datasets import find_recordings, load_recording  # noqa: E402
-from bci.decoders import make_decoder  # noqa: E402
+from bci.decoders import METHODS, make_decoder  # noqa: E402
 from bci.evaluation.crossval import evaluate_cross  # noqa: E402
 from calibration.session import apply_profile, calibrate_raws  # noqa: E402
 
@@ -38,10 +38,12 @@ def run_pair(raw_a, raw_b, *, far: float, methods=None, windows=(0.5, 1.0, 2.0),
     prof, rep = calibrate_raws([raw_a], methods=methods, windows=windows,
                                far_target_per_min=far, rest_model=rest_model)
     res = apply_profile(prof, raw_b)
+    offs = METHODS[prof.method].get("train_offsets")
     ref = evaluate_cross(
         [raw_a, raw_b], {prof.method: make_decoder(prof.method, sfreq=prof.sfreq,
                                                    freqs=prof.freqs)},
-        subject="", window=prof.window_s, classes=prof.labels)[0]
+        subject="", window=prof.window_s, classes=prof.labels,
+        train_offsets={prof.method: offs})[0]
     return {"method": prof.method, "window_s": prof.window_s,
             "min_margin": prof.policy["min_margin"],
             "cal_far": rep.selected["false_per_min"], "cal_acc": rep.selected["accuracy"],

@@ -253,6 +253,7 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
         "blas_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "loadavg": " ".join(f"{v:.1f}" for v in os.getloadavg()),
     }
 
 

@@ -47,6 +47,16 @@ def load_records(cache_dir: Path = bc.CACHE_DIR) -> list[dict]:
     return recs
 
 
+def cache_times(cache_dir: Path = bc.CACHE_DIR) -> dict[str, tuple[str, str]]:
+    """Earliest and latest finish time of the cached results, per library."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for p in sorted(Path(cache_dir).glob("*_*.json")):
+        d = bc.load_json(p)
+        if "finished" in d and "key" in d:
+            out[d["key"].split("_", 1)[0]].append(d["finished"])
+    return {k: (min(v), max(v)) for k, v in out.items()}
+
+
 def load_timing(cache_dir: Path = bc.CACHE_DIR) -> tuple[list[dict], list[dict]]:
     """Timing records per pipeline, and the per-window filter costs."""
     rows, filters = [], []
@@ -380,8 +390,11 @@ def write_report(agg, timing_rows, filters, e2e, parts, meta, out: Path) -> str:
     L = ["# Benchmarks: ours vs MOABB, pyRiemann and MetaBCI on Kalunga2016", "",
          f"Run {meta['date']} on {meta['machine']['cpu']} ({meta['machine']['cores']} cores), "
          f"Python {meta['machine']['python']}, {meta['machine']['os']}, BLAS threads "
-         f"{meta['machine']['blas_threads']}; wall time {meta.get('wall_s', 0) / 60:.1f} min.",
+         f"{meta['machine']['blas_threads']}; load average at the end "
+         f"{meta['machine'].get('loadavg', '?')}; wall time {meta.get('wall_s', 0) / 60:.1f} min.",
          "", "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
+         "", "Results computed (UTC, per library, first - last cache file): " + "; ".join(
+             f"{k} {a} - {b}" for k, (a, b) in sorted(cache_times().items())) + ".",
          "", "Reproduce: `make bench` (see `docs/benchmarks.md` for the protocol).", "",
          "Protocol: Kalunga2016 subjects 01-08, local FIF files; subject07's duplicate session "
          "dropped; windows [2, 2+T) s after the cue, exactly T*256 samples; within-subject = "
@@ -427,6 +440,9 @@ def write_report(agg, timing_rows, filters, e2e, parts, meta, out: Path) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reuse", action="store_true", help="keep cached JSON results")
+    ap.add_argument("--reuse-peer-accuracy", action="store_true",
+                    help="keep only the peers' cached accuracy; recompute ours, all timing, "
+                         "e2e and the other parts")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--subjects", type=lambda s: s.split(","), default=None)
     ap.add_argument("--skip-accuracy", action="store_true")
@@ -436,6 +452,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
     bc.BENCH_DIR.mkdir(exist_ok=True)
+    if a.reuse_peer_accuracy:
+        for p in bc.CACHE_DIR.glob("*.json"):
+            if not (p.name.startswith("acc_") and not p.name.startswith("acc_ours_")):
+                p.unlink()
+        a.reuse = True
     if not (a.skip_accuracy or a.report_only):
         import bench_peers
 

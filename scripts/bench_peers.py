@@ -275,7 +275,7 @@ def _fit_predict(pipe, n_classes, window, Xtr_list, ytr, Xte):
 
 
 def evaluate(pipe: Pipeline, protocol: str, src: bc.EpochSource, *, windows, class_counts,
-             schemes, progress=None) -> list[dict]:
+             schemes, progress=None, verbose=False) -> list[dict]:
     """Per-subject accuracy records of one pipeline under one filtering protocol."""
     recs = []
     base = dict(library=pipe.library, method=pipe.method, family=pipe.family,
@@ -324,6 +324,9 @@ def evaluate(pipe: Pipeline, protocol: str, src: bc.EpochSource, *, windows, cla
                                      fit_s_mean=float(np.mean(fits))))
                 if progress:
                     progress()
+            if verbose:
+                print(f"  {pipe.key} {protocol} {nc}-class {win:g} s done", file=sys.stderr,
+                      flush=True)
     return recs
 
 
@@ -407,7 +410,7 @@ def _task(pipe_key, side, methods, protocol, cfg):
             res = timing(pipe, _SRC, n_calls=cfg["n_calls"])
         else:
             res = evaluate(pipe, protocol, _SRC, windows=cfg["windows"],
-                           class_counts=cfg["classes"], schemes=cfg["schemes"])
+                           class_counts=cfg["classes"], schemes=cfg["schemes"], verbose=True)
     except Exception as exc:
         res = dict(status="error", library=pipe.library, method=pipe.method,
                    reason=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())

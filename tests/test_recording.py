@@ -152,9 +152,13 @@ def test_unwritable_path_is_reported(tmp_path):
     assert isinstance(rec.error, FileNotFoundError) and errors == [rec.error]
 
 
-def test_recorder_arguments():
+def test_recorder_arguments(tmp_path):
     with pytest.raises(ValueError, match="Give either 'stream' or both 'ch_names' and 'sfreq'"):
         SessionRecorder("x.xdf")
+    rec = SessionRecorder(tmp_path / "a.xdf", ch_names=CH, sfreq=256.0).start()
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 3\)"):
+        rec.push_eeg(np.zeros((3, 10)), np.zeros(10))
+    rec.close()
     with pytest.raises(ValueError, match="Unsupported XDF channel format"):
         w = XDFWriter(os.devnull)
         w.add_stream(1, "<info/>", "float16", 1)

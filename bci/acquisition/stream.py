@@ -249,6 +249,11 @@ class EEGStream(BaseInlet):
 
     # ------------------------------------------------------------------ reading
     @property
+    def unit(self) -> str:
+        """Unit of the windows: ``"V"`` (converted to volts) or ``"native"`` (as sent)."""
+        return self._unit
+
+    @property
     def n_samples_received(self) -> int:
         """Samples received since :meth:`connect`."""
         return self._n_received

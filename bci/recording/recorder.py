@@ -110,7 +110,7 @@ class SessionRecorder:
             raise RuntimeError("The SessionRecorder is already started.")
         if self._stream is not None:
             ch_names, sfreq = tuple(self._stream.ch_names), float(self._stream.sfreq)
-            unit = "volts" if getattr(self._stream, "_unit", "V") == "V" else (
+            unit = "volts" if getattr(self._stream, "unit", "V") == "V" else (
                 (self._stream.units or [None])[0] or "")
             name = self._name or self._stream.info.name()
         else:
@@ -195,8 +195,15 @@ class SessionRecorder:
 
     def push_eeg(self, data: np.ndarray, timestamps: Sequence[float]) -> None:
         """Queue EEG samples, shape (n_samples, n_channels), with their timestamps."""
-        self._queue.put((EEG_ID, np.array(data, dtype=float, ndmin=2),
-                         np.asarray(timestamps, dtype=float)))
+        data = np.array(data, dtype=float, ndmin=2)
+        ts = np.asarray(timestamps, dtype=float)
+        n_ch = len(self._stream.ch_names) if self._stream is not None else len(self._ch_names)
+        if data.ndim != 2 or data.shape[1] != n_ch or ts.shape != (data.shape[0],):
+            raise ValueError(
+                f"push_eeg needs data of shape (n_samples, {n_ch}) and one timestamp per "
+                f"sample, got {data.shape} and {ts.shape}."
+            )
+        self._queue.put((EEG_ID, data, ts))
 
     def push_marker(self, timestamp: float, label: str) -> None:
         """Queue a marker (a cue such as ``"13.0Hz"``) with its LSL timestamp."""

@@ -116,8 +116,8 @@ def synthesize_raw(
         10-20 channel names; the SSVEP and blink gains follow them.
     snr : float, default=DEFAULT_SNR
         Amplitude of the SSVEP fundamental at Oz divided by the standard deviation of the 1/f
-        background (``background_uv``). With the default, a 3-band FBCCA on windows
-        starting 1 s after the cue scores about 95 % at 2 s and about 80 % at 1 s (3 classes).
+        background (``background_uv``). With the default, the project's FBCCA on windows
+        starting 1 s after the cue scores 95-98 % at 2 s and 58-75 % at 1 s (3 classes).
     phase_locked : bool, default=False
         When True every trial of a frequency has the same latency and phase relative to the
         segment start (screen stimuli with marked onsets); otherwise the phase is random per

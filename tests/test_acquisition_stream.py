@@ -307,3 +307,29 @@ def test_worker_error_is_logged_marks_stalled_and_reraises_on_request(unique_nam
     finally:
         logger.removeHandler(handler)
     del out
+
+
+def test_wrong_declared_rate_is_measured_and_logged(unique_name, monkeypatch):
+    import logging
+
+    from bci._logging import logger
+    from bci.acquisition import stream as stream_mod
+
+    monkeypatch.setattr(stream_mod, "RATE_CHECK_S", 0.5)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    out = _outlet(unique_name, sfreq=128.0)  # declares 128 Hz, sends 256 Hz
+    p = _Pusher(out, sfreq=256.0)
+    try:
+        with EEGStream(unique_name) as s:
+            for _ in range(20):
+                p.push(16)
+                time.sleep(1 / 16)
+            assert _wait(lambda: s.n_samples_received >= 320)
+            assert s.effective_sfreq() == pytest.approx(256.0, rel=1e-3)
+            assert _wait(lambda: any("declares 128 Hz" in r.getMessage() for r in records))
+    finally:
+        logger.removeHandler(handler)
+    del out

@@ -169,6 +169,10 @@ class BaseInlet(ABC):
                 f"Could not open the LSL stream {describe(info)}: {exc}. Check that its "
                 f"publisher is still running and reachable."
             ) from exc
+        try:  # the first clock-offset estimate takes ~0.6 s; get it before pulling data
+            inlet.time_correction(timeout=min(timeout, 2.0))
+        except Exception:  # noqa: BLE001 - data still flows; LSL retries by itself
+            logger.debug("no clock offset yet for %s", describe(full))
         return inlet, full
 
     # ------------------------------------------------------------------ subclass hooks

@@ -16,6 +16,8 @@ from bci.acquisition.ring_buffer import RingBuffer
 from bci.acquisition.window import EEGWindow
 from bci.errors import StreamError
 
+#: Seconds after (re)connecting at which the arrival rate is compared with the declared one.
+RATE_CHECK_S = 5.0
 _NUMERIC = {pylsl.cf_float32: np.float32, pylsl.cf_double64: np.float64,
             pylsl.cf_int8: np.int8, pylsl.cf_int16: np.int16, pylsl.cf_int32: np.int32,
             pylsl.cf_int64: np.int64}
@@ -116,6 +118,8 @@ class EEGStream(BaseInlet):
         self._layout: tuple = (0, 0, [])
         self._last_arrival = 0.0
         self._n_received = 0
+        self._rate_start: tuple[float, int] | None = None
+        self._rate_checked = False
 
     # ------------------------------------------------------------------ metadata
     def _select(self, info: pylsl.StreamInfo) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -209,6 +213,7 @@ class EEGStream(BaseInlet):
             if self._buffer is not None:
                 self._buffer.clear()
             self._last_arrival = pylsl.local_clock()
+            self._rate_start, self._rate_checked = None, False
 
     # ------------------------------------------------------------------ worker
     def _pull(self, inlet: pylsl.StreamInlet) -> None:
@@ -224,11 +229,31 @@ class EEGStream(BaseInlet):
             self._buffer.push(chunk, ts)
             self._last_arrival = pylsl.local_clock()
             self._n_received += n
+        self._check_rate(n)
         for listener in tuple(self._listeners):
             try:
                 listener(chunk, ts)
             except Exception:  # noqa: BLE001 - a listener must not stop acquisition
                 logger.exception("An EEG chunk listener failed (%r)", listener)
+
+    def _check_rate(self, n: int) -> None:
+        """Warn once per connection when samples arrive far from the declared rate."""
+        now = self._last_arrival
+        if self._rate_start is None:
+            self._rate_start = (now, 0)
+            return
+        t0, count = self._rate_start
+        count += n
+        self._rate_start = (t0, count)
+        if self._rate_checked or now - t0 < RATE_CHECK_S:
+            return
+        self._rate_checked = True
+        rate = count / (now - t0)
+        if abs(rate / self.sfreq - 1) > 0.1:
+            logger.warning(
+                "The EEG stream %r declares %g Hz but delivered %.1f samples/s over %.0f s. "
+                "A replay faster than real time does this; a headset should not: check its "
+                "configured sampling rate.", self._info.name(), self.sfreq, rate, now - t0)
 
     def add_listener(self, callback) -> None:
         """Call ``callback(chunk, timestamps)`` from the acquisition thread for each chunk.

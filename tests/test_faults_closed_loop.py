@@ -266,3 +266,127 @@ def test_timestamp_jump_is_a_defined_outcome(rig_factory, record_property):
     assert max(lost) >= 5 * 256 - 1  # the leap is reported window by window
     assert not any(e["event"] == "command" and e.get("result") == "executed"
                    and e.get("command") not in ("stop", "stand", "walk") for e in log)
+
+
+# ---------------------------------------------------------------------- the decoder
+
+
+class InjectedDecoder:
+    """Wraps the session's fitted decoder; ``mode`` makes it raise or run slow."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.classes_ = inner.classes_
+        self.mode = ""
+
+    def decision_function(self, X):
+        if self.mode == "raise":
+            raise RuntimeError("injected decoder failure")
+        if self.mode == "slow":
+            time.sleep(0.8)  # longer than the loop's max lag (0.5 s)
+        return self.inner.decision_function(X)
+
+
+@pytest.mark.parametrize("mode, reason, stop", [
+    ("raise", "decoder_error", "decoder failed"),
+    ("slow", "behind", "decoder"),
+])
+def test_decoder_failing_or_behind_stops_motion(rig_factory, record_property, mode, reason,
+                                                stop):
+    rig = rig_factory()
+    rig.wait_walking()
+    rig.wait_rest_cue()
+    decoder = InjectedDecoder(rig.session.loop.decoder)
+    rig.session.loop.decoder = decoder
+    t0 = time.monotonic()
+    decoder.mode = mode
+    halted, ack = rig.wait_halted(t0)
+    _report(record_property, f"decoder_{mode}", halted, ack)
+    assert ack is not None and ack < STOP_BOUND_S + (0.8 if mode == "slow" else 0.0)
+    time.sleep(1.0)
+    decoder.mode = ""  # the decoder recovers: decoding goes on, nothing moves by itself
+    time.sleep(1.5)
+    assert rig.executed_after(t0) == ["STOP"]
+    result = rig.finish()
+    assert result.exit_code == 0
+    log = rig.log()
+    assert any(e["event"] == "decision" and e["reason"] == reason for e in log)
+    if mode == "raise":
+        assert any("injected decoder failure" in e.get("error", "") for e in log)
+    assert any(stop in s for s in _stops(log)), _stops(log)
+    assert log[-1]["event"] != "decision" or log[-1]["reason"] != reason  # recovered
+
+
+# ---------------------------------------------------------------------- the serial link
+
+
+def test_serial_link_cut_while_walking(rig_factory, record_property):
+    """The cable is cut (TCP connection dropped): the driver reports it and reconnects; the
+    controller halts (its watchdog, or the STOP the driver sends on reconnection, whichever
+    comes first); no stale motion is replayed after reconnection."""
+    rig = rig_factory()
+    rig.wait_walking()
+    rig.wait_rest_cue()
+    t0 = time.monotonic()
+    rig.sim.cut_link()
+    halted, _ = rig.wait_halted(t0)
+    how = (f"watchdog after {rig.sim.model.halts[0].silence_s:.3f} s of silence"
+           if rig.sim.model.halts else "STOP sent by the driver on reconnection")
+    record_property("link_cut_halt_s", round(halted, 3))
+    print(f"\n[fault] serial link cut: controller halted after {halted:.3f} s ({how})")
+    assert halted < STOP_BOUND_S
+    deadline = time.monotonic() + 10
+    while not (rig.session.driver.link_ok and rig.sim.client_connected):
+        assert time.monotonic() < deadline, "the driver did not reconnect"
+        time.sleep(0.02)
+    time.sleep(1.5)
+    assert set(rig.executed_after(t0)) <= {"STOP"}  # no stale WALK after reconnection
+    assert rig.sim.snapshot().state == "STOPPED"
+    result = rig.finish()
+    assert result.exit_code == 0
+    events = [e["event"] for e in rig.log()]
+    assert "supervisor.link_lost" in events and "supervisor.link_up" in events
+
+
+def test_garbage_truncated_and_replayed_frames_from_the_controller(rig_factory):
+    """Noise, a truncated frame, a replayed ACK and a corrupted telemetry frame arrive on
+    the line while walking: they are dropped and counted, the session goes on."""
+    from devices.protocol import encode_frame
+
+    rig = rig_factory()
+    rig.wait_walking()
+    driver = rig.session.driver
+    drops0 = sum(driver.parser.drops.values())
+    t0 = time.monotonic()
+    tel = encode_frame(9, "TEL", "STANDING", "IDLE", 0, "0.000", "0.000", "0.0", "99.0", "NONE")
+    junk = [b"\x00\xff\xfe garbage \x13\n", tel[:-6] + b"\n",  # truncated: no CRC
+            tel[:10] + b"X" + tel[11:],  # corrupted: bad CRC
+            encode_frame(3, "ACK", 1),  # replayed ACK of a command long answered
+            b"$" * 300 + b"\n"]  # overlong line
+    for chunk in junk * 3:
+        rig.sim._link.write(chunk)
+        time.sleep(0.02)
+    time.sleep(0.5)
+    assert sum(driver.parser.drops.values()) - drops0 >= 9
+    assert rig.sim.snapshot().state == "WALKING"  # noise is not a reason to stop a step
+    assert driver.link_ok and rig.executed_after(t0) == []
+    assert driver.telemetry.state == "WALKING"
+    assert rig.finish().exit_code == 0
+
+
+def test_controller_fault_while_walking_stops_and_refuses(rig_factory, record_property):
+    rig = rig_factory()
+    rig.wait_walking()
+    t0 = time.monotonic()
+    rig.sim.inject_fault("MOTOR")
+    deadline = time.monotonic() + 3
+    while not any(e["event"] == "supervisor.device_fault" for e in rig.log()):
+        assert time.monotonic() < deadline, "the supervisor never saw the fault"
+        time.sleep(0.02)
+    seen = time.monotonic() - t0
+    record_property("device_fault_seen_s", round(seen, 3))
+    print(f"\n[fault] controller fault: reported to the supervisor after {seen:.3f} s")
+    assert rig.sim.snapshot().state == "FAULT"
+    assert rig.finish().exit_code == 0
+    log = rig.log()
+    assert any("device fault MOTOR" in s for s in _stops(log))

@@ -246,8 +246,9 @@ def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log)
 def apply_decision(supervisor, d) -> dict | None:
     """Hand one decision to the supervisor; return the command event or None.
 
-    A stalled stream, decoder lag and bad signal go to the supervisor's stop rules (bad
-    signal and stalls inhibit motion until a healthy window arrives); a committed target goes
+    A stalled stream, a failing decoder, decoder lag and bad signal go to the supervisor's
+    stop rules (bad signal, stalls and decoder failures inhibit motion until a healthy window
+    is decoded); a committed target goes
     to ``on_selection``; rest / no control moves nothing.
     """
     if d.reason == "stalled" or d.health.stalled:
@@ -257,6 +258,9 @@ def apply_decision(supervisor, d) -> dict | None:
         lag = max(0.0, float(d.timestamp) - float(d.window_end)) if d.window_end == \
             d.window_end else float(d.latency_s)
         supervisor.on_decoder_lag(lag)
+        return None
+    if d.reason == "decoder_error":  # blind to the user's intent (a "stop" cannot be seen)
+        supervisor.on_stream_stalled("decoder failed")
         return None
     if not d.health.ok:
         supervisor.on_health(False, "; ".join(d.health.problems()))

@@ -18,6 +18,7 @@ def test_evaluate_kalunga_subject(kalunga_root, tmp_path, capsys):
     js, cs, plots = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "plots"
     rc = main([
         "evaluate", str(kalunga_root / "subject01"), "--windows", "1", "--classes", "3,4",
+        "--methods", "cca,fbcca",
         "--scheme", "both", "--json", str(js), "--csv", str(cs), "--plots", str(plots),
         "--no-progress",
     ])  # fmt: skip
@@ -27,7 +28,7 @@ def test_evaluate_kalunga_subject(kalunga_root, tmp_path, capsys):
     assert "Phase locking" in out and "Recommendation: only" in out
     assert "within-session CV" in out and "cross-session" in out
     records = json.loads(js.read_text())
-    assert len(records) == 2 * 2 * 2  # default methods x class counts x schemes
+    assert len(records) == 2 * 2 * 2  # methods x class counts x schemes
     for r in records:
         assert REQUIRED <= set(r)
         assert r["subject"] == "subject01" and r["window_s"] == 1.0
@@ -58,8 +59,8 @@ def synth_folder(tmp_path_factory):
 
 def test_evaluate_defaults_on_any_folder(synth_folder, tmp_path, capsys):
     js = tmp_path / "r.json"
-    rc = main(["evaluate", str(synth_folder), "--scheme", "both", "--per-subject",
-               "--prefilter", "whole", "--json", str(js), "--no-progress", "--no-phase"])  # fmt: skip
+    rc = main(["evaluate", str(synth_folder), "--scheme", "both", "--per-subject", "--methods",
+               "cca", "--prefilter", "whole", "--json", str(js), "--no-progress", "--no-phase"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
     assert "3 session(s) of 2 subject(s)" in out and "stimulus frequencies 13, 17 Hz" in out
@@ -86,6 +87,15 @@ def test_evaluate_online(synth_folder, tmp_path, capsys):
         assert key in rec
     assert rec["subject"] == "subject01" and rec["method"] == "fbcca"
     assert 0.0 <= rec["hit_rate"] <= 1.0
+
+
+def test_default_methods_come_from_the_registry():
+    from bci.cli.evaluate import _resolve_methods
+    from bci.decoders import DEFAULT_METHODS, METHODS
+
+    assert _resolve_methods(None)[0] == list(DEFAULT_METHODS)
+    assert _resolve_methods(["all"])[0] == list(METHODS)
+    assert _resolve_methods(["fbcca"])[0] == ["fbcca"]
 
 
 def test_evaluate_user_errors(synth_folder, tmp_path, capsys):

@@ -180,7 +180,13 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
 
     window_s = float(dec_cfg.window_s)
     freqs = [float(f) for f in dec_cfg.freqs]
-    decoder = make_decoder(dec_cfg.method, sfreq=256.0, freqs=freqs, **dec_cfg.params)
+    try:
+        decoder = make_decoder(dec_cfg.method, sfreq=256.0, freqs=freqs, **dec_cfg.params)
+    except (TypeError, ValueError) as exc:  # e.g. a parameter the method does not take
+        raise ConfigError(
+            f"{cfg.origin}: decoder.params {dict(dec_cfg.params)!r} are not accepted by "
+            f"decoder.method {dec_cfg.method!r} ({exc}); see docs/configuration.md."
+        ) from None
     classes = [freq_label(f) for f in freqs]
     policy = make_policy(cfg, classes)
     return DecoderSetup(decoder, policy, window_s, list(dec_cfg.channels), needs_fit=True)
@@ -210,7 +216,14 @@ def prepare_decoder(setup: DecoderSetup, stream) -> None:
     if setup.profile is not None:
         setup.profile.check_compatible(stream.ch_names, stream.sfreq)
     elif setup.needs_fit:
-        fit_training_free(setup.decoder, stream, setup.window_s)
+        try:
+            fit_training_free(setup.decoder, stream, setup.window_s)
+        except (TypeError, ValueError) as exc:  # a parameter value the decoder refuses
+            raise ConfigError(
+                f"The decoder settings (decoder.method, decoder.params, decoder.freqs) do not "
+                f"work on this stream ({len(stream.ch_names)} channels at "
+                f"{float(stream.sfreq):g} Hz): {exc}"
+            ) from None
         setup.needs_fit = False
 
 

@@ -20,11 +20,12 @@ def _cli(*args, **kw):
 
 
 def test_simulate_eeg_publishes_stream_and_markers(unique_name):
-    proc = _cli("simulate-eeg", "--schedule", "rest:1,13:2,17:2", "--speed", "2", "--name",
+    proc = _cli("simulate-eeg", "--schedule", "rest:1,13:2,17:2", "--name",
                 unique_name, "--source-id", unique_name + "-sid")
-    try:
-        with EEGStream(source_id=unique_name + "-sid", buffer_s=10) as eeg, \
-                MarkerStream(unique_name + "-markers") as mk:
+    try:  # markers first: the 17 Hz cue comes 3 s after the start
+        with MarkerStream(unique_name + "-markers", source_id=unique_name + "-sid-markers",
+                          ).connect(timeout=30) as mk, \
+                EEGStream(source_id=unique_name + "-sid", buffer_s=10).connect(timeout=30) as eeg:
             out, err = proc.communicate(timeout=60)
             t0 = time.monotonic()
             while mk.n_received < 2 and time.monotonic() - t0 < 5:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 
 import pylsl
@@ -63,6 +64,8 @@ class BaseInlet(ABC):
         self._worker_error: BaseException | None = None
         self._n_reconnections = 0
         self._pin: dict[str, str | None] = {}
+        self._resolver: pylsl.ContinuousResolver | None = None
+        self._lost_uid: tuple[str, float] | None = None
 
     @property
     def connected(self) -> bool:
@@ -219,17 +222,31 @@ class BaseInlet(ABC):
             logger.warning("LSL stream %s lost; %s", describe(self._info),
                            "looking for it again" if self._reconnect else "not reconnecting")
         self._lost = True
+        if self._info is not None:
+            self._lost_uid = (self._info.uid(), time.monotonic())
         del inlet
 
     def _try_reacquire(self, stop: threading.Event, pin: dict) -> None:
         if not self._reconnect:
             stop.wait(0.1)
             return
-        pred = _predicate(pin["name"], pin["stype"], pin["source_id"], pin["hostname"])
-        if pred is not None:
-            found = pylsl.resolve_bypred(pred, 1, 0.5)
-        else:  # pragma: no cover - values that XPath cannot quote
-            found, _ = resolve_matching(**pin, wait=0.5)
+        # A continuous resolver answers without blocking (a blocking resolve call can take
+        # 5 s here after the first one). For the first 1.5 s it may still list the outlet
+        # that just vanished; that uid is skipped meanwhile (a stream whose connection broke
+        # while its outlet lives keeps its uid and is accepted after that).
+        if self._resolver is None:
+            pred = _predicate(pin["name"], pin["stype"], pin["source_id"], pin["hostname"])
+            if pred is None:  # pragma: no cover - values that XPath cannot quote
+                found, _ = resolve_matching(**pin, wait=0.5)
+            else:
+                self._resolver = pylsl.ContinuousResolver(pred=pred, forget_after=1.0)
+        if self._resolver is not None:
+            skip = None
+            if self._lost_uid is not None and time.monotonic() - self._lost_uid[1] < 1.5:
+                skip = self._lost_uid[0]
+            found = [s for s in self._resolver.results() if s.uid() != skip]
+            if not found:
+                stop.wait(0.1)
         if stop.is_set() or not found:
             return
         info = found[0]
@@ -250,6 +267,7 @@ class BaseInlet(ABC):
         self._info = full
         self._on_connected()
         self._inlet = inlet
+        self._resolver = None
         self._lost = False
         self._worker_error = None
         self._n_reconnections += 1

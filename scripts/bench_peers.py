@@ -330,8 +330,8 @@ def evaluate(pipe: Pipeline, protocol: str, src: bc.EpochSource, *, windows, cla
     return recs
 
 
-def timing(pipe: Pipeline, src: bc.EpochSource, *, n_calls: int = 300) -> dict:
-    """Fit (median of 5) and one-window predict time (median, p99) on subject01, 1 s."""
+def _prepare_timing(pipe: Pipeline, src: bc.EpochSource) -> dict:
+    """Fit 5 times on all 1 s windows of subject01; return the fitted model and one window."""
     subj = "subject01" if "subject01" in src.sessions else next(iter(src.sessions))
     sessions = src.sessions[subj]
     nc = 4 if pipe.supports_rest else 3
@@ -339,11 +339,11 @@ def timing(pipe: Pipeline, src: bc.EpochSource, *, n_calls: int = 300) -> dict:
     tr = [_windows(src, s, pipe, protocol, 1.0, nc, train=True) for s in sessions]
     Xtr = [np.concatenate([t[0][k] for t in tr]) for k in range(len(tr[0][0]))]
     y = np.concatenate([t[1] for t in tr])
+    Xc = np.concatenate(Xtr)
+    yc = np.tile(y, len(Xtr))
     fits = []
     for _ in range(5):
         est = pipe.make(nc, 1.0)
-        Xc = np.concatenate(Xtr)
-        yc = np.tile(y, len(Xtr))
         t0 = time.perf_counter()
         est.fit(Xc, yc)
         fits.append(time.perf_counter() - t0)
@@ -355,13 +355,100 @@ def timing(pipe: Pipeline, src: bc.EpochSource, *, n_calls: int = 300) -> dict:
         x1, _ = src.windows(sess, window=1.0, n_classes=nc, prefilter=pipe.prefilter["whole"],
                             protocol="whole")
     x1 = np.ascontiguousarray(x1[:1])
+    est.predict(x1)
+    return dict(est=est, x1=x1, row=dict(
+        library=pipe.library, method=pipe.method, family=pipe.family, n_classes=nc,
+        input_shape=list(x1.shape), fit_ms_median=float(np.median(fits) * 1e3),
+        n_fit_trials=int(len(yc)), filter_in_predict=pipe.library == "ours",
+        filter_note=pipe.filter_note, prefilter=pipe.prefilter["whole"]))
+
+
+def timing(pipe: Pipeline, src: bc.EpochSource, *, n_calls: int = 300) -> dict:
+    """Fit (median of 5) and one-window predict time (median, p99) on subject01, 1 s."""
+    prep = _prepare_timing(pipe, src)
+    est, x1 = prep["est"], prep["x1"]
     t = bc.time_calls(lambda: est.predict(x1), n_calls=n_calls)
-    return dict(library=pipe.library, method=pipe.method, family=pipe.family, n_classes=nc,
-                input_shape=list(x1.shape), fit_ms_median=float(np.median(fits) * 1e3),
-                n_fit_trials=int(len(yc)), predict_ms_median=t["median_ms"],
-                predict_ms_p99=t["p99_ms"], n_calls=t["n_calls"],
-                filter_in_predict=pipe.library == "ours", filter_note=pipe.filter_note,
-                prefilter=pipe.prefilter["whole"])
+    return dict(prep["row"], predict_ms_median=t["median_ms"], predict_ms_p99=t["p99_ms"],
+                n_calls=t["n_calls"])
+
+
+def timing_round_robin(pipes: list[Pipeline], src: bc.EpochSource, *, n_calls: int = 300,
+                       block: int = 10, log=print) -> list[dict]:
+    """Time every pipeline's one-window predict in interleaved blocks, in one process.
+
+    Interleaving (``block`` calls of each pipeline in turn, ``n_calls`` in all) exposes every
+    pipeline to the same background load, so the ratios stay fair on a shared machine.
+    """
+    preps = []
+    for p in pipes:
+        try:
+            preps.append(_prepare_timing(p, src))
+        except Exception as exc:  # noqa: BLE001 - reported, the others are still timed
+            log(f"[timing] {p.key}: {type(exc).__name__}: {exc}")
+    filters = _filter_callables()
+    calls = [(pr["row"], (lambda e=pr["est"], x=pr["x1"]: e.predict(x))) for pr in preps]
+    calls += [(row, fn) for row, fn in filters]
+    samples: list[list[float]] = [[] for _ in calls]
+    cpu: list[list[float]] = [[] for _ in calls]
+    for _, fn in calls:  # warm-up
+        for _ in range(5):
+            fn()
+    for _ in range(max(1, n_calls // block)):
+        for i, (_, fn) in enumerate(calls):
+            for _ in range(block):
+                c0 = time.thread_time()
+                t0 = time.perf_counter()
+                fn()
+                samples[i].append(time.perf_counter() - t0)
+                cpu[i].append(time.thread_time() - c0)
+    out = []
+    for (row, _), ts, cs in zip(calls, samples, cpu):
+        ts, cs = 1e3 * np.asarray(ts), 1e3 * np.asarray(cs)
+        out.append(dict(row, predict_ms_median=float(np.median(ts)),
+                        predict_ms_p99=float(np.percentile(ts, 99)), n_calls=len(ts),
+                        cpu_ms_median=float(np.median(cs)),
+                        cpu_ms_p99=float(np.percentile(cs, 99)),
+                        interleaved=True, loadavg=" ".join(f"{v:.1f}" for v in os.getloadavg())))
+    return out
+
+
+def _filter_callables():
+    import mne
+    from scipy.signal import sosfiltfilt
+
+    x = np.random.default_rng(0).standard_normal((8, 256))
+    out = []
+    for name, bands in {"bp10-42": [(10.0, 42.0)],
+                        "fb0.5": [(f - 0.5, f + 0.5) for f in bc.FREQS]}.items():
+        sos = [mne.filter.create_filter(None, bc.SFREQ, lo, hi, method="iir",
+                                        iir_params=dict(order=4, ftype="butter", output="sos"),
+                                        verbose="error")["sos"] for lo, hi in bands]
+        out.append((dict(prefilter=name, n_bands=len(bands), kind="filter"),
+                    lambda sos=sos: [sosfiltfilt(s, x, axis=-1) for s in sos]))
+    return out
+
+
+def run_timing(subjects=None, *, methods=None, n_calls: int = 300, log=print) -> list[dict]:
+    """Interleaved timing of every peer and every method of ours; write the timing cache."""
+    src = bc.EpochSource(bc.load_sessions(bc.DATA_ROOT, subjects or ["subject01"]))
+    pipes = peer_pipelines()
+    try:
+        pipes += ours_pipelines(methods)
+    except ImportError as exc:
+        log(f"[timing] ours not available: {exc}")
+    t0 = time.perf_counter()
+    rows = timing_round_robin(pipes, src, n_calls=n_calls, log=log)
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    for r in rows:
+        if r.get("kind") == "filter":
+            continue
+        key = f"{r['library']}_{r['method']}".replace(" ", "").replace("/", "-")
+        bc.save_json(cache_path("timing", key), dict(key=key, protocol="timing", result=r,
+                                                     finished=when))
+    bc.save_json(cache_path("timing", "filters"), dict(
+        result=[r for r in rows if r.get("kind") == "filter"], finished=when))
+    log(f"[timing] {len(rows)} rows in {time.perf_counter() - t0:.0f} s")
+    return rows
 
 
 def filter_timing(n_calls: int = 300) -> list[dict]:
@@ -489,7 +576,9 @@ def main(argv=None) -> int:
     for side in sides:
         run(side, subjects=a.subjects, windows=a.windows, classes=a.classes, schemes=a.schemes,
             protocols=a.protocols, methods=a.methods, jobs=a.jobs, reuse=a.reuse,
-            do_timing=not a.no_timing, n_calls=a.n_calls)
+            do_timing=False, n_calls=a.n_calls)
+    if not a.no_timing:
+        run_timing(methods=a.methods if a.side == "ours" else None, n_calls=a.n_calls)
     return 0
 
 

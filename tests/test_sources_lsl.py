@@ -157,3 +157,14 @@ def test_replay_raw_with_annotations_loops(unique_name):
         assert [m for _, m in mk.pull()][:5] == ["rest", "21.0Hz", "rest", "21.0Hz", "rest"]
         assert not player.finished.is_set()
     player.close()
+
+
+def test_timestamp_jump_reported_as_lost_samples(unique_name):
+    with SyntheticEEG("rest:2", name=unique_name, loop=True, speed=2.0) as src, \
+            EEGStream(unique_name) as eeg:
+        assert _wait(lambda: eeg.n_buffered >= 64)
+        n0 = eeg.n_samples_received
+        src.inject("jump", 0.5)  # half a second of signal time
+        assert _wait(lambda: eeg.n_samples_received >= n0 + 64)
+        h = eeg.latest_window(eeg.n_buffered).health
+        assert h.lost_samples == 128 and not h.stalled

@@ -32,6 +32,7 @@ PART_SCRIPTS = (
     ("decoders (helper B)", "bench_decoders.py"),
     ("online loop (helper E)", "bench_online.py"),
     ("device round trip (helper C)", "bench_device.py"),
+    ("LSL streams (helper D)", "bench_streams.py"),
 )
 LIB_ORDER = {"ours": 0, "moabb": 1, "pyriemann": 2, "metabci": 3}
 
@@ -352,6 +353,7 @@ def plot_latency(rows: list[dict], filters: list[dict], e2e: dict | None, out_di
     ax.plot([r["predict_ms_p99"] for r in rows], y, "r|", ms=12, label="wall p99")
     ax.set_yticks(y, names, fontsize=9)
     ax.set_xscale("log")
+    ax.set_xlim(min(med) / 2, max(r["predict_ms_p99"] for r in rows) * 2)
     ax.set_xlabel("ms per prediction on one 1 s window (log scale)")
     ax.set_title("One prediction, one window")
     ax.grid(axis="x", alpha=0.3, which="both")

@@ -150,6 +150,9 @@ def test_replay_kalunga_fast_delivers_all_samples_and_cues(kalunga_session, uniq
 def test_replay_raw_with_annotations_loops(unique_name):
     raw = synthesize_raw("rest:1,21:1", seed=2)
     np.testing.assert_array_equal(annotation_samples(raw), [0, 256])
+    raw.annotations.append(0.5, 0.0, '{"outcome": "13.0Hz"}')  # a recorded decision
+    assert [d for _, d in RecordingPlayer(raw, name=unique_name).cues] == ["rest", "21.0Hz"]
+    assert len(RecordingPlayer(raw, name=unique_name, markers="all").cues) == 3
     player = RecordingPlayer(raw, name=unique_name, speed=8.0, loop=True).open()
     with MarkerStream(f"{unique_name}-markers") as mk:
         player.start()

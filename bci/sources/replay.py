@@ -8,7 +8,9 @@ from collections.abc import Sequence
 import mne
 import numpy as np
 
+from bci._check import check_option
 from bci.errors import DatasetError
+from bci.labels import REST_LABEL, freq_label, label_to_freq
 from bci.sources._base import CyclicMarkers, PacedSource
 
 
@@ -20,6 +22,15 @@ def _load(path: str | os.PathLike) -> mne.io.BaseRaw:
             raise DatasetError(f"Recording not found: {path}. Check the path.") from None
         return mne.io.read_raw(path, preload=True, verbose="error")
     return load_recording(path)
+
+
+def _cue_label(description: str) -> str | None:
+    """Canonical label of a cue annotation (None for anything else)."""
+    try:
+        freq = label_to_freq(description)
+    except ValueError:
+        return None
+    return REST_LABEL if freq is None else freq_label(freq)
 
 
 def annotation_samples(raw: mne.io.BaseRaw) -> np.ndarray:
@@ -51,12 +62,15 @@ class RecordingPlayer(PacedSource):
         Seconds of signal per chunk.
     channels : sequence of str | None
         Channels to publish (default: the EEG channels, else all).
+    markers : {"cues", "all"}, default="cues"
+        ``"cues"``: publish the cue annotations only, as canonical labels (``"13.0Hz"``,
+        ``"rest"``); ``"all"``: every annotation as it is named (e.g. the decisions of a
+        recorded session too).
 
     Notes
     -----
-    The samples are published in microvolts (the Raw holds volts). Every annotation is
-    published as a marker at its onset sample, in time order; the cue annotations are the
-    labels (``"13.0Hz"``, ``"rest"``), so consumers can tell them from anything else.
+    The samples are published in microvolts (the Raw holds volts); each marker is stamped
+    with the timestamp of its onset sample.
     """
 
     def __init__(
@@ -69,7 +83,9 @@ class RecordingPlayer(PacedSource):
         loop: bool = False,
         chunk_s: float = 1 / 16,
         channels: Sequence[str] | None = None,
+        markers: str = "cues",
     ) -> None:
+        check_option(markers, ("cues", "all"), "markers")
         if isinstance(recording, mne.io.BaseRaw):
             raw = recording
         elif isinstance(recording, (str, os.PathLike)):
@@ -95,10 +111,11 @@ class RecordingPlayer(PacedSource):
                          manufacturer="ssvep-exo replay")
         n = self._data.shape[1]
         samples = annotation_samples(raw)
-        inside = (samples >= 0) & (samples < n)
-        self._cues = CyclicMarkers(samples[inside],
-                                   [d for d, ok in zip(raw.annotations.description, inside) if ok],
-                                   n)
+        labels = [_cue_label(d) if markers == "cues" else str(d)
+                  for d in raw.annotations.description]
+        keep = [0 <= s < n and lab is not None for s, lab in zip(samples, labels)]
+        self._cues = CyclicMarkers(samples[np.asarray(keep, dtype=bool)],
+                                   [lab for lab, ok in zip(labels, keep) if ok], n)
         self.n_times = n
         self.position = 0
 

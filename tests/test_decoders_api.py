@@ -48,8 +48,9 @@ def _data(seed=0, n_per=8, n=256, rest=True):
     return X * 1e-3, y
 
 
-ALL = [CCA(), FBCCA(), TRCA(), TRCA(ensemble=False), TDCA(), RessFBCCA()]
-IDS = ["CCA", "FBCCA", "eTRCA", "TRCA", "TDCA", "RessFBCCA"]
+ALL = [CCA(), FBCCA(), TRCA(), TRCA(ensemble=False), TDCA(), RessFBCCA(),
+       RessFBCCA(classifier="lda")]
+IDS = ["CCA", "FBCCA", "eTRCA", "TRCA", "TDCA", "RessFBCCA", "RessFBCCA-lda"]
 
 # scikit-learn's checks feed 2-D tabular X (n_samples, n_features), sparse matrices, or
 # probe 2-D edge cases (1 feature, complex 2-D data). The decoders take 3-D EEG windows
@@ -206,6 +207,10 @@ def test_error_messages():
         TDCA(n_delays=-1).fit(X, y)
     with pytest.raises(ValueError, match="'n_cca' and 'n_filters' are both 0"):
         RessFBCCA(n_cca=0, n_filters=0).fit(X, y)
+    with pytest.raises(ValueError, match="'classifier' must be 'logreg' or 'lda'"):
+        RessFBCCA(classifier="svm").fit(X, y)
+    with pytest.raises(ValueError, match="'C' must be a positive number"):
+        RessFBCCA(C=0).fit(X, y)
     with pytest.raises(DecoderError, match="do not fit below"):
         RessFBCCA(n_bands=12).fit(X, y)
     with pytest.raises(DecoderError, match="Unknown decoder method 'fbca'.*Did you mean 'fbcca'"):

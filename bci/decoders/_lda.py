@@ -37,3 +37,24 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise log-softmax."""
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def fit_logreg(
+    F: np.ndarray, y: np.ndarray, n_classes: int, C: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit an L2 multinomial logistic regression on standardised features.
+
+    Returns ``coef (n_classes, n_features)`` and ``intercept (n_classes,)`` acting on the
+    raw features, so ``log_softmax(F @ coef.T + intercept)`` are the class log-posteriors.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    mu = F.mean(axis=0)
+    sd = F.std(axis=0) + 1e-12
+    lr = LogisticRegression(C=C, max_iter=2000).fit((F - mu) / sd, y)
+    coef = lr.coef_ / sd
+    intercept = lr.intercept_ - coef @ mu
+    if n_classes == 2 and coef.shape[0] == 1:  # binary: logits (0, z)
+        coef = np.vstack([np.zeros_like(coef), coef])
+        intercept = np.concatenate([[0.0], intercept])
+    return coef, intercept

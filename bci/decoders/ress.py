@@ -1,4 +1,4 @@
-"""Calibrated phase-invariant decoder for free-running lights: FBCCA + RESS features, LDA."""
+"""Calibrated phase-invariant decoder for free-running lights: FBCCA + RESS features."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import DecoderError
 from ._base import SSVEPDecoder, _check_sfreq, check_positive_int, check_X
 from ._filters import FilterBankCache, design_bands
-from ._lda import fit_lda, log_softmax
+from ._lda import fit_lda, fit_logreg, log_softmax
 from ._references import canonical_correlations, reference_bases
 from .cca import DEFAULT_FREQS
 
@@ -33,8 +33,9 @@ class RessFBCCA(SSVEPDecoder):
        every filter and sub-band, the logit of the fraction of the filtered window's power
        that lies in each target's reference subspace.
 
-    A shrinkage LDA (Ledoit-Wolf) over all classes, ``"rest"`` included, classifies the
-    features. Nothing depends on absolute amplitude or slow drift, so the rest class is
+    A strongly regularised multinomial logistic regression (or a Ledoit-Wolf shrinkage LDA)
+    over all classes, ``"rest"`` included, classifies the features; it is stored as plain
+    arrays ``coef_`` and ``intercept_``. Nothing depends on absolute amplitude or slow drift, so the rest class is
     learned from the spectral pattern, not from the signal level.
 
     Parameters
@@ -57,6 +58,11 @@ class RessFBCCA(SSVEPDecoder):
         Canonical correlations kept per target and sub-band.
     n_filters : int, default=2
         RESS spatial filters per target (0 disables the RESS features).
+    classifier : "logreg" | "lda", default="logreg"
+        L2 multinomial logistic regression on standardised features (strength ``C``), or
+        Ledoit-Wolf shrinkage LDA.
+    C : float, default=0.03
+        Inverse regularisation strength of the logistic regression.
 
     Attributes
     ----------
@@ -76,7 +82,7 @@ class RessFBCCA(SSVEPDecoder):
     _requires_y = True
 
     def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=3, n_bands=3,
-                 bands=None, n_cca=2, n_filters=2):
+                 bands=None, n_cca=2, n_filters=2, classifier="logreg", C=0.03):
         self.sfreq = sfreq
         self.freqs = freqs
         self.n_harmonics = n_harmonics
@@ -84,6 +90,8 @@ class RessFBCCA(SSVEPDecoder):
         self.bands = bands
         self.n_cca = n_cca
         self.n_filters = n_filters
+        self.classifier = classifier
+        self.C = C
 
     def _default_bands(self) -> np.ndarray:
         fmin, fmax = float(self.freqs_.min()), float(self.freqs_.max())
@@ -139,7 +147,7 @@ class RessFBCCA(SSVEPDecoder):
 
     # -- fit / predict ---------------------------------------------------------------------
     def fit(self, X, y):
-        """Fit spatial filters and the LDA on calibration windows.
+        """Fit spatial filters and the classifier on calibration windows.
 
         Parameters
         ----------
@@ -162,6 +170,12 @@ class RessFBCCA(SSVEPDecoder):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"'{name}' must be a non-negative integer, got {v!r}.")
+        if self.classifier not in ("logreg", "lda"):
+            raise ValueError(
+                f"'classifier' must be 'logreg' or 'lda', got {self.classifier!r} instead."
+            )
+        if isinstance(self.C, bool) or not isinstance(self.C, (int, float)) or not self.C > 0:
+            raise ValueError(f"'C' must be a positive number, got {self.C!r} instead.")
         if not (self.n_cca or self.n_filters):
             raise ValueError("'n_cca' and 'n_filters' are both 0: the decoder has no features.")
         self.n_channels_, self.n_samples_ = int(X.shape[1]), int(X.shape[2])
@@ -190,11 +204,14 @@ class RessFBCCA(SSVEPDecoder):
         if nf:
             F.extend(self._ress_features(Xb[m], qy) for m in range(Xb.shape[0]))
         F = np.concatenate(F, axis=1)
-        self.coef_, self.intercept_ = fit_lda(F, yi, len(self.classes_))
+        if self.classifier == "lda":
+            self.coef_, self.intercept_ = fit_lda(F, yi, len(self.classes_))
+        else:
+            self.coef_, self.intercept_ = fit_logreg(F, yi, len(self.classes_), float(self.C))
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """Return LDA log-posteriors ``(n_trials, n_classes)`` in ``classes_`` order."""
+        """Return class log-posteriors ``(n_trials, n_classes)`` in ``classes_`` order."""
         check_is_fitted(self, "coef_")
         X = check_X(X, self.n_channels_)
         return log_softmax(self._features(X) @ self.coef_.T + self.intercept_)

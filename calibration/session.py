@@ -362,10 +362,11 @@ class CueSequence:
         """Target frequencies of the sequence, ascending."""
         return sorted({label_to_freq(lab) for lab in self.labels if lab != REST_LABEL})
 
-    def schedule(self):
+    def schedule(self, tail_s: float = 0.0):
         """The :class:`bci.sources.Schedule` a simulated user following the cues would have
         (for :class:`bci.sources.SyntheticEEG`): rest during the lead-in and pauses, the cued
-        class from the cue to the end of the stimulation."""
+        class from the cue to the end of the stimulation, and ``tail_s`` of rest after the
+        last trial (so that a live source outlasts the sequence)."""
         from bci.sources.schedule import Schedule
 
         segs = [(REST_LABEL, self.lead_s)] if self.lead_s > 0 else []
@@ -373,6 +374,8 @@ class CueSequence:
             segs.append((lab, self.cue_s + self.trial_s))
             if self.rest_s > 0:
                 segs.append((REST_LABEL, self.rest_s))
+        if tail_s > 0:
+            segs.append((REST_LABEL, float(tail_s)))
         return Schedule(segs)
 
 
@@ -474,13 +477,13 @@ def calibrate_live(
         recorder = SessionRecorder(rec_path, stream=stream).start()
         try:
             if stimulus:
-                _run_with_stimulus(seq, recorder, refresh_rate=refresh_rate,
-                                   marker_name=marker_name, command_map=command_map,
-                                   start_at=start_at, say=say)
+                t_end = _run_with_stimulus(seq, recorder, refresh_rate=refresh_rate,
+                                           marker_name=marker_name, command_map=command_map,
+                                           start_at=start_at, say=say)
             else:
-                _run_with_outlet(seq, recorder, marker_name=marker_name, start_at=start_at,
-                                 say=say)
-            time.sleep(0.5)  # let the last samples arrive
+                t_end = _run_with_outlet(seq, recorder, marker_name=marker_name,
+                                         start_at=start_at, say=say)
+            _wait_until(stream, t_end + 0.25, timeout=5.0)  # the last samples arrive late
         finally:
             recorder.close()
         if recorder.error is not None:
@@ -514,7 +517,20 @@ def _wait_window(stream, n: int, timeout: float):
     )
 
 
-def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at, say) -> None:
+def _wait_until(stream, t_lsl: float, timeout: float) -> None:
+    """Wait until the stream has delivered samples up to LSL time ``t_lsl``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        win = stream.latest_window(1)
+        if win is not None and win.t_end >= t_lsl:
+            return
+        time.sleep(0.05)
+    logger.warning("the EEG stream did not deliver data up to the end of the sequence in "
+                   "%.0f s; the last trial may be incomplete", timeout)
+
+
+def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at,
+                     say) -> float:
     """Publish each cue at its scheduled LSL time (plain marker outlet, no display)."""
     import pylsl
 
@@ -534,10 +550,11 @@ def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at, 
     delay = end - pylsl.local_clock()
     if delay > 0:
         time.sleep(delay)
+    return end
 
 
 def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, command_map,
-                       start_at, say) -> None:
+                       start_at, say) -> float:
     """Run the cue sequence on the on-screen stimulus; its markers are recorded too."""
     import pylsl
 
@@ -554,7 +571,10 @@ def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name,
     with Stimulus(targets, refresh_rate=refresh_rate, marker_name=marker_name,
                   on_marker=record) as stim:
         t0 = pylsl.local_clock() if start_at is None else float(start_at)
-        stim.show_static(max(0.0, t0 + seq.lead_s - pylsl.local_clock()))
-        for k, lab in enumerate(seq.labels):
+        for k, (lab, on) in enumerate(zip(seq.labels, seq.onsets)):
+            wait = t0 + float(on) - pylsl.local_clock()  # keep the cues on the schedule
+            if wait > 0.5 / stim.refresh_rate:
+                stim.show_static(wait)
             say(f"trial {k + 1}/{len(seq.labels)}: {lab}")
             stim.run_trial(lab, cue_s=seq.cue_s, stim_s=seq.trial_s, rest_s=seq.rest_s)
+    return pylsl.local_clock()

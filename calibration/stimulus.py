@@ -221,8 +221,9 @@ class Stimulus:
             delay = self._next_flip - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            else:
-                self._next_flip = time.perf_counter()  # late: re-anchor, do not rush
+            elif -delay > 5.0 / self.refresh_rate:
+                self._next_flip = time.perf_counter()  # far behind (a pause): re-anchor
+            # a little late: the next frames come sooner, keeping frame k at k / rate
             self._next_flip += 1.0 / self.refresh_rate
         self._pg.display.flip()
         t = pylsl.local_clock()

@@ -27,7 +27,7 @@ def _first_sample_time(src: SyntheticEEG, timeout: float = 10.0) -> float:
 @pytest.mark.slow
 def test_live_calibration_end_to_end(unique_name, tmp_path):
     seq = CueSequence.balanced([13, 17], 3, trial_s=3.0, lead_s=6.0, seed=1)
-    src = SyntheticEEG(seq.schedule(), name=unique_name, snr=1.0, seed=5)
+    src = SyntheticEEG(seq.schedule(tail_s=3.0), name=unique_name, snr=1.0, seed=5)
     lines: list[str] = []
     with src:
         t0 = _first_sample_time(src)
@@ -104,3 +104,29 @@ def test_check_signal_flat_noisy_line():
     assert "Electrode POz: no valid data" in check_signal(bad, 256.0, raw.ch_names).message()
     with pytest.raises(ValueError, match="at least 1 s of data"):
         check_signal(data[:, :100], 256.0, raw.ch_names)
+
+
+@pytest.mark.slow
+def test_live_calibration_with_stimulus(unique_name, tmp_path):
+    """Cues from the on-screen stimulus (headless): cue, stim_on, stim_off are recorded."""
+    pytest.importorskip("pygame")
+    seq = CueSequence.balanced([13, 17], 2, trial_s=2.0, cue_s=0.3, lead_s=5.0, seed=3)
+    src = SyntheticEEG(seq.schedule(tail_s=3.0), name=unique_name, snr=1.0, seed=9)
+    with src:
+        t0 = _first_sample_time(src)
+        prof, rep = calibrate_live(name=unique_name, sequence=seq, start_at=t0, stimulus=True,
+                                   refresh_rate=60.0, output=tmp_path, methods=["fbcca"],
+                                   windows=[1.0], step_s=0.2,
+                                   marker_name=f"{unique_name}-cues",
+                                   command_map={"13.0Hz": "walk", "17.0Hz": "stop"})
+    raw = load_recording(tmp_path / "calibration.xdf")
+    descs = [a["description"] for a in raw.annotations]
+    cues = [d for d in descs if d in ("13.0Hz", "17.0Hz", "rest")]
+    assert cues == list(seq.labels)
+    assert descs.count("stim_on") == descs.count("stim_off") == len(seq.labels)
+    on = raw.annotations.onset
+    cue_on = on[[d in ("13.0Hz", "17.0Hz", "rest") for d in descs]]
+    stim_on = on[[d == "stim_on" for d in descs]]
+    np.testing.assert_allclose(stim_on - cue_on, 0.3, atol=0.05)  # the cue lasts 18 frames
+    assert prof.command_map == {"13.0Hz": "walk", "17.0Hz": "stop"}
+    assert rep.selected["accuracy"] >= 0.6

@@ -34,7 +34,7 @@ from bci.online.policy import DecisionPolicy
 
 #: Policy defaults chosen on the Kalunga calibration measurements (see docs/online.md).
 DEFAULT_POLICY = {
-    "n_consecutive": 8,
+    "n_consecutive": 12,
     "refractory_s": 1.0,
     "release_s": 1.0,
 }
@@ -169,6 +169,60 @@ def replay(
     return decisions, loop
 
 
+def replay_lsl(
+    raw, decoder, policy: DecisionPolicy, *, window_s: float, step_s: float, speed: float = 20.0,
+    name: str | None = None,
+) -> list[tuple[float, str]]:
+    """Replay a recording over real LSL (RecordingPlayer -> EEGStream -> OnlineLoop.run).
+
+    The policy's times are LSL-clock seconds, so its ``refractory_s`` and ``release_s`` are
+    divided by ``speed``. Returns the committed commands as (seconds from the start of the
+    recording, label), mapped back through the player's cue markers.
+    """
+    import threading
+    import uuid
+
+    import pylsl
+
+    from bci.acquisition import EEGStream
+    from bci.sources import RecordingPlayer
+
+    fast = DecisionPolicy.from_dict({
+        **policy.to_dict(), "refractory_s": policy.refractory_s / speed,
+        "release_s": policy.release_s / speed,
+    })
+    name = name or f"pseudo-online-{uuid.uuid4().hex[:8]}"
+    commands: list[tuple[float, str]] = []
+    player = RecordingPlayer(raw, name=name, speed=speed).open()
+    stream = EEGStream(name=name, source_id=name, buffer_s=max(10.0, 4 * window_s))
+    stop = threading.Event()
+    try:
+        stream.connect()
+        loop = OnlineLoop(
+            stream, decoder, fast, window_s=window_s, step_s=step_s / speed,
+            on_decision=lambda d: d.outcome is not None and commands.append(
+                (d.window_end, d.outcome)),
+            max_lag_s=max(0.25, 2 * step_s / speed),
+        )
+        th = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+        t_start = pylsl.local_clock()
+        player.start()
+        th.start()
+        player.wait(raw.times[-1] / speed + 30.0)
+        stop.set()
+        th.join(5.0)
+        markers = list(player.markers_sent)
+    finally:
+        stream.disconnect()
+        player.close()
+    from bci.datasets import cue_table
+
+    onsets, _ = cue_table(raw)
+    # LSL time of the recording's first sample, from the first cue marker.
+    t0 = markers[0][0] - onsets[0] / speed if markers and len(onsets) else t_start
+    return [((t - t0) * speed, lab) for t, lab in commands]
+
+
 # ---------------------------------------------------------------------- evaluation
 def _default_factory(method: str, sfreq: float, freqs: list[float]):
     from bci.decoders import make_decoder
@@ -220,6 +274,8 @@ def evaluate_online(
     decoder_factory: Callable[[str, float, list[float]], object] | None = None,
     calibrated: Mapping[str, bool] | None = None,
     progress: Callable[[str], None] | None = None,
+    via_lsl: bool = False,
+    speed: float = 20.0,
 ) -> list[dict]:
     """Replay every session through the online loop and score it; one record per subject/method.
 
@@ -245,6 +301,12 @@ def evaluate_online(
         Whether each method needs calibration data (default: the registry says).
     progress : callable | None
         Called with a one-line status per replayed session.
+    via_lsl : bool, default=False
+        Replay the test sessions over real LSL (:class:`bci.sources.RecordingPlayer` ->
+        :class:`bci.acquisition.EEGStream` -> :meth:`OnlineLoop.run`) at ``speed`` instead of
+        stepping a virtual clock. Thresholds are still chosen on the virtual-clock replay.
+    speed : float, default=20.0
+        Replay speed factor for ``via_lsl``.
 
     Returns
     -------
@@ -304,8 +366,13 @@ def evaluate_online(
                     policy.fit_thresholds(scores, wl, step_s=step_s,
                                           max_false_per_min=max_false_per_min)
                 margins.append(policy.min_margin)
-                decs, _ = replay(raw, decoder, policy, window_s=window_s, step_s=step_s)
-                commands = [(d.window_end, d.outcome) for d in decs if d.outcome is not None]
+                if via_lsl:
+                    commands = replay_lsl(raw, decoder, policy, window_s=window_s,
+                                          step_s=step_s, speed=speed)
+                else:
+                    decs, _ = replay(raw, decoder, policy, window_s=window_s, step_s=step_s)
+                    commands = [(d.window_end, d.outcome) for d in decs
+                                if d.outcome is not None]
                 c = score_commands(commands, onsets, labels, raw.times[-1], scored=test_use)
                 counts.append(c)
                 if progress is not None:
@@ -327,6 +394,7 @@ def evaluate_online(
                 "policy": {k: v for k, v in pp.items()},
                 "min_margins": [float(m) for m in margins],
                 "eval_s": time.perf_counter() - t0,
+                "replay": f"LSL at {speed:g}x" if via_lsl else "virtual clock",
             }
             logger.info("Pseudo-online %s %s: hit rate %.2f", subject, method, rec["hit_rate"])
             records.append(rec)

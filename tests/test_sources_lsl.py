@@ -87,11 +87,16 @@ def test_injected_faults_reach_the_health_report(unique_name):
         src.inject("drop", 0.25)
         src.inject("nan", 0.5, channels=["O1"])
         src.inject("clip", 0.5, channels=["Oz"])
+        src.inject("flat", 1.0, channels=["PO8"])
         assert _wait(lambda: eeg.n_samples_received >= n0 + 300)
         h = eeg.latest_window(eeg.n_buffered).health  # everything since connecting
         assert h.lost_samples == 64
         assert h.nan_channels == ("O1",)
         assert h.clipped_channels == ("Oz",)
+        assert _wait(lambda: eeg.n_samples_received >= n0 + 256)
+        po8 = eeg.latest_window(eeg.n_buffered).data[eeg.ch_names.index("PO8")]
+        same = np.flatnonzero(np.diff(po8) != 0)
+        assert np.diff(same).max() >= 256 - 64  # one value for the whole fault (not per chunk)
         with pytest.raises(ValueError, match="Allowed values are"):
             src.inject("smoke", 1.0)
         with pytest.raises(ValueError, match="Unknown channel"):

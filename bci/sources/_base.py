@@ -87,7 +87,7 @@ class PacedSource(ABC):
         self._marker_outlet: pylsl.StreamOutlet | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._faults: list[list] = []  # [kind, samples left, channel indices, value]
+        self._faults: list[list] = []  # [kind, samples left, channel indices, held value]
         self._fault_lock = threading.Lock()
         self._t_shift = 0.0
 
@@ -186,7 +186,7 @@ class PacedSource(ABC):
             raise ValueError(f"Unknown channel(s) {unknown}; the source has {list(self.ch_names)}.")
         idx = np.array([self.ch_names.index(c) for c in names], dtype=int)
         with self._fault_lock:
-            self._faults.append([kind, int(round(seconds * self.sfreq)), idx])
+            self._faults.append([kind, int(round(seconds * self.sfreq)), idx, None])
 
     def _apply_faults(self, data_uv: np.ndarray) -> np.ndarray:
         """Apply pending faults to (n, n_ch) µV samples; return a keep-mask of samples."""
@@ -194,12 +194,14 @@ class PacedSource(ABC):
         keep = np.ones(n, dtype=bool)
         with self._fault_lock:
             for fault in self._faults:
-                kind, left, idx = fault
+                kind, left, idx, held = fault
                 m = min(left, n)
                 if kind == "nan":
                     data_uv[:m, idx] = np.nan
-                elif kind == "flat":
-                    data_uv[:m, idx] = data_uv[0, idx]
+                elif kind == "flat":  # one value for the whole fault
+                    if held is None:
+                        fault[3] = held = data_uv[0, idx].copy()
+                    data_uv[:m, idx] = held
                 elif kind == "clip":
                     data_uv[:m, idx] = 1000.0
                 elif kind == "drop":

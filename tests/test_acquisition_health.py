@@ -79,3 +79,17 @@ def test_gaps_in_a_faster_than_real_time_stream():
     ts = 5.0 + np.arange(400) / (SF * 4)  # replayed at 4x
     ts[200:] += 30 / (SF * 4)
     assert lost_samples(ts, SF) == 30
+
+
+def test_channel_that_just_went_flat_is_caught_at_once(rng):
+    data, ts = _window(rng, n=384)  # 1.5 s
+    data[1, -70:] = data[1, -70]  # the newest 0.27 s stuck at one value
+    data[2, 100:170] = 0.5e-5  # stuck mid-window for 0.27 s (not at the extremes)
+    data[2, 100:170] = np.clip(data[2, 100:170], data[2].min() + 1e-9, data[2].max() - 1e-9)
+    h = assess_health(data, ts, NAMES, SF)
+    assert h.flat_channels == ("O1", "O2")
+    assert h.clipped_channels == ()
+    data, ts = _window(rng, n=384)
+    data[3, -70:] = data[3].max()  # stuck at the rail at the end: clipped, not flat
+    h = assess_health(data, ts, NAMES, SF)
+    assert h.clipped_channels == ("POz",) and h.flat_channels == ()

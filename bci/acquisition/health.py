@@ -15,6 +15,8 @@ FLAT_REL = 1e-3
 GAP_TOLERANCE_S = 0.02
 #: A run this long (s) at the window's max or min value counts as clipping (at least 4 samples).
 CLIP_RUN_S = 0.02
+#: A channel flat over the newest this-many seconds (or repeating one value that long) is flat.
+FLAT_TAIL_S = 0.25
 
 
 def lost_samples(timestamps: np.ndarray, sfreq: float, tol_s: float = GAP_TOLERANCE_S) -> int:
@@ -33,6 +35,14 @@ def lost_samples(timestamps: np.ndarray, sfreq: float, tol_s: float = GAP_TOLERA
     tol = tol_s * period * sfreq
     gaps = dt[dt > period + tol]
     return int(np.sum(np.round(gaps / period) - 1)) if gaps.size else 0
+
+
+def _relative_flat(x: np.ndarray, flat_rel: float) -> np.ndarray:
+    """Channels whose peak-to-peak is (near) zero relative to the median channel's."""
+    ptp = np.ptp(x, axis=1)
+    ref = float(np.median(ptp))
+    flat = ptp <= flat_rel * ref if ref > 0 else np.ones_like(ptp, dtype=bool)
+    return flat | (ptp == 0)
 
 
 def _longest_run(mask: np.ndarray) -> np.ndarray:
@@ -58,6 +68,7 @@ def assess(
     lost: bool = False,
     flat_rel: float = FLAT_REL,
     clip_run_s: float = CLIP_RUN_S,
+    flat_tail_s: float = FLAT_TAIL_S,
 ) -> SignalHealth:
     """Return the :class:`SignalHealth` of one window.
 
@@ -81,6 +92,9 @@ def assess(
         Relative peak-to-peak threshold for flat channels.
     clip_run_s : float
         Minimum duration of a run at the window's extreme value to count as clipping.
+    flat_tail_s : float
+        A channel flat over the newest ``flat_tail_s`` seconds of the window, or repeating
+        one value for that long anywhere in it, is flat.
     """
     data = np.asarray(data)
     names = list(ch_names)
@@ -92,19 +106,25 @@ def assess(
     good = ~bad
     if data.shape[1] >= 2 and good.any():
         x = data[good]
-        ptp = np.ptp(x, axis=1)
-        ref = float(np.median(ptp))
-        flat = ptp <= flat_rel * ref if ref > 0 else np.ones_like(ptp, dtype=bool)
-        flat |= ptp == 0
         good_names = [n for n, g in zip(names, good) if g]
-        flat_channels = tuple(n for n, f in zip(good_names, flat) if f)
         run = max(4, int(round(clip_run_s * sfreq)))
+        clipped = np.zeros(len(x), dtype=bool)
         if x.shape[1] >= run:
             hi = x == x.max(axis=1, keepdims=True)
             lo = x == x.min(axis=1, keepdims=True)
-            longest = np.maximum(_longest_run(hi), _longest_run(lo))
-            clipped = (longest >= run) & ~flat
-            clipped_channels = tuple(n for n, c in zip(good_names, clipped) if c)
+            clipped = np.maximum(_longest_run(hi), _longest_run(lo)) >= run
+        # flat: relative peak-to-peak over the window or over its newest part (so a channel
+        # that just went flat is caught at once), or a stretch of one repeated value
+        flat = _relative_flat(x, flat_rel)
+        tail = max(4, int(round(flat_tail_s * sfreq)))
+        if x.shape[1] > tail:  # (a channel stuck at the rail is clipped, not flat)
+            same = np.zeros_like(x, dtype=bool)
+            same[:, 1:] = np.diff(x, axis=1) == 0
+            stuck = _relative_flat(x[:, -tail:], flat_rel) | (_longest_run(same) + 1 >= tail)
+            flat |= stuck & ~clipped
+        clipped &= ~flat
+        flat_channels = tuple(n for n, f in zip(good_names, flat) if f)
+        clipped_channels = tuple(n for n, c in zip(good_names, clipped) if c)
     age = float(seconds_since_last_sample)
     return SignalHealth(
         stalled=bool(lost or age > stall_timeout),

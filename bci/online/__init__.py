@@ -5,6 +5,7 @@ from bci.online.decisions_stream import DecisionsInlet, DecisionsOutlet
 from bci.online.loop import OnlineLoop, class_labels
 from bci.online.offline_source import RecordingSource
 from bci.online.policy import DecisionPolicy, PolicyResult
+from bci.online.pseudo_online import evaluate_online, format_online_table
 from bci.online.session_log import SessionLog, read_session_log
 
 __all__ = [
@@ -17,5 +18,7 @@ __all__ = [
     "RecordingSource",
     "SessionLog",
     "class_labels",
+    "evaluate_online",
+    "format_online_table",
     "read_session_log",
 ]

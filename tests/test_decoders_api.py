@@ -74,16 +74,11 @@ _EXPECTED_FAILED = [
     "check_dict_unchanged", "check_fit_idempotent", "check_fit_check_is_fitted",
     "check_n_features_in", "check_fit2d_predict1d", "check_requires_y_none",
 ]
-# (check_classifiers_one_label_sample_weights passes for some decoders and not others.)
 
 
 @parametrize_with_checks(
     [CCA(), FBCCA(), TRCA(), TDCA(), RessFBCCA()],
-    expected_failed_checks=lambda est: {
-        name: _NEEDS_2D for name in [*_EXPECTED_FAILED, "check_classifiers_one_label_sample_weights"]
-        if name != "check_classifiers_one_label_sample_weights"
-        or isinstance(est, (TRCA, TDCA))
-    },
+    expected_failed_checks=lambda est: dict.fromkeys(_EXPECTED_FAILED, _NEEDS_2D),
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

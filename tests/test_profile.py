@@ -186,3 +186,17 @@ def test_invalid_construction_is_value_error(fitted):
 def test_profile_copied_elsewhere_still_loads(saved, tmp_path):
     shutil.copytree(saved, tmp_path / "copy")
     assert SubjectProfile.load(tmp_path / "copy" / "profile.json").method == "fbcca"
+
+
+@pytest.mark.parametrize("method", sorted(__import__("bci.decoders").decoders.METHODS))
+def test_every_registry_decoder_round_trips(method, tmp_path, rng):
+    X = rng.standard_normal((24, 4, 256))
+    y = np.array(["13.0Hz", "17.0Hz", "rest"] * 8)
+    dec = make_decoder(method, sfreq=256.0, freqs=[13, 17]).fit(X, y)
+    prof = SubjectProfile.from_decoder(
+        dec, method=method, ch_names=["Oz", "O1", "O2", "POz"], sfreq=256.0, window_s=1.0,
+        policy={"classes": [str(c) for c in dec.classes_]})
+    prof.save(tmp_path)
+    loaded = SubjectProfile.load(tmp_path)
+    np.testing.assert_allclose(loaded.build_decoder().decision_function(X),
+                               dec.decision_function(X))

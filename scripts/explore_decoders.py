@@ -8,7 +8,7 @@ session left out). Calibrated decoders may train on extra windows cut at ``train
 inside each TRAINING trial only (folds stay by trial).
 
 Usage: OMP_NUM_THREADS=1 python scripts/explore_decoders.py [method ...] [--windows 1,2]
-       [--classes 3,4] [--scheme within|cross]
+       [--classes 3,4] [--scheme within|cross|rest-time] [--offsets=-1,0.5] [--params "k=v;k=v"]
 """
 
 from __future__ import annotations
@@ -103,12 +103,46 @@ def run(method, window, classes, scheme="within", subjects=range(1, 9), params=N
     return np.asarray(accs)
 
 
+def rest_time(method, window, subjects=range(1, 9)):
+    """Cross-session: does P(rest) follow trial time among the test session's target trials?
+
+    Prints the Spearman correlation between P(rest) and trial onset (mean, median, range over
+    train/test session pairs), rest recall and the rate of false "rest" on target trials.
+    """
+    from scipy.stats import spearmanr
+
+    offs = (0.0, *(METHODS[method]["train_offsets"] or ()))
+    rs, recalls, fprs = [], [], []
+    for subj in subjects:
+        ss = [s for s in load_subject(subj) if not (subj == 7 and s[0] == DUPLICATE[1])]
+        for i, (_, dtr, etr) in enumerate(ss):
+            Xtr, ytr, _ = cut(dtr, etr, window, offs, 4)
+            est = make_decoder(method, sfreq=SFREQ, freqs=(13.0, 17.0, 21.0))
+            est.fit(Xtr.reshape(-1, *Xtr.shape[2:]), np.repeat(ytr, Xtr.shape[1]))
+            ri = list(est.classes_).index("rest")
+            for j, (_, dte, ete) in enumerate(ss):
+                if i == j:
+                    continue
+                Xte, yte, tt = cut(dte, ete, window, (0.0,), 4)
+                p_rest = est.predict_proba(Xte[:, 0])[:, ri]
+                pred = est.predict(Xte[:, 0])
+                f = yte != "rest"
+                rs.append(spearmanr(p_rest[f], tt[f])[0])
+                recalls.append(np.mean(pred[~f] == "rest"))
+                fprs.append(np.mean(pred[f] == "rest"))
+    rs = np.asarray(rs)
+    print(f"{method} {window:g}s cross-session: Spearman(P(rest), time | target trials) mean "
+          f"{np.nanmean(rs):+.3f} median {np.nanmedian(rs):+.3f} range [{np.nanmin(rs):+.2f}, "
+          f"{np.nanmax(rs):+.2f}] n={len(rs)}; rest recall {np.mean(recalls) * 100:.1f} %, "
+          f"false rest on targets {np.mean(fprs) * 100:.1f} %")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("methods", nargs="*", default=["fbcca"])
     p.add_argument("--windows", default="1,2")
     p.add_argument("--classes", default="3,4")
-    p.add_argument("--scheme", default="within", choices=["within", "cross"])
+    p.add_argument("--scheme", default="within", choices=["within", "cross", "rest-time"])
     p.add_argument("--offsets", default=None, help="training offsets, e.g. -1,-0.5,0.5")
     p.add_argument("--params", default="", help="k=v,... extra decoder params (python literals)")
     a = p.parse_args()
@@ -116,6 +150,11 @@ def main() -> None:
     for kv in filter(None, a.params.split(";")):
         k, v = kv.split("=", 1)
         params[k] = eval(v)  # noqa: S307 - developer script
+    if a.scheme == "rest-time":
+        for m in a.methods:
+            for w in map(float, a.windows.split(",")):
+                rest_time(m, w)
+        return
     for m in a.methods:
         for nc in map(int, a.classes.split(",")):
             for w in map(float, a.windows.split(",")):

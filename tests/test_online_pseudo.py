@@ -82,7 +82,8 @@ def test_evaluate_online_on_synthetic_sessions(tmp_path):
 @pytest.mark.realdata
 def test_evaluate_online_on_a_kalunga_subject(kalunga_root):
     sessions = sorted((kalunga_root / "subject03").glob("*_raw.fif"))
-    recs = evaluate_online({"subject03": sessions}, ["fbcca"], window_s=1.0, step_s=0.2)
+    recs = evaluate_online({"subject03": sessions}, ["fbcca"], window_s=1.0, step_s=0.25,
+                           policy_params={"n_consecutive": 5})
     (r,) = recs
     assert KEYS <= set(r)
     assert r["n_target_trials"] == 48 and r["n_rest_trials"] == 16

@@ -7,12 +7,12 @@ each window on its own with precomputed coefficients. Labels name stimulus frequ
 
 from ._state import from_state, to_state
 from .cca import CCA, FBCCA
-from .registry import BEST_METHOD, DEFAULT_METHODS, METHODS, make_decoder
+from .registry import BEST_METHOD, BEST_TRAINING_FREE, DEFAULT_METHODS, METHODS, make_decoder
 from .ress import RessFBCCA
 from .tdca import TDCA
 from .trca import TRCA
 
 __all__ = [
-    "CCA", "FBCCA", "TRCA", "TDCA", "RessFBCCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD", "make_decoder",
-    "to_state", "from_state",
+    "CCA", "FBCCA", "TRCA", "TDCA", "RessFBCCA", "METHODS", "DEFAULT_METHODS", "BEST_METHOD",
+    "BEST_TRAINING_FREE", "make_decoder", "to_state", "from_state",
 ]

@@ -16,8 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..errors import DecoderError
-from ..labels import is_rest, label_to_freq
+from ..labels import label_to_freq
 from ._lda import fit_lda, log_softmax
 from ._references import check_freqs
 
@@ -201,4 +200,4 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-__all__ = ["SSVEPDecoder", "check_X", "check_positive_int", "DecoderError", "is_rest"]
+__all__ = ["SSVEPDecoder", "check_X", "check_positive_int"]

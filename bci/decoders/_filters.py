@@ -19,7 +19,7 @@ def default_bands(freqs: np.ndarray, sfreq: float, n_bands: int) -> np.ndarray:
     """Return Chen-style filter-bank sub-bands ``(n_bands, 2)`` in Hz.
 
     Band ``m`` (0-based) starts ``2 Hz`` below ``(m + 1) * min(freqs)`` and every band ends
-    at ``max(freqs) * 2 + 0`` (the second harmonic of the highest target), capped below
+    at ``2 * max(freqs)`` (the second harmonic of the highest target), capped below
     Nyquist. For 13/17/21 Hz this gives 11-42, 24-42 and 37-42 Hz, the design used by the
     peer study.
     """

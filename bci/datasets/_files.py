@@ -167,6 +167,27 @@ def _is_marker_stream(stream: dict) -> bool:
     return fmt == "string" or typ in ("markers", "marker", "events")
 
 
+def _is_decisions_stream(stream: dict) -> bool:
+    """The online loop's decisions (JSON per step) are not cues: leave them out of the Raw."""
+    return str(_xdf_field(stream["info"], "name", "")).endswith("decisions")
+
+
+def _marker_onset(stamps: np.ndarray, ts: float, sfreq: float) -> float:
+    """Onset (s, in samples/sfreq) of the EEG sample a marker timestamp falls on.
+
+    Placing markers by sample index rather than by ``ts - stamps[0]`` keeps them on the
+    right sample when the session ran faster than real time or samples were lost.
+    """
+    idx = int(np.searchsorted(stamps, ts, side="left"))
+    if 0 < idx < len(stamps) and ts - stamps[idx - 1] < stamps[idx] - ts:
+        idx -= 1
+    if idx >= len(stamps):  # after the last sample: extrapolate at the nominal rate
+        return (len(stamps) - 1) / sfreq + (ts - stamps[-1])
+    if idx == 0 and ts < stamps[0]:
+        return ts - stamps[0]
+    return idx / sfreq
+
+
 def _pick_eeg_stream(streams: list[dict], name: str | None, path: Path) -> dict:
     data = [s for s in streams if not _is_marker_stream(s)]
     described = [
@@ -229,16 +250,17 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     raw = mne.io.RawArray((data * np.asarray(scales)).T, raw_info, verbose="error")
     onsets, labels, other_on, other_desc = [], [], [], []
     for s in streams:
-        if not _is_marker_stream(s):
+        if not _is_marker_stream(s) or _is_decisions_stream(s):
             continue
         for ts, values in zip(np.asarray(s["time_stamps"], float), s["time_series"]):
             text = str(values[0] if isinstance(values, (list, tuple, np.ndarray)) else values)
             label = canonical_label(text)
+            onset = _marker_onset(stamps, ts, sfreq)
             if label is not None:
-                onsets.append(ts - stamps[0])
+                onsets.append(onset)
                 labels.append(label)
             else:
-                other_on.append(ts - stamps[0])
+                other_on.append(onset)
                 other_desc.append(text)
     extra = mne.Annotations(other_on, [0.0] * len(other_on), other_desc) if other_on else None
     set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)

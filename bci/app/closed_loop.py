@@ -619,8 +619,9 @@ def user_error_line(command: str, exc: BaseException) -> str:
 
     Multi-line messages (e.g. the list of streams seen) are joined into one line.
     """
-    msg = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-    return f"ssvep-exo {command}: error: {msg}"
+    from bci.cli import one_line
+
+    return f"ssvep-exo {command}: error: {one_line(exc)}"
 
 
 def _clock() -> float:

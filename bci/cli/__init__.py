@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,11 +81,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (BCIError, DeviceError) as exc:
-        print(f"ssvep-exo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"ssvep-exo {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"ssvep-exo {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `ssvep-exo profile show P | head`): not an error of ours.
+        # Point stdout at devnull so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (multi-line messages joined with '; ')."""
+    parts = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(parts) if parts else type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bci.acquisition.window import SignalHealth
-from bci.app.live_view import LiveView, ViewState, render_lines
+from bci.app.live_view import LiveView, ViewState, render_lines, render_plain
 from bci.app.record import SessionRecord
 from bci.app.session_plots import plot_path, plot_scores
 from bci.app.summary import format_summary, summarize, write_summary
@@ -127,6 +127,7 @@ def test_live_view_shows_log_probabilities_as_probabilities():
     lines = render_lines(state)
     assert lines[1] == "probabilities"
     assert any(ln.strip().startswith("rest") and ln.endswith("0.800") for ln in lines)
+    assert " top=rest:p=0.80 " in render_plain(state)
 
 
 def test_live_view_marks_the_score_each_target_needs():

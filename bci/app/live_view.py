@@ -146,7 +146,9 @@ def render_plain(state: ViewState) -> str:
     best = ""
     if state.classes and len(state.scores) == len(state.classes):
         i = max(range(len(state.scores)), key=state.scores.__getitem__)
-        best = f" top={state.classes[i]}:{state.scores[i]:.3f}"
+        probs = _as_probabilities(state.scores)
+        best = (f" top={state.classes[i]}:p={probs[i]:.2f}" if probs is not None
+                else f" top={state.classes[i]}:{state.scores[i]:.3f}")
     bad = ",".join(f"{k}:{v}" for k, v in state.bad_channels.items()) or "ok"
     lat = "" if state.latency_ms is None else f" latency={state.latency_ms:.1f}ms"
     return (f"[{state.elapsed_s:6.1f}s] stream={state.stream_status}{best} "

@@ -122,8 +122,9 @@ def calibrate_raws(
         Target label -> command name; default: :data:`DEFAULT_COMMANDS` by ascending frequency.
     policy_params : dict | None
         Fixed DecisionPolicy parameters (``n_consecutive``, ``refractory_s``, ``release_s``;
-        default :data:`bci.online.pseudo_online.DEFAULT_POLICY`); ``min_margin`` is chosen
-        here.
+        default :data:`bci.online.pseudo_online.DEFAULT_POLICY`, whose ``n_consecutive`` is
+        for a 0.1 s step and is rescaled to keep the same dwell time at ``step_s``);
+        ``min_margin`` is chosen here.
     phases : sequence of float | None
         Stimulus phases (rad) per target, stored in the profile (default zeros).
     rest_model : {"head", "threshold"}, default="head"
@@ -169,7 +170,7 @@ def calibrate_raws(
     if has_rest and rest_model == "head":
         classes.append(REST_LABEL)
     windows = _usable_windows(raws, windows, tmin)
-    policy_params = {**DEFAULT_POLICY, **dict(policy_params or {})}
+    policy_params = {**_default_policy(step_s), **dict(policy_params or {})}
     policy_params.pop("min_margin", None)
 
     records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=freqs,
@@ -221,6 +222,14 @@ def calibrate_raws(
         profile.save(output)
         report.plot(output)
     return profile, report
+
+
+def _default_policy(step_s: float) -> dict:
+    """:data:`DEFAULT_POLICY` (set for the online loop's 0.1 s step) with the same dwell time
+    at ``step_s``."""
+    pol = dict(DEFAULT_POLICY)
+    pol["n_consecutive"] = max(1, int(round(pol["n_consecutive"] * 0.1 / float(step_s))))
+    return pol
 
 
 def _usable_windows(raws, windows, tmin: float) -> list[float]:

@@ -115,15 +115,23 @@ def cut(
     n_classes: int,
     tmin: float = TMIN,
     extra: int = 0,
+    allow_outside: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cut ``round(window*sfreq) + extra`` samples starting ``tmin`` s after each cue."""
+    """Cut ``round(window*sfreq) + extra`` samples starting ``tmin`` s after each cue.
+
+    With ``allow_outside`` a window that runs past the recording is returned filled with NaN
+    (training-window augmentation leaves those out, as ``bci.datasets.epoch`` does).
+    """
     keep = np.isin(sess.labels, class_labels(n_classes))
     n = int(round(window * sess.sfreq)) + extra
     start = sess.cue_samples[keep] + int(round(tmin * sess.sfreq))
     idx = start[:, None] + np.arange(n)[None, :]
-    if idx.max() >= data.shape[-1] or idx.min() < 0:
+    outside = (idx.max(axis=1) >= data.shape[-1]) | (idx.min(axis=1) < 0)
+    if outside.any() and not allow_outside:
         raise ValueError(f"window [{tmin}, {tmin + window}) s runs outside {sess.name}")
+    idx = np.clip(idx, 0, data.shape[-1] - 1)
     X = np.ascontiguousarray(np.moveaxis(data[:, idx], 1, 0))  # (n_trials, n_ch, n)
+    X[outside] = np.nan
     return X, sess.labels[keep]
 
 
@@ -184,15 +192,20 @@ class EpochSource:
         protocol: str,
         tmin: float = TMIN,
         extra: int = 0,
+        allow_outside: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filtered windows of one session under one protocol."""
+        """Filtered windows of one session under one protocol (NaN rows: see :func:`cut`)."""
+        kw = dict(window=window, n_classes=n_classes, tmin=tmin, extra=extra,
+                  allow_outside=allow_outside)
         if protocol == "whole":
-            return cut(
-                self._continuous(sess, prefilter), sess, window=window, n_classes=n_classes,
-                tmin=tmin, extra=extra,
-            )
-        X, y = cut(sess.data, sess, window=window, n_classes=n_classes, tmin=tmin, extra=extra)
-        return PREFILTERS[prefilter](X, sess.sfreq), y
+            return cut(self._continuous(sess, prefilter), sess, **kw)
+        X, y = cut(sess.data, sess, **kw)
+        ok = ~np.isnan(X[:, 0, 0])
+        if ok.all():
+            return PREFILTERS[prefilter](X, sess.sfreq), y
+        Xf = np.full(X.shape[:1] + PREFILTERS[prefilter](X[:1], sess.sfreq).shape[1:], np.nan)
+        Xf[ok] = PREFILTERS[prefilter](X[ok], sess.sfreq)
+        return Xf, y
 
 
 # ----------------------------------------------------------------------------- folds

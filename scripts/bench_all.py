@@ -202,7 +202,8 @@ def timing_tables(rows: list[dict], filters: list[dict], agg: list[dict]) -> lis
         fc = _cpu(f) if f else 0.0
         lines.append(
             f"| {_label(r['library'], r['method'])} | {r['family']} | {r['n_classes']} | "
-            f"{'x'.join(map(str, r['input_shape']))} | {r['fit_ms_median']:.1f} | "
+            f"{'x'.join(map(str, r['input_shape']))} | {r['fit_ms_median']:.1f} "
+            f"({r.get('n_fit_trials', '?')} windows) | "
             f"{r['predict_ms_median']:.3f} | {r['predict_ms_p99']:.3f} | {_cpu(r):.3f} | "
             f"{'included' if r['library'] == 'ours' else format(fc, '.3f')} | "
             f"{_cpu(r) + fc:.3f} |")

@@ -259,7 +259,8 @@ def _windows(src, sess, pipe, protocol, window, n_classes, *, train: bool):
     Xs = [X]
     for off in pipe.train_offsets:
         Xo, _ = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
-                            protocol=protocol, extra=extra, tmin=bc.TMIN + off)
+                            protocol=protocol, extra=extra, tmin=bc.TMIN + off,
+                            allow_outside=True)
         Xs.append(Xo)
     return Xs, y
 
@@ -267,6 +268,8 @@ def _windows(src, sess, pipe, protocol, window, n_classes, *, train: bool):
 def _fit_predict(pipe, n_classes, window, Xtr_list, ytr, Xte):
     Xtr = np.concatenate(Xtr_list, axis=0)
     ytr = np.tile(ytr, len(Xtr_list))
+    inside = ~np.isnan(Xtr[:, 0, 0])  # augmented windows past the recording are left out
+    Xtr, ytr = Xtr[inside], ytr[inside]
     est = pipe.make(n_classes, window)
     t0 = time.perf_counter()
     est.fit(Xtr, ytr)
@@ -341,6 +344,8 @@ def _prepare_timing(pipe: Pipeline, src: bc.EpochSource) -> dict:
     y = np.concatenate([t[1] for t in tr])
     Xc = np.concatenate(Xtr)
     yc = np.tile(y, len(Xtr))
+    inside = ~np.isnan(Xc[:, 0, 0])
+    Xc, yc = Xc[inside], yc[inside]
     fits = []
     for _ in range(5):
         est = pipe.make(nc, 1.0)

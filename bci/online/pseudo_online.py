@@ -34,11 +34,11 @@ from bci.online.policy import DecisionPolicy
 
 #: Policy defaults chosen on the Kalunga calibration measurements (see docs/online.md).
 DEFAULT_POLICY = {
-    "n_consecutive": 12,
+    "n_consecutive": 11,
     "refractory_s": 1.0,
     "release_s": 1.0,
 }
-DEFAULT_MAX_FALSE_PER_MIN = 0.5
+DEFAULT_MAX_FALSE_PER_MIN = 1.0
 
 
 # ---------------------------------------------------------------------- scoring
@@ -292,7 +292,7 @@ def evaluate_online(
     policy_params : mapping | None
         Overrides of :data:`DEFAULT_POLICY` (``n_consecutive``, ``refractory_s``,
         ``release_s``, ``min_margin``; a given ``min_margin`` disables threshold calibration).
-    max_false_per_min : float, default=0.5
+    max_false_per_min : float, default=1.0
         False-activation target used to choose ``min_margin`` on the calibration session.
     decoder_factory : callable | None
         ``f(method, sfreq, freqs) -> unfitted estimator`` (default

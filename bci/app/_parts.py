@@ -7,8 +7,9 @@ place.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -51,18 +52,48 @@ def player_finished(player) -> bool:
     return bool(ev is not None and ev.is_set())
 
 
-def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels):
-    """Find and connect the EEG stream (pinned by source id and host when given)."""
+def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, profile=None):
+    """Find and connect the EEG stream (pinned by source id and host when given).
+
+    With a subject ``profile`` the stream is checked against it
+    (:meth:`~calibration.profile.SubjectProfile.check_compatible`): missing channels or
+    another sampling rate raise :class:`calibration.errors.ProfileError`.
+    """
     from bci.acquisition import EEGStream
+    from bci.errors import StreamError
 
     src = cfg.source
-    stream = EEGStream(
-        name=name or None, stype=src.stream_type, source_id=source_id or None,
-        hostname=src.host or None, channels=list(channels) if channels else None,
-        stall_timeout=src.stall_timeout_s,
-    )
-    stream.connect(timeout=src.timeout_s)
-    return stream
+
+    def connect(picks):
+        return EEGStream(
+            name=name or None, stype=src.stream_type, source_id=source_id or None,
+            hostname=src.host or None, channels=list(picks) if picks else None,
+            stall_timeout=src.stall_timeout_s,
+        ).connect(timeout=src.timeout_s)
+
+    try:
+        stream = connect(channels)
+    except StreamError:
+        if profile is None:
+            raise
+        _check_profile_on_stream(profile, connect)  # a ProfileError when it does not fit
+        raise
+    return stream  # prepare_decoder checks the sampling rate against the profile
+
+
+def _check_profile_on_stream(profile, connect) -> None:
+    """The profile's channels could not be selected: check it against all the channels."""
+    from bci.acquisition._metadata import channel_labels
+
+    try:
+        whole = connect(None)
+    except BCIError:
+        return  # the stream itself is the problem: keep the original error
+    try:
+        if any(lab is not None for lab in channel_labels(whole.info)):
+            profile.check_compatible(whole.ch_names, whole.sfreq)
+    finally:
+        whole.disconnect()
 
 
 def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
@@ -134,6 +165,10 @@ class DecoderSetup:
     profile : SubjectProfile | None
     needs_fit : bool
         A training-free decoder still to be fitted for the stream's rate and channels.
+    step_s : float
+        Time between two decisions (the profile's calibrated step unless set explicitly).
+    notes : list of str
+        Warnings for the user (settings that override the profile's).
     """
 
     decoder: Any
@@ -143,39 +178,25 @@ class DecoderSetup:
     mapping: dict | None = None
     profile: Any = None
     needs_fit: bool = False
+    step_s: float = 0.1
+    notes: list = field(default_factory=list)
 
 
 def build_decoder(cfg: SessionConfig) -> DecoderSetup:
     """Return the :class:`DecoderSetup` of the session.
 
-    With ``decoder.profile`` the subject profile gives the decoder, the policy thresholds, the
-    window, the channels and the mapping (a ``[mapping]`` in the configuration overrides the
-    profile's). Otherwise a training-free decoder (``decoder.method``, FBCCA by default) on
-    ``decoder.freqs`` with the ``[policy]`` settings.
+    With ``decoder.profile`` the subject profile gives the decoder, the decision policy
+    (:meth:`~calibration.profile.SubjectProfile.build_policy`), the window, the step its
+    thresholds were calibrated for, the channels and the mapping. Settings given explicitly
+    (file or command line) win over the profile: ``decoder.window_s``, ``decoder.step_s`` and
+    ``[mapping]``; a window or step other than the profile's is noted (``notes``) and logged
+    as a warning, because the thresholds were calibrated for the profile's. Otherwise a
+    training-free decoder (``decoder.method``, FBCCA by default) on ``decoder.freqs`` with
+    the ``[policy]`` settings.
     """
-    from bci.online import DecisionPolicy, class_labels
-
     dec_cfg = cfg.decoder
     if dec_cfg.profile:
-        from calibration.profile import SubjectProfile
-
-        profile = SubjectProfile.load(dec_cfg.profile)
-        decoder = profile.build_decoder()
-        pol = dict(profile.policy)
-        pol.setdefault("classes", list(class_labels(decoder.classes_)))
-        from calibration.errors import ProfileError
-
-        try:
-            policy = DecisionPolicy(**pol)
-        except (TypeError, ValueError) as exc:
-            raise ProfileError(
-                f"The profile's policy {profile.policy!r} is not accepted: {exc}. Recalibrate."
-            ) from None
-        mapping = dict(profile.command_map) or None
-        if cfg.explicit_mapping:
-            mapping = dict(cfg.mapping)
-        return DecoderSetup(decoder, policy, float(profile.window_s), list(profile.ch_names),
-                            mapping, profile)
+        return _profile_setup(cfg)
     from bci.decoders import make_decoder
 
     window_s = float(dec_cfg.window_s)
@@ -189,7 +210,49 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
         ) from None
     classes = [freq_label(f) for f in freqs]
     policy = make_policy(cfg, classes)
-    return DecoderSetup(decoder, policy, window_s, list(dec_cfg.channels), needs_fit=True)
+    return DecoderSetup(decoder, policy, window_s, list(dec_cfg.channels), needs_fit=True,
+                        step_s=float(dec_cfg.step_s))
+
+
+def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
+    """The :class:`DecoderSetup` of a subject profile (see :func:`build_decoder`)."""
+    from calibration.profile import SubjectProfile
+
+    dec_cfg = cfg.decoder
+    profile = SubjectProfile.load(dec_cfg.profile)
+    decoder = profile.build_decoder()
+    policy = profile.build_policy()
+    notes: list[str] = []
+    window_s = float(profile.window_s)
+    if cfg.is_explicit("decoder.window_s") and \
+            not math.isclose(float(dec_cfg.window_s), window_s, rel_tol=1e-6):
+        notes.append(
+            f"decoder.window_s = {float(dec_cfg.window_s):g} s overrides the profile's "
+            f"{window_s:g} s windows; its decoder and thresholds were calibrated on "
+            f"{window_s:g} s windows (drop decoder.window_s / --window to use them)")
+        window_s = float(dec_cfg.window_s)
+    cal_step = profile.extra.get("step_s") if isinstance(profile.extra, dict) else None
+    if isinstance(cal_step, bool) or not isinstance(cal_step, (int, float)) or \
+            not (math.isfinite(cal_step) and cal_step > 0):
+        cal_step = None  # profiles made without a recorded step
+    step_s = float(dec_cfg.step_s)
+    if cal_step is not None:
+        if not cfg.is_explicit("decoder.step_s"):
+            step_s = float(cal_step)
+        elif not math.isclose(step_s, float(cal_step), rel_tol=1e-6):
+            notes.append(
+                f"decoder.step_s = {step_s:g} s differs from the {float(cal_step):g} s step "
+                f"the profile's thresholds (n_consecutive {policy.n_consecutive}, min_margin "
+                f"{policy.min_margin:.3g}) were calibrated at; commands will come at another "
+                "pace and false activations may differ (drop decoder.step_s to use the "
+                "profile's)")
+    for note in notes:
+        logger.warning("%s", note)
+    mapping = dict(profile.command_map) or None
+    if cfg.explicit_mapping:
+        mapping = dict(cfg.mapping)
+    return DecoderSetup(decoder, policy, window_s, list(profile.ch_names), mapping, profile,
+                        step_s=step_s, notes=notes)
 
 
 def make_policy(cfg: SessionConfig, classes):
@@ -215,6 +278,17 @@ def prepare_decoder(setup: DecoderSetup, stream) -> None:
     """Check the profile against the live stream, or fit the training-free decoder."""
     if setup.profile is not None:
         setup.profile.check_compatible(stream.ch_names, stream.sfreq)
+        if not math.isclose(setup.window_s, float(setup.profile.window_s), rel_tol=1e-6):
+            n = int(round(setup.window_s * float(stream.sfreq)))
+            try:  # the window length overrides the profile's: can its decoder take it?
+                setup.decoder.decision_function(np.zeros((1, len(stream.ch_names), n)))
+            except Exception as exc:  # noqa: BLE001 - any refusal is the setting's fault
+                raise ConfigError(
+                    f"The profile's {setup.profile.method} decoder (fitted on "
+                    f"{setup.profile.window_s:g} s windows) cannot decode "
+                    f"{setup.window_s:g} s windows ({exc}); drop decoder.window_s / --window "
+                    "to use the profile's window."
+                ) from None
     elif setup.needs_fit:
         try:
             fit_training_free(setup.decoder, stream, setup.window_s)

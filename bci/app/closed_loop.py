@@ -306,15 +306,19 @@ class ClosedLoopSession:
                      f"(source id {source_id!r}, speed x{cfg.source.speed:g})")
         setup = self.setup
         decoder, policy, window_s = setup.decoder, setup.policy, setup.window_s
+        step_s = setup.step_s
         if setup.profile is not None:
             self.say(f"Decoder: subject profile {cfg.decoder.profile} ({setup.profile.method}, "
-                     f"{setup.window_s:g} s windows)")
+                     f"{setup.window_s:g} s windows, a decision every {step_s:g} s)")
+            for note in setup.notes:
+                self.say(f"Warning: {note}")
+                self._log_event("profile_override", {"note": note})
         else:
             self.say(f"Decoder: training-free {cfg.decoder.method} on "
                      f"{', '.join(freq_label(f) for f in cfg.decoder.freqs)} "
                      f"({setup.window_s:g} s windows)")
         self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
-                                         channels=setup.channels)
+                                         channels=setup.channels, profile=setup.profile)
         stack.callback(_safe_close, self.stream.disconnect)
         _parts.prepare_decoder(setup, self.stream)
         self.say(f"EEG stream: {len(self.stream.ch_names)} channels at {self.stream.sfreq:g} Hz "
@@ -347,12 +351,12 @@ class ClosedLoopSession:
                if any(is_rest(c) for c in classes) else ""))
         self.outlet = DecisionsOutlet(
             cfg.lsl.decisions_stream, source_id=cfg.lsl.decisions_source_id or None,
-            classes=classes, meta={"window_s": window_s, "role": self.role})
+            classes=classes, meta={"window_s": window_s, "step_s": step_s, "role": self.role})
         stack.callback(_safe_close, self.outlet.close)
         self.loop = OnlineLoop(
-            self.stream, decoder, policy, window_s=window_s, step_s=cfg.decoder.step_s,
+            self.stream, decoder, policy, window_s=window_s, step_s=step_s,
             on_decision=self._on_decision, outlet=self.outlet, log=self.log,
-            max_lag_s=max(0.5, 2 * cfg.decoder.step_s))
+            max_lag_s=max(0.5, 2 * step_s))
         self.window_s = window_s
         t = threading.Thread(target=self._run_loop, name="online-loop", daemon=True)
         self._threads.append(t)

@@ -243,6 +243,10 @@ class SessionConfig:
                 self._set(sec, key, val)
                 values[key] = val
             self._sections[sec] = values
+        #: ``"section.key"`` settings given in the file or as overrides (not defaults).
+        self.explicit: frozenset[str] = frozenset(
+            f"{sec}.{key}" for sec, given in data.items() if sec != "mapping"
+            and isinstance(given, dict) for key in given)
         mapping = data.get("mapping")
         #: True when the mapping was given (file or overrides), not derived from the defaults.
         self.explicit_mapping = mapping is not None
@@ -331,7 +335,17 @@ class SessionConfig:
             data.setdefault(sec, {})[key] = val
         if not self.explicit_mapping and overrides.get("mapping") is None:
             data.pop("mapping", None)  # derived from decoder.freqs again
-        return SessionConfig(data, origin=f"{self.origin} (with command-line options)")
+        new = SessionConfig(data, origin=f"{self.origin} (with command-line options)")
+        new.explicit = self.explicit | {k for k, v in overrides.items()
+                                        if v is not None and not k.startswith("mapping")}
+        return new
+
+    def is_explicit(self, dotted: str) -> bool:
+        """True when ``"section.key"`` was set in the file or by an override (not a default).
+
+        A subject profile's window and step give way only to explicit settings.
+        """
+        return dotted in self.explicit
 
     def to_dict(self) -> dict[str, Any]:
         """Plain (TOML/JSON-able) form of every setting."""

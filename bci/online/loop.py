@@ -134,7 +134,9 @@ class OnlineLoop:
             health = window.health if window is not None else _STALLED
             window_end = window.t_end if window is not None else float("nan")
             reason = "stalled"
-            self.policy.update(window_end, None, healthy=False)
+            # Policy time must be finite (the latch's release timer): use the clock if blind.
+            self.policy.update(window_end if window is not None else self.clock(), None,
+                               healthy=False)
         else:
             health = window.health
             window_end = window.t_end

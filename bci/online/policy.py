@@ -197,7 +197,7 @@ class DecisionPolicy:
 
     def _leave_latch(self, t: float) -> None:
         """The decoder is not on the latched command: release it after ``release_s``."""
-        if self._latched < 0:
+        if self._latched < 0 or t != t:  # no latch, or no usable time (NaN)
             return
         if self._away_since is None:
             self._away_since = t

@@ -48,6 +48,15 @@ def load_records(cache_dir: Path = bc.CACHE_DIR) -> list[dict]:
     return recs
 
 
+def compute_seconds(cache_dir: Path = bc.CACHE_DIR) -> dict[str, float]:
+    """Wall seconds spent on the accuracy sweep per library (sum over cached tasks)."""
+    out: dict[str, float] = defaultdict(float)
+    for p in sorted(Path(cache_dir).glob("acc_*.json")):
+        d = bc.load_json(p)
+        out[d["key"].split("_", 1)[0]] += float(d.get("seconds", 0.0))
+    return dict(out)
+
+
 def cache_times(cache_dir: Path = bc.CACHE_DIR) -> dict[str, tuple[str, str]]:
     """Earliest and latest finish time of the cached results, per library."""
     out: dict[str, list[str]] = defaultdict(list)
@@ -281,8 +290,24 @@ def plot_accuracy(agg: list[dict], out_dir: Path) -> list[Path]:
     paths = []
     pipes = sorted({(r["library"], r["method"]) for r in agg if "accuracy" in r},
                    key=lambda t: (LIB_ORDER.get(t[0], 9), t[1]))
-    cmap = plt.get_cmap("tab20")
-    color = {p: cmap(i % 20) for i, p in enumerate(pipes)}
+    fam = {(r["library"], r["method"]): r.get("family", "") for r in agg}
+    ours_cols = iter(["tab:blue", "tab:orange", "tab:cyan", "tab:olive"])
+    peer_cols = iter(["tab:red", "tab:purple", "tab:brown", "tab:green", "tab:pink",
+                      "tab:gray", "gold", "navy"])
+    try:
+        from bci.decoders import BEST_METHOD
+    except ImportError:
+        BEST_METHOD = None
+    color, width = {}, {}
+    for p in pipes:
+        template = fam.get(p, "").startswith("template")
+        if template:  # at chance on free-running LEDs: keep them quiet
+            color[p], width[p] = ("0.6" if p[0] == "ours" else "0.75"), 0.9
+        elif p[0] == "ours":
+            color[p] = "black" if p[1] == BEST_METHOD else next(ours_cols, "tab:blue")
+            width[p] = 3.0 if p[1] == BEST_METHOD else 2.2
+        else:
+            color[p], width[p] = next(peer_cols, "tab:red"), 1.6
     for sch in bc.SCHEMES:
         fig, axes = plt.subplots(2, 2, figsize=(13, 9.5), sharex=True, sharey=True)
         for i, nc in enumerate(bc.CLASS_COUNTS):
@@ -297,7 +322,7 @@ def plot_accuracy(agg: list[dict], out_dir: Path) -> list[Path]:
                         continue
                     ours = lib == "ours"
                     ax.plot([r["window_s"] for r in rs], [100 * r["accuracy"] for r in rs],
-                            marker="o" if ours else "s", lw=2.6 if ours else 1.3,
+                            marker="o" if ours else "s", lw=width[(lib, meth)],
                             ls="-" if ours else "--", color=color[(lib, meth)],
                             label=_label(lib, meth), ms=6 if ours else 4)
                 ax.axhline(100 / nc, color="grey", lw=1, ls=":")
@@ -321,7 +346,8 @@ def plot_accuracy(agg: list[dict], out_dir: Path) -> list[Path]:
                     labels.append(ll)
         fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9, frameon=False)
         fig.suptitle(f"Kalunga2016, {sch}-{'session' if sch == 'cross' else 'subject 5-fold CV'}:"
-                     " accuracy vs window length (ours solid, peers dashed)", fontsize=13)
+                     " accuracy vs window length (ours solid, peers dashed;"
+                     " grey = phase-locked template methods)", fontsize=12)
         fig.tight_layout(rect=(0, 0.1, 1, 0.96))
         p = out_dir / f"accuracy_{sch}.png"
         fig.savefig(p, dpi=110)
@@ -390,7 +416,9 @@ def run_part(script: str, python: str, timeout: float = 600.0) -> dict:
                             timeout=timeout, cwd=bc.REPO)
         out = cp.stdout.strip()
         if cp.returncode != 0:
-            out += f"\n[exit {cp.returncode}]\n{cp.stderr.strip()[-2000:]}"
+            err = "\n".join(ln for ln in cp.stderr.splitlines() if "INFO|" not in ln)
+            out += f"\n[exit {cp.returncode}: the script reports a missed target or an error]"
+            out += f"\n{err.strip()[-2000:]}" if err.strip() else ""
         return dict(status="ok" if cp.returncode == 0 else "error", output=out,
                     seconds=time.perf_counter() - t0)
     except subprocess.TimeoutExpired:
@@ -431,6 +459,9 @@ def write_report(agg, timing_rows, filters, e2e, parts, meta, out: Path) -> str:
          "", "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
          "", "Results computed (UTC, per library, first - last cache file): " + "; ".join(
              f"{k} {a} - {b}" for k, (a, b) in sorted(cache_times().items())) + ".",
+         "", "Accuracy sweep compute (sum of task wall times, 2 worker processes, machine "
+         "shared with other jobs): " + ", ".join(
+             f"{k} {v / 60:.1f} min" for k, v in sorted(compute_seconds().items())) + ".",
          "", "Reproduce: `make bench` (see `docs/benchmarks.md` for the protocol).", "",
          "Protocol: Kalunga2016 subjects 01-08, local FIF files; subject07's duplicate session "
          "dropped; windows [2, 2+T) s after the cue, exactly T*256 samples; within-subject = "

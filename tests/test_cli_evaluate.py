@@ -98,6 +98,16 @@ def test_default_methods_come_from_the_registry():
     assert _resolve_methods(["fbcca"])[0] == ["fbcca"]
 
 
+def test_online_defaults_to_the_deployable_decoders():
+    from bci.cli.evaluate import _resolve_methods
+    from bci.decoders import BEST_METHOD, BEST_TRAINING_FREE, METHODS
+
+    methods = _resolve_methods(None, online=True)[0]
+    assert methods == [BEST_TRAINING_FREE, BEST_METHOD]
+    assert METHODS[BEST_METHOD]["calibrated"] and not METHODS[BEST_TRAINING_FREE]["calibrated"]
+    assert _resolve_methods(["cca"], online=True)[0] == ["cca"]  # explicit choice wins
+
+
 def test_evaluate_user_errors(synth_folder, tmp_path, capsys):
     assert main(["evaluate", str(synth_folder), "--methods", "fbca"]) == 2
     assert "unknown method 'fbca'; choose from" in capsys.readouterr().err

@@ -70,7 +70,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s)")
     p.add_argument("--methods", type=_methods, default=None,
                    help="comma-separated decoder names (default: the registry's defaults; "
-                        "'all' for every registered decoder)")  # fmt: skip
+                        "with --online the best training-free and the best calibrated "
+                        "decoder; 'all' for every registered decoder)")  # fmt: skip
     p.add_argument("--windows", type=_floats, default=None,
                    help="window lengths in s, comma-separated (default 0.5,1,2; with "
                         "--online 1)")  # fmt: skip
@@ -111,11 +112,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _resolve_methods(requested: list[str] | None):
+def _resolve_methods(requested: list[str] | None, *, online: bool = False):
     try:
-        from bci.decoders import DEFAULT_METHODS, METHODS
+        from bci.decoders import BEST_METHOD, BEST_TRAINING_FREE, DEFAULT_METHODS, METHODS
     except ImportError as exc:  # pragma: no cover - decoders are part of the package
         raise BCIError(f"the decoders (bci.decoders) cannot be imported: {exc}") from exc
+    if not requested and online:
+        # Pseudo-online replays whole sessions: run the two decoders a user would deploy.
+        return list(dict.fromkeys([BEST_TRAINING_FREE, BEST_METHOD])), METHODS
     if not requested:
         return list(DEFAULT_METHODS), METHODS
     if requested == ["all"]:
@@ -175,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    methods, registry = _resolve_methods(args.methods)
+    methods, registry = _resolve_methods(args.methods, online=args.online)
     if args.n_jobs < 1:
         raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
     found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)

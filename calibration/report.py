@@ -24,6 +24,8 @@ class CalibrationReport:
         The false-activation target.
     plots : list of Path
         PNG files written by :meth:`plot`.
+    notes : list of str
+        One-line remarks for the user (e.g. candidates skipped), printed under the table.
     """
 
     records: list[dict]
@@ -31,6 +33,7 @@ class CalibrationReport:
     far_curve: list[dict] = field(default_factory=list)
     far_target_per_min: float = 1.0
     plots: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
         """A plain-text table of the candidates (the chosen one is starred)."""
@@ -54,6 +57,7 @@ class CalibrationReport:
                 f"target trials reached {s.get('target_segments_hit', '-')}/"
                 f"{s.get('target_segments', '-')}"
             )
+        lines.extend(self.notes)
         return "\n".join(lines)
 
     def plot(self, directory: str | Path) -> list[Path]:
@@ -115,7 +119,7 @@ class CalibrationReport:
         """Plain-JSON form."""
         return {"records": self.records, "selected": self.selected,
                 "far_curve": self.far_curve, "far_target_per_min": self.far_target_per_min,
-                "plots": [str(p) for p in self.plots]}
+                "plots": [str(p) for p in self.plots], "notes": list(self.notes)}
 
 
 def _f(v) -> str:

@@ -430,3 +430,91 @@ def _margins(scores: np.ndarray) -> np.ndarray:
     """Top-minus-second score of each window."""
     srt = np.sort(scores, axis=1)
     return srt[:, -1] - srt[:, -2] if scores.shape[1] > 1 else srt[:, -1]
+
+
+#: Default candidates are pruned only when the data gives no evidence of phase locking at
+#: this level (pooled Rayleigh test over the stimulus frequencies).
+PHASE_LOCK_ALPHA = 0.05
+
+
+@dataclass
+class PhaseCheck:
+    """Whether the calibration cues are phase-locked (see :func:`phase_check`).
+
+    Attributes
+    ----------
+    locked : bool | None
+        True: phase-locked; False: no evidence of phase locking; None: too few trials to
+        tell (or the analysis could not run).
+    itc : float
+        Inter-trial coherence averaged over the stimulus frequencies (nan when unknown).
+    chance : float
+        Its value for random phases, ``1/sqrt(n_trials)`` averaged likewise.
+    p_value : float
+        Pooled Rayleigh test (nan when unknown).
+    rows : list of dict
+        :class:`bci.evaluation.phase.PhaseLockingReport` rows.
+    """
+
+    locked: bool | None
+    itc: float = float("nan")
+    chance: float = float("nan")
+    p_value: float = float("nan")
+    rows: list | None = None
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form (stored in the profile's ``extra``)."""
+        def num(v: float) -> float | None:
+            return None if v != v else round(float(v), 4)
+
+        return {"locked": self.locked, "itc": num(self.itc), "chance": num(self.chance),
+                "p_value": num(self.p_value)}
+
+
+def phase_check(raws: Sequence, *, tmin: float, window: float,
+                channels: Sequence[str] | None = None) -> PhaseCheck:
+    """Tell phase-locked cues (screen stimuli) from free-running lights on calibration data.
+
+    Runs :func:`bci.evaluation.phase.phase_locking_analysis` on the cued windows and pools
+    its per-frequency Rayleigh statistics ``n * itc**2`` (a sum of ``k`` of them follows a
+    Gamma(k) law for random phases), which gives power with the few trials of a calibration.
+
+    Parameters
+    ----------
+    raws : sequence of mne.io.Raw
+        Calibration recordings with cue annotations.
+    tmin, window : float
+        The window analysed, seconds after each cue.
+    channels : sequence of str | None
+        Channels to average the ITC over.
+
+    Returns
+    -------
+    check : PhaseCheck
+        ``locked`` is False only when the trials could have shown phase locking (a perfectly
+        locked response would reach ``p < PHASE_LOCK_ALPHA``) and did not.
+    """
+    from scipy.stats import gamma
+
+    from bci.evaluation.phase import phase_locking_analysis
+
+    try:
+        rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window=window,
+                                      channels=channels).rows
+    except Exception as exc:  # noqa: BLE001 - the check only prunes candidates
+        logger.info("phase-locking check skipped: %s", exc)
+        return PhaseCheck(None)
+    if not rows:
+        return PhaseCheck(None, rows=[])
+    z = sum(r["n_trials"] * r["itc"] ** 2 for r in rows)
+    k = len(rows)
+    p = float(gamma.sf(z, k))
+    itc = float(np.mean([r["itc"] for r in rows]))
+    chance = float(np.mean([r["chance"] for r in rows]))
+    if p < PHASE_LOCK_ALPHA:
+        locked: bool | None = True
+    elif gamma.sf(sum(r["n_trials"] for r in rows), k) >= PHASE_LOCK_ALPHA:
+        locked = None  # even identical phases in every trial would not be significant
+    else:
+        locked = False
+    return PhaseCheck(locked, itc, chance, p, rows)

@@ -148,6 +148,7 @@ def calibrate_raws(
     if criterion not in ("accuracy", "itr"):
         raise ValueError(f"Invalid value for the 'criterion' parameter. Allowed values are "
                          f"'accuracy', 'itr', but got {criterion!r} instead.")
+    named = bool(methods)
     methods = list(methods or DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -170,6 +171,12 @@ def calibrate_raws(
     if has_rest and rest_model == "head":
         classes.append(REST_LABEL)
     windows = _usable_windows(raws, windows, tmin)
+    notes: list[str] = []
+    phase = None
+    templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
+    if templates and not named:
+        methods, phase = _prune_templates(raws, methods, templates, tmin=tmin,
+                                          window=max(windows), channels=ch, notes=notes)
     policy_params = {**_default_policy(step_s), **dict(policy_params or {})}
     policy_params.pop("min_margin", None)
 
@@ -213,15 +220,40 @@ def calibrate_raws(
                "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
                                                      "false_per_min", "min_margin")},
                "phase_invariant": bool(info.get("phase_invariant", True)),
+               "phase_locking": phase.to_dict() if phase is not None else None,
                "calibrated": bool(info.get("calibrated", False))},
     )
     report = CalibrationReport(records=records, selected={**selected,
                                                           "min_margin": pol.min_margin},
-                               far_curve=curve, far_target_per_min=far_target_per_min)
+                               far_curve=curve, far_target_per_min=far_target_per_min,
+                               notes=notes)
     if output is not None:
         profile.save(output)
         report.plot(output)
     return profile, report
+
+
+def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: float,
+                     window: float, channels, notes: list[str]):
+    """Drop the template decoders from the default candidates on free-running-light data.
+
+    Template decoders score at chance when the response phase changes from trial to trial;
+    :func:`calibration.selection.phase_check` tells. Returns the candidates and the check;
+    the one-line explanation goes to ``notes`` (and the log).
+    """
+    phase = sel.phase_check(raws, tmin=tmin, window=window, channels=channels)
+    if phase.locked is False:
+        kept = [m for m in methods if m not in templates]
+        note = (f"Cues are not phase-locked (ITC {phase.itc:.2f} vs chance "
+                f"{phase.chance:.2f}, p={phase.p_value:.2g}): template decoders "
+                f"({', '.join(templates)}) skipped; name them with --methods to try anyway.")
+        notes.append(note)
+        logger.info("%s", note)
+        return kept, phase
+    if phase.locked is None and phase.rows is not None:
+        logger.info("too few trials to tell whether the cues are phase-locked; template "
+                    "decoders %s stay among the candidates", templates)
+    return methods, phase
 
 
 def _default_policy(step_s: float) -> dict:

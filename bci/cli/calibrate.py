@@ -59,7 +59,9 @@ def add_parser(subparsers) -> None:
     src.add_argument("--source-id", metavar="ID", help="live: source id of the EEG LSL stream")
     p.add_argument("--output", required=True, metavar="DIR", help="profile directory")
     p.add_argument("--methods", type=_names, default=None,
-                   help="candidate decoders, comma separated (default: cca,fbcca)")
+                   help="candidate decoders, comma separated (default: cca, fbcca, etrca, "
+                        "tdca, ress-fbcca; the template decoders etrca and tdca are skipped "
+                        "when the cues are not phase-locked)")
     p.add_argument("--windows", type=_floats, default=None,
                    help="candidate window lengths in s (default 0.5,1,2)")
     p.add_argument("--far-target", type=float, default=1.0, metavar="PER_MIN",

@@ -126,8 +126,12 @@ def _fold_ids(y_trial: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
 def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[float],
                    freqs: Sequence[float], channels: Sequence[str], classes: Sequence[str],
                    tmin: float = 2.0, n_folds: int = 5, seed: int = 42,
-                   gaze_shift_s: float = 0.5) -> list[dict]:
+                   gaze_shift_s: float = 0.5, notes: list[str] | None = None) -> list[dict]:
     """Cross-validated accuracy and ITR of each method x window on the cued windows.
+
+    A candidate that cannot be fitted on the folds (e.g. too few trials for its covariance
+    estimates) is left out with a line in ``notes``; when none can be fitted,
+    :class:`~calibration.errors.CalibrationError` says why.
 
     Parameters
     ----------
@@ -151,6 +155,8 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
         Shuffling seed; the same folds for every candidate.
     gaze_shift_s : float, default=0.5
         Added to the window length for the ITR's time per selection.
+    notes : list of str | None
+        Receives one line per candidate left out.
 
     Returns
     -------
@@ -158,19 +164,25 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
         One per candidate: ``method, window_s, n_classes, accuracy, itr_bits_per_min,
         n_trials, n_folds``.
     """
-    records = []
+    records: list[dict] = []
+    failures: list[str] = []
     for w in windows:
         X, y, keys = _epochs(raws, tmin=tmin, window=w, channels=channels, classes=classes)
         folds = _fold_ids(y, n_folds, seed)
         for m in methods:
             offs = _offsets(m, tmin, w)
             correct = 0
-            for f in np.unique(folds):
-                train = {k for k, fo in zip(keys, folds) if fo != f}
-                dec = _fit(m, raws, freqs=freqs, channels=channels, classes=classes, tmin=tmin,
-                           window=w, offsets=offs, keep_trials=train)
-                correct += int(np.sum(class_labels(dec.predict(X[folds == f]))
-                                      == y[folds == f]))
+            try:
+                for f in np.unique(folds):
+                    train = {k for k, fo in zip(keys, folds) if fo != f}
+                    dec = _fit(m, raws, freqs=freqs, channels=channels, classes=classes,
+                               tmin=tmin, window=w, offsets=offs, keep_trials=train)
+                    correct += int(np.sum(class_labels(dec.predict(X[folds == f]))
+                                          == y[folds == f]))
+            except CalibrationError as exc:
+                failures.append(f"{m} at {w:g} s left out: {exc}")
+                logger.warning("%s", failures[-1])
+                continue
             acc = correct / len(y)
             records.append({
                 "method": m, "window_s": float(w), "n_classes": len(classes),
@@ -179,6 +191,11 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
                 "n_trials": int(len(y)), "n_folds": int(len(np.unique(folds))),
             })
             logger.info("cv %s %.2f s: accuracy %.3f", m, w, acc)
+    if notes is not None:
+        notes.extend(failures)
+    if not records:
+        raise CalibrationError("No candidate decoder could be fitted on the calibration data: "
+                               + " | ".join(failures))
     return records
 
 
@@ -204,7 +221,16 @@ def _fit(method: str, raws, *, freqs, channels, classes, tmin, window, offsets=N
     X, y = np.concatenate(Xs), np.concatenate(ys)
     sfreq = raws[0].info["sfreq"]
     dec = make_decoder(method, sfreq=sfreq, freqs=freqs)
-    return dec.fit(X, y)
+    try:
+        return dec.fit(X, y)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        labels, counts = np.unique(y, return_counts=True)
+        per_class = ", ".join(f"{lab} {n}" for lab, n in zip(labels, counts))
+        raise CalibrationError(
+            f"{method} cannot be fitted on these {window:g} s calibration windows "
+            f"({per_class}): {str(exc).rstrip('.')}. Record more trials per class, or choose "
+            "other methods with --methods."
+        ) from exc
 
 
 def fit_decoder(method: str, raws: Sequence, *, freqs, channels, classes, tmin: float,

@@ -182,7 +182,7 @@ def calibrate_raws(
 
     records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=freqs,
                                  channels=ch, classes=classes, tmin=tmin, n_folds=n_folds,
-                                 seed=seed)
+                                 seed=seed, notes=notes)
     # False activations of every candidate at its own calibrated threshold (out-of-fold).
     scored = {}
     for rec in records:

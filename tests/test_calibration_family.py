@@ -85,3 +85,26 @@ def test_calibrate_cli_prints_the_skip_line(tmp_path, free_raw, capsys):
     assert code == 0
     assert sum(bool(NOTE.match(line)) for line in out) == 1, out
     assert not any(line.lstrip("* ").startswith(("etrca", "tdca")) for line in out)
+
+
+def _tiny_raw():
+    # one trial per target: too few for TDCA's covariance estimates in 2 folds
+    sched = ",".join(["rest:3"] + [f"{f}:4,rest:3" for f in (13, 17, 21)] * 2)
+    return synthesize_raw(sched, snr=0.6, seed=3, phase_locked=True)
+
+
+def test_a_candidate_that_cannot_be_fitted_is_left_out_with_a_note():
+    profile, report = calibrate_raws([_tiny_raw()], methods=["tdca", "fbcca"], windows=[1.0],
+                                     tmin=1.0, step_s=0.25, n_folds=2)
+    assert _methods(report) == {"fbcca"} and profile.method == "fbcca"
+    (note,) = [n for n in report.notes if n.startswith("tdca at 1 s left out")]
+    assert "Record more trials per class" in note and "13.0Hz 1" in note
+
+
+def test_no_candidate_fitted_is_a_calibration_error():
+    from calibration.errors import CalibrationError
+
+    with pytest.raises(CalibrationError, match=r"No candidate decoder could be fitted.*tdca "
+                                               r"cannot be fitted"):
+        calibrate_raws([_tiny_raw()], methods=["tdca"], windows=[1.0], tmin=1.0, step_s=0.25,
+                       n_folds=2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -189,11 +190,6 @@ def _damaged(draw, kind: str) -> bytes:
     cut = draw(st.one_of(st.none(), st.integers(0, len(blob))))
     if cut is not None:
         del blob[cut:]
-    if kind == "fif":
-        # Truncation only: a corrupted FIF tag *size* makes MNE's reader allocate that many
-        # bytes (GBs, tens of seconds, even with preload=False) before failing; see
-        # docs/safety.md, "Known limits".
-        return bytes(blob)
     for pos, val in draw(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)),
                                   max_size=6)):
         if blob:
@@ -235,3 +231,21 @@ def test_damaged_recordings_raise_only_dataset_errors(kind):
         assert len(raw.annotations) >= 1
 
     check()
+
+
+def test_fif_whose_tag_chain_loops_is_refused_at_once():
+    """A damaged `next` pointer made MNE read the same tags forever (GBs, then MemoryError)."""
+    import struct
+
+    blob = bytearray(BLOBS["fif"])
+    # third tag (after the 36-byte file id and the 20-byte dir pointer) points back to the 2nd
+    kind, typ, size, _ = struct.unpack(">iiii", blob[56:72])
+    blob[56:72] = struct.pack(">iiii", kind, typ, size, 36)
+    t0 = time.monotonic()
+    with pytest.raises(DatasetError, match=r"damaged_raw.fif: the file looks truncated or "
+                                           r"corrupted \(its tag chain loops back to byte 36\)"):
+        _load_damaged("fif", bytes(blob))
+    assert time.monotonic() - t0 < 1.0
+    blob[56:72] = struct.pack(">iiii", kind, typ, -5, 0)
+    with pytest.raises(DatasetError, match=r"\(bad tag header at byte 56\)"):
+        _load_damaged("fif", bytes(blob))

@@ -87,11 +87,46 @@ def _read_failed(path: Path, exc: Exception) -> DatasetError:
     )
 
 
+def check_fif_chain(path: Path) -> None:
+    """Walk the FIF tag chain of ``path``; raise DatasetError on a loop or a bad pointer.
+
+    MNE follows a FIF file's tag chain (each tag's ``next`` field) without looking for loops:
+    a damaged ``next`` that points back makes it read the same tags forever, growing its
+    directory until memory runs out (gigabytes from a few kB file). This walk reads only the
+    16-byte tag headers, so a loop is caught before MNE sees the file. Compressed ``.fif.gz``
+    files are left to MNE; truncation is left to MNE too.
+    """
+    import struct
+
+    if not str(path).lower().endswith(".fif"):
+        return
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        pos, seen = 0, set()
+        while pos + 16 <= size:
+            if pos in seen:
+                raise DatasetError(
+                    f"Could not read {path}: the file looks truncated or corrupted (its tag "
+                    f"chain loops back to byte {pos}). Re-export or re-copy the recording.")
+            seen.add(pos)
+            f.seek(pos)
+            _kind, _type, length, nxt = struct.unpack(">iiii", f.read(16))
+            if length < 0 or nxt < -1 or nxt >= size:
+                raise DatasetError(
+                    f"Could not read {path}: the file looks truncated or corrupted (bad tag "
+                    f"header at byte {pos}). Re-export or re-copy the recording.")
+            if nxt == -1:
+                return
+            pos = nxt if nxt > 0 else pos + 16 + length
+
+
 def read_kalunga(
     raw_path: Path, eve_path: Path, event_id: Mapping[int, object] | None
 ) -> mne.io.Raw:
     """Read a ``*_raw.fif`` + ``*-eve.fif`` pair into a Raw with cue annotations."""
     codes = {int(k): map_label(v) for k, v in (event_id or KALUNGA_EVENT_ID).items()}
+    check_fif_chain(raw_path)
+    check_fif_chain(eve_path)
     try:
         raw = mne.io.read_raw_fif(raw_path, preload=True, verbose="error")
         events = mne.read_events(eve_path, verbose="error")
@@ -115,6 +150,7 @@ def read_mne_file(path: Path, event_id: Mapping[object, object] | None, cue_map)
     strings) or when they read as a label (:func:`canonical_label`). With ``event_id`` and a
     stim channel, the channel's events with those codes are cues too.
     """
+    check_fif_chain(path)
     try:
         raw = mne.io.read_raw(path, preload=True, verbose="error")
     except Exception as exc:  # noqa: BLE001

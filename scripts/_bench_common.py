@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_DIR = REPO / "bench"
+BENCH_DIR = Path(os.environ.get("SSVEP_EXO_BENCH_DIR", REPO / "bench")).resolve()
 CACHE_DIR = BENCH_DIR / "cache"
 DATA_ROOT = Path(
     os.environ.get("SSVEP_EXO_DATA", REPO.parent / "shared" / "data" / "kalunga2016")

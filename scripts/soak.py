@@ -9,7 +9,7 @@ real time (they guard the link, not the signal). Reported:
 
 - memory growth: RSS (psutil) at the end minus RSS after the warm-up (target < 20 MB);
 - missed heartbeats, from the controller's view: gaps between valid host frames longer than
-  ``HB_GAP_FACTOR`` x the heartbeat period, and watchdog halts (target: none);
+  ``HB_GAP_FACTOR`` x the heartbeat period, and watchdog trips (target: none);
 - decision latency percentiles (p50/p95/p99 of the processing time of each step);
 - unsafe commands (target: none): motion executed by the controller while the schedule had
   been at rest for longer than the decision delay, commands the controller NAKed as illegal,
@@ -54,8 +54,9 @@ class HeartbeatMonitor:
 
     def __init__(self, sim) -> None:
         self.sim = sim
+        self.t0 = time.monotonic()
         self.last: float | None = None
-        self.gaps: list[float] = []
+        self.gaps: list[tuple[float, float]] = []  # (seconds since start, gap) over 0.2 s
         self.max_gap = 0.0
         self.n_frames = 0
         self._handle = sim.model.handle
@@ -65,7 +66,8 @@ class HeartbeatMonitor:
         if self.last is not None:
             gap = now - self.last
             self.max_gap = max(self.max_gap, gap)
-            self.gaps.append(gap) if gap > 0.2 else None
+            if gap > 0.2:
+                self.gaps.append((round(self.last - self.t0, 1), round(gap, 3)))
         self.last = now
         self.n_frames += 1
         return self._handle(frame, now)
@@ -179,14 +181,23 @@ def main(argv: list[str] | None = None) -> int:
     unsafe = len(during_rest) + len(naks) + len(bad_commits)
     executed = [v for _, v, _ in sim.executed() if v in MOTION_VERBS]
     hb_period = 0.1
-    missed = sum(1 for g in monitor.gaps if g > HB_GAP_FACTOR * hb_period)
+    missed_at = [(t, g) for t, g in monitor.gaps if g > HB_GAP_FACTOR * hb_period]
+    missed = len(missed_at)
     halts = len(sim.model.halts)
-    ok = growth < GROWTH_TARGET_MB and missed == 0 and halts == 0 and unsafe == 0
+    # watchdog trips while the host was connected (a gap between two of its frames longer
+    # than the watchdog); the controller also trips once after the session closed the link
+    trips = sum(1 for _, g in monitor.gaps if g > sim.model.watchdog_s)
+    trips_after = int(sim.model.watchdog_trips) - trips
+    ok = growth < GROWTH_TARGET_MB and missed == 0 and trips == 0 and halts == 0 \
+        and unsafe == 0
     details = {
         "signal_hours": args.hours, "speed": args.speed, "wall_s": round(time.monotonic() -
                                                                          t_start, 1),
         "decisions": len(decisions), "reasons": reasons, "host_frames": monitor.n_frames,
-        "max_heartbeat_gap_s": round(monitor.max_gap, 3), "motion_executed": len(executed),
+        "max_heartbeat_gap_s": round(monitor.max_gap, 3),
+        "missed_heartbeats_at": missed_at[:20], "watchdog_trips_connected": trips,
+        "watchdog_trips_after_close": trips_after,
+        "watchdog_halts_while_moving": halts, "motion_executed": len(executed),
         "unsafe": {"motion_during_rest": len(during_rest), "controller_naks": len(naks),
                    "commits_on_bad_signal": len(bad_commits)},
         "rss_mb": {"baseline": round(baseline or 0.0, 1), "end": round(end_rss, 1)},
@@ -198,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SOAK {'PASS' if ok else 'FAIL'}: {args.hours:g} h at x{args.speed:g} in "
           f"{details['wall_s']:.0f} s; RSS growth {growth:.1f} MB (target < "
           f"{GROWTH_TARGET_MB:g}); missed heartbeats {missed} (max gap "
-          f"{monitor.max_gap * 1000:.0f} ms), watchdog halts {halts}; decision latency p50 "
+          f"{monitor.max_gap * 1000:.0f} ms), watchdog trips {trips} (halts while moving "
+          f"{halts}); decision latency p50 "
           f"{p50:.1f} ms p95 {p95:.1f} ms p99 {p99:.1f} ms over {len(decisions)} decisions; "
           f"motion commands {len(executed)}, unsafe {unsafe}")
     return 0 if ok else 1

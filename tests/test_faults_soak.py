@@ -20,7 +20,7 @@ def test_soak_smoke_ends_with_one_summary_line_and_meets_targets(tmp_path):
                        timeout=180, env=dict(os.environ, OMP_NUM_THREADS="1"))
     last = r.stdout.strip().splitlines()[-1]
     m = re.match(r"SOAK (PASS|FAIL): 0\.02 h at x10 in \d+ s; RSS growth (-?[\d.]+) MB .*"
-                 r"missed heartbeats (\d+) .* watchdog halts (\d+); decision latency p50 "
+                 r"missed heartbeats (\d+) .* watchdog trips (\d+) .*; decision latency p50 "
                  r"[\d.]+ ms p95 [\d.]+ ms p99 [\d.]+ ms over (\d+) decisions; motion commands "
                  r"(\d+), unsafe (\d+)$", last)
     assert m, r.stdout[-2000:] + r.stderr[-2000:]

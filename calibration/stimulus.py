@@ -130,6 +130,8 @@ class Stimulus:
         self._font = None
         self._pace = False
         self._next_flip = 0.0
+        #: Frames skipped because the program fell behind the display clock (paced mode).
+        self.dropped_frames = 0
 
     # ----------------------------------------------------------------- lifecycle
     def open(self) -> Stimulus:
@@ -221,8 +223,6 @@ class Stimulus:
             delay = self._next_flip - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            elif -delay > 5.0 / self.refresh_rate:
-                self._next_flip = time.perf_counter()  # far behind (a pause): re-anchor
             # a little late: the next frames come sooner, keeping frame k at k / rate
             self._next_flip += 1.0 / self.refresh_rate
         self._pg.display.flip()
@@ -232,6 +232,25 @@ class Stimulus:
                                            and ev.key == self._pg.K_ESCAPE):
                 raise KeyboardInterrupt("stimulus window closed")
         return t
+
+    def _start_phase(self) -> None:
+        """Anchor the frame clock at a phase's first frame (idle time before it is no delay)."""
+        self._next_flip = max(self._next_flip, time.perf_counter())
+
+    def _skip_late_frames(self, remaining: int) -> int:
+        """Frames to skip so that frame k still shows at k / rate after falling behind.
+
+        Dropping frames (and counting them) keeps every phase of a trial at its length in
+        wall time, so cues stay on the schedule the EEG is cut by, however loaded the machine.
+        """
+        if not self._pace:
+            return 0
+        late = min(int((time.perf_counter() - self._next_flip) * self.refresh_rate), remaining)
+        if late <= 0:
+            return 0
+        self._next_flip += late / self.refresh_rate
+        self.dropped_frames += late
+        return late
 
     def _mark(self, marker: str, t: float) -> None:
         self.flip_log.append((marker, t))
@@ -253,13 +272,16 @@ class Stimulus:
         n_frames = max(1, int(round(duration_s * self.refresh_rate)))
         mid = [128] * len(self.targets)
         t_first = None
-        for k in range(n_frames):
+        self._start_phase()
+        k = 0
+        while k < n_frames:
             self._draw(mid, highlight, fixation)
             t = self._flip()
             if k == 0:
                 t_first = t
                 if marker is not None:
                     self._mark(marker, t)
+            k += 1 + self._skip_late_frames(n_frames - k - 1)
         return t_first
 
     def flicker(self, duration_s: float, *, fixation: bool = False,
@@ -277,7 +299,10 @@ class Stimulus:
         levels = np.stack([gray_levels(t.freq, t.phase, frames, self.refresh_rate)
                            for t in self.targets], axis=1)
         t_on = float("nan")
-        for k in range(n_frames):
+        dropped = self.dropped_frames
+        self._start_phase()
+        k = 0
+        while k < n_frames:
             self._draw(levels[k], None, fixation)
             if self.record_luminance:
                 read = tuple(int(self._screen.get_at(r.center)[0]) for r in self._rects)
@@ -288,6 +313,10 @@ class Stimulus:
                 self._mark(STIM_ON, t)
             if on_frame is not None:
                 on_frame(k)
+            k += 1 + self._skip_late_frames(n_frames - k - 1)
+        if self.dropped_frames > dropped:
+            logger.warning("stimulus fell behind the display: %d of %d frames dropped",
+                           self.dropped_frames - dropped, n_frames)
         self._draw([0] * len(self.targets), None, False)
         t_off = self._flip()
         self._mark(STIM_OFF, t_off)

@@ -64,7 +64,7 @@ def assess(
     sfreq: float,
     *,
     seconds_since_last_sample: float = 0.0,
-    stall_timeout: float = 0.5,
+    stall_timeout: float = 0.4,
     lost: bool = False,
     flat_rel: float = FLAT_REL,
     clip_run_s: float = CLIP_RUN_S,

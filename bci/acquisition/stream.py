@@ -48,7 +48,7 @@ class EEGStream(BaseInlet):
         stream declares no labels they are taken by position (with a warning).
     buffer_s : float, default=30.0
         Seconds of samples kept.
-    stall_timeout : float, default=0.5
+    stall_timeout : float, default=0.4
         A stream with no new sample for longer than this (local clock) is stalled.
     unit : {"V", "native"}, default="V"
         ``"V"``: convert from the declared channel unit (microvolts, millivolts, volts...)
@@ -82,7 +82,7 @@ class EEGStream(BaseInlet):
         hostname: str | None = None,
         channels: Sequence[str] | None = None,
         buffer_s: float = 30.0,
-        stall_timeout: float = 0.5,
+        stall_timeout: float = 0.4,
         *,
         unit: str = "V",
         dejitter: bool = False,

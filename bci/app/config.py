@@ -141,7 +141,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
                 "(0.3: realistic; the demo uses a clearer 0.6)"),
         "seed": (0, _int(0), "synthetic source: random seed"),
         "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
-        "stall_timeout_s": (0.5, _num(0.0, 60.0, low_open=True), "no sample for this long = "
+        "stall_timeout_s": (0.4, _num(0.0, 60.0, low_open=True), "no sample for this long = "
                             "stream stalled (the exoskeleton is stopped)"),
     },
     "decoder": {

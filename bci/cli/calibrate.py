@@ -12,27 +12,14 @@ from __future__ import annotations
 
 import argparse
 
-
-def _floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}"
-                                         ) from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
-    return values
-
-
-def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+from bci.cli._args import names, positive_floats
 
 
 def _command_map(text: str) -> dict[str, str]:
     from bci.labels import freq_label, label_to_freq
 
     out = {}
-    for part in _names(text):
+    for part in names(text):
         label, sep, command = part.partition("=")
         try:
             freq = label_to_freq(label.strip())
@@ -58,11 +45,11 @@ def add_parser(subparsers) -> None:
     src.add_argument("--stream", metavar="NAME", help="live: name of the EEG LSL stream")
     src.add_argument("--source-id", metavar="ID", help="live: source id of the EEG LSL stream")
     p.add_argument("--output", required=True, metavar="DIR", help="profile directory")
-    p.add_argument("--methods", type=_names, default=None,
+    p.add_argument("--methods", type=names, default=None,
                    help="candidate decoders, comma separated (default: cca, fbcca, etrca, "
                         "tdca, ress-fbcca; the template decoders etrca and tdca are skipped "
                         "when the cues are not phase-locked)")
-    p.add_argument("--windows", type=_floats, default=None,
+    p.add_argument("--windows", type=positive_floats, default=None,
                    help="candidate window lengths in s (default 0.5,1,2)")
     p.add_argument("--far-target", type=float, default=1.0, metavar="PER_MIN",
                    help="allowed false activations per minute of rest (default 1.0)")
@@ -77,7 +64,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--commands", type=_command_map, default=None,
                    help="command mapping, e.g. 13=walk,17=stop,21=sit")
     live = p.add_argument_group("live calibration")
-    live.add_argument("--freqs", type=_floats, default=[13.0, 17.0, 21.0],
+    live.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                       help="target frequencies in Hz (default 13,17,21)")
     live.add_argument("--trials", type=int, default=8, help="trials per class (default 8)")
     live.add_argument("--trial-s", type=float, default=5.0, help="stimulation per trial (s)")

@@ -12,21 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bci.cli._args import names, positive_floats
 from bci.errors import BCIError, DatasetError
 
 EXIT_OK = 0
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.replace(" ", "").split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, got {text!r}"
-        ) from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
-    return values
 
 
 def _classes(text: str) -> list[int] | None:
@@ -50,10 +41,6 @@ def _schemes(text: str) -> list[str]:
     return out
 
 
-def _methods(text: str) -> list[str]:
-    return [m.strip() for m in text.split(",") if m.strip()]
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``evaluate``."""
     p = subparsers.add_parser(
@@ -68,11 +55,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s)")
-    p.add_argument("--methods", type=_methods, default=None,
+    p.add_argument("--methods", type=names, default=None,
                    help="comma-separated decoder names (default: the registry's defaults; "
                         "with --online the best training-free and the best calibrated "
                         "decoder; 'all' for every registered decoder)")  # fmt: skip
-    p.add_argument("--windows", type=_floats, default=None,
+    p.add_argument("--windows", type=positive_floats, default=None,
                    help="window lengths in s, comma-separated (default 0.5,1,2; with "
                         "--online 1)")  # fmt: skip
     p.add_argument("--classes", type=_classes, default=None,
@@ -85,12 +72,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="'whole' band-passes each whole recording before cutting windows "
                         "(MOABB's protocol, for comparison with published figures); "
                         "default 'none' = each window filtered on its own, as online")  # fmt: skip
-    p.add_argument("--band", type=_floats, default=None, metavar="L,H",
+    p.add_argument("--band", type=positive_floats, default=None, metavar="L,H",
                    help="band for --prefilter whole (default: lowest frequency - 3 Hz to "
                         "twice the highest, 10-42 Hz on Kalunga)")  # fmt: skip
     p.add_argument("--tmin", type=float, default=2.0,
                    help="window start after the cue, s (default 2.0)")  # fmt: skip
-    p.add_argument("--channels", type=_methods, default=None,
+    p.add_argument("--channels", type=names, default=None,
                    help="comma-separated channel names (default: all EEG channels)")  # fmt: skip
     p.add_argument("--gaze-shift", type=float, default=0.5,
                    help="seconds added per selection in the second ITR figure (default 0.5)")  # fmt: skip

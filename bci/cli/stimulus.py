@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from bci.cli.calibrate import _floats, _names
+from bci.cli._args import names, positive_floats
 
 
 def add_parser(subparsers) -> None:
@@ -20,11 +20,11 @@ def add_parser(subparsers) -> None:
         description="One labelled tile per command, each flickering with a frame-based "
                     "sampled sinusoid at its frequency; LSL markers at cues and stimulation "
                     "onset/offset, timestamped at the frame flip.")
-    p.add_argument("--freqs", type=_floats, default=[13.0, 17.0, 21.0],
+    p.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                    help="flicker frequencies in Hz (default 13,17,21)")
     p.add_argument("--phases", type=_phases, default=None,
                    help="phases in radians, one per frequency (default 0)")
-    p.add_argument("--labels", type=_names, default=None,
+    p.add_argument("--labels", type=names, default=None,
                    help="captions, one per frequency (e.g. walk,stop,sit)")
     p.add_argument("--refresh-rate", type=float, default=None,
                    help="declared refresh rate in Hz (default: measured over 1 s)")

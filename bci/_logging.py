@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import tempfile
 import warnings
+from pathlib import Path
 
 logger = logging.getLogger("bci")
 logger.propagate = False
@@ -31,3 +34,20 @@ def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
         stacklevel += 1
     warnings.warn(message, category, stacklevel=stacklevel)
     logger.warning(message)
+
+
+def quiet_liblsl() -> None:
+    """Keep liblsl's INFO lines off the terminal (call before the first LSL call).
+
+    Points ``LSLAPICFG`` at a config file that sets liblsl's log level to warnings and
+    errors only, unless the user already chose a config.
+    """
+    if "LSLAPICFG" in os.environ:
+        return
+    cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
+    try:
+        if not cfg.exists():
+            cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
+        os.environ["LSLAPICFG"] = str(cfg)
+    except OSError:  # pragma: no cover - read-only temp folder: keep liblsl's default
+        pass

@@ -593,17 +593,10 @@ def quiet_console(verbosity: int = 0) -> None:
     and the session log).
     """
     import logging
-    import os
-    import tempfile
 
-    if "LSLAPICFG" not in os.environ:
-        cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
-        try:
-            if not cfg.exists():
-                cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
-            os.environ["LSLAPICFG"] = str(cfg)
-        except OSError:  # pragma: no cover - read-only temp dir: keep liblsl's default
-            pass
+    from bci._logging import quiet_liblsl
+
+    quiet_liblsl()
     if verbosity == 0:
         for name in ("bci", "devices", "calibration"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
+
+from bci._logging import quiet_liblsl
+from bci.errors import ConfigError
+
+__all__ = ["quiet_liblsl", "run_source"]
 
 
-def quiet_liblsl() -> None:
-    """Keep liblsl's INFO lines off the terminal (call before the first LSL call)."""
-    if "LSLAPICFG" in os.environ:
-        return
-    cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
-    try:
-        if not cfg.exists():
-            cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
-        os.environ["LSLAPICFG"] = str(cfg)
-    except OSError:  # pragma: no cover - read-only temp folder: keep liblsl's default
-        pass
-
-
-def run_source(src, *, duration: float | None, quiet: bool = False) -> int:
+def run_source(src, *, duration: float | None, quiet: bool = False,
+               header: str | None = None) -> int:
     """Publish until the source finishes, ``duration`` passes or Ctrl-C; return 0.
 
     Parameters
@@ -32,7 +22,13 @@ def run_source(src, *, duration: float | None, quiet: bool = False) -> int:
         Wall-clock seconds to run (None: until the end, or forever with ``loop``).
     quiet : bool
         Do not print each marker.
+    header : str | None
+        A first line describing the source, printed once the arguments are checked.
     """
+    if duration is not None and duration <= 0:
+        raise ConfigError(f"--duration must be positive, got {duration:g}.")
+    if header:
+        print(header, flush=True)
     print(f"Publishing LSL stream {src.name!r} (type 'EEG', source id {src.source_id!r}): "
           f"{len(src.ch_names)} channels ({', '.join(src.ch_names)}) at {src.sfreq:g} Hz, "
           f"microvolts, speed x{src.speed:g}{', looping' if src.loop else ''}", flush=True)

@@ -40,7 +40,5 @@ def run(args: argparse.Namespace) -> int:
                               speed=args.speed, loop=args.loop)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{exc}") from None
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError(f"--duration must be positive, got {args.duration:g}.")
-    print(f"Replaying {args.file}: {src.duration:.1f} s, {len(src.cues)} markers", flush=True)
-    return run_source(src, duration=args.duration, quiet=args.quiet)
+    return run_source(src, duration=args.duration, quiet=args.quiet,
+                      header=f"Replaying {args.file}: {src.duration:.1f} s, {len(src.cues)} markers")

@@ -54,7 +54,5 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{exc}") from None
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError(f"--duration must be positive, got {args.duration:g}.")
-    print(f"Schedule ({schedule.duration:g} s): {schedule.to_string()}", flush=True)
-    return run_source(src, duration=args.duration, quiet=args.quiet)
+    return run_source(src, duration=args.duration, quiet=args.quiet,
+                      header=f"Schedule ({schedule.duration:g} s): {schedule.to_string()}")

@@ -26,12 +26,15 @@ import numpy as np
 
 from bci.labels import REST_LABEL, freq_label
 from calibration._luminance import check_renderable, gray_levels, refresh_from_intervals
+from calibration.cues import NO_CONTROL_TASKS
 from calibration.errors import CalibrationError
 
 logger = logging.getLogger("calibration")
 
 STIM_ON = "stim_on"
 STIM_OFF = "stim_off"
+#: Prefix of the marker naming a no-control trial's task (``"task:blink"``), sent with its cue.
+TASK_PREFIX = "task:"
 _BG = (0, 0, 0)
 _HIGHLIGHT = (255, 200, 0)
 _TEXT = (220, 220, 220)
@@ -199,7 +202,8 @@ class Stimulus:
         self._rects = [pg.Rect(int(gap + i * (side + gap)), top, side, side) for i in range(n)]
         self._font = pg.font.Font(None, max(18, side // 6))
 
-    def _draw(self, grays: Sequence[int], highlight: int | None, fixation: bool) -> None:
+    def _draw(self, grays: Sequence[int], highlight: int | None, fixation: bool,
+              instruction: str | None = None) -> None:
         pg = self._pg
         scr = self._screen
         scr.fill(_BG)
@@ -214,6 +218,9 @@ class Stimulus:
             cx, cy = scr.get_width() // 2, 30
             pg.draw.line(scr, _HIGHLIGHT, (cx - 10, cy), (cx + 10, cy), 3)
             pg.draw.line(scr, _HIGHLIGHT, (cx, cy - 10), (cx, cy + 10), 3)
+        if instruction:
+            text = self._font.render(instruction, True, _HIGHLIGHT)
+            scr.blit(text, text.get_rect(midtop=(scr.get_width() // 2, 14)))
 
     def _flip(self) -> float:
         """Show the drawn frame; return the LSL time of the flip."""
@@ -266,8 +273,11 @@ class Stimulus:
 
     # ----------------------------------------------------------------- phases
     def show_static(self, duration_s: float, *, highlight: int | None = None,
-                    fixation: bool = False, marker: str | None = None) -> float | None:
-        """Show still mid-gray tiles for ``duration_s``; mark ``marker`` on the first flip."""
+                    fixation: bool = False, marker: str | None = None,
+                    instruction: str | None = None,
+                    task: str | None = None) -> float | None:
+        """Show still mid-gray tiles for ``duration_s``; mark ``marker`` (and
+        ``"task:<task>"``) on the first flip; ``instruction`` is written above the tiles."""
         self._check_open()
         n_frames = max(1, int(round(duration_s * self.refresh_rate)))
         mid = [128] * len(self.targets)
@@ -275,17 +285,20 @@ class Stimulus:
         self._start_phase()
         k = 0
         while k < n_frames:
-            self._draw(mid, highlight, fixation)
+            self._draw(mid, highlight, fixation, instruction)
             t = self._flip()
             if k == 0:
                 t_first = t
                 if marker is not None:
                     self._mark(marker, t)
+                if task is not None:
+                    self._mark(TASK_PREFIX + task, t)
             k += 1 + self._skip_late_frames(n_frames - k - 1)
         return t_first
 
     def flicker(self, duration_s: float, *, fixation: bool = False,
-                on_frame: Callable[[int], None] | None = None) -> tuple[float, float]:
+                on_frame: Callable[[int], None] | None = None,
+                instruction: str | None = None) -> tuple[float, float]:
         """Flicker every tile for ``duration_s``; mark ``stim_on`` and ``stim_off`` at flips.
 
         Returns
@@ -303,7 +316,7 @@ class Stimulus:
         self._start_phase()
         k = 0
         while k < n_frames:
-            self._draw(levels[k], None, fixation)
+            self._draw(levels[k], None, fixation, instruction)
             if self.record_luminance:
                 read = tuple(int(self._screen.get_at(r.center)[0]) for r in self._rects)
                 self.luminance_log.append((k, read))
@@ -323,16 +336,21 @@ class Stimulus:
         return t_on, t_off
 
     def run_trial(self, label: str, *, cue_s: float = 1.0, stim_s: float = 4.0,
-                  rest_s: float = 1.0) -> dict:
+                  rest_s: float = 1.0, task: str | None = None) -> dict:
         """One cued trial: highlight the cued tile (cue marker), flicker, then a pause.
 
         Parameters
         ----------
         label : str
-            A target label (``"13.0Hz"``) or ``"rest"`` (a fixation cross is shown instead and
-            all tiles still flicker).
+            A target label (``"13.0Hz"``) or ``"rest"`` (no tile is highlighted, all tiles
+            still flicker, and the no-control task is shown: a fixation cross, or the task's
+            instruction).
         cue_s, stim_s, rest_s : float
             Durations of the cue, the stimulation and the pause after it, in seconds.
+        task : str | None
+            The no-control task of a rest trial (:data:`calibration.cues.NO_CONTROL_TASKS`;
+            None: fixation). Any task but fixation is also marked ``"task:<task>"`` with
+            the cue.
 
         Returns
         -------
@@ -344,9 +362,15 @@ class Stimulus:
         is_rest = label == REST_LABEL
         if not is_rest and label not in labels:
             raise ValueError(f"Unknown cue {label!r}; targets are {labels} or {REST_LABEL!r}.")
+        if task is not None and (not is_rest or task not in NO_CONTROL_TASKS):
+            raise ValueError(f"Task {task!r} for cue {label!r}: only rest trials have a task, "
+                             f"one of {', '.join(NO_CONTROL_TASKS)}.")
         hi = None if is_rest else labels.index(label)
-        t_cue = self.show_static(cue_s, highlight=hi, fixation=is_rest, marker=label)
-        t_on, t_off = self.flicker(stim_s, fixation=is_rest)
+        fixate = is_rest and task in (None, "fixate")
+        text = NO_CONTROL_TASKS[task] if is_rest and not fixate else None
+        t_cue = self.show_static(cue_s, highlight=hi, fixation=fixate, marker=label,
+                                 instruction=text, task=None if fixate else task)
+        t_on, t_off = self.flicker(stim_s, fixation=fixate, instruction=text)
         if rest_s > 0:
             self.show_static(rest_s)
         return {"label": label, "t_cue": t_cue, "t_on": t_on, "t_off": t_off}

@@ -128,3 +128,32 @@ def test_falling_behind_drops_frames_and_keeps_the_trial_length():
     read = np.array([v for _, v in stim.luminance_log])
     expected = np.stack([gray_levels(t.freq, t.phase, frames, 60.0) for t in TARGETS], axis=1)
     np.testing.assert_array_equal(read, expected)  # the frames shown are the right ones
+
+
+def test_no_control_task_is_shown_and_marked():
+    """A 'blink' rest trial writes its instruction instead of the fixation cross and marks
+    the task with the cue."""
+    with Stimulus(TARGETS, refresh_rate=60.0, marker_name=None) as stim:
+        stim.run_trial("rest", task="blink", cue_s=0.05, stim_s=0.05, rest_s=0.0)
+        with pytest.raises(ValueError, match="only rest trials have a task"):
+            stim.run_trial("13.0Hz", task="blink")
+        with pytest.raises(ValueError, match="only rest trials have a task"):
+            stim.run_trial("rest", task="dance")
+    markers = [m for m, _ in stim.flip_log]
+    assert markers[:4] == ["rest", "task:blink", STIM_ON, STIM_OFF]
+    assert stim.flip_log[0][1] == stim.flip_log[1][1]  # same flip
+
+
+def test_instruction_drawn_during_no_control_flicker():
+    """The instruction is on screen while the tiles flicker, and gone without one."""
+    with Stimulus(TARGETS, refresh_rate=60.0, marker_name=None) as stim:
+        seen = []
+
+        def grab(_k):
+            scr = stim._screen
+            cx = scr.get_width() // 2
+            seen.append(any(tuple(scr.get_at((x, y)))[:3] == (255, 200, 0)
+                            for x in range(cx - 150, cx + 150, 2) for y in range(14, 40, 2)))
+        stim.flicker(0.05, instruction="Say something aloud", on_frame=grab)
+        stim.flicker(0.05, on_frame=grab)
+    assert seen[0] and not seen[-1]

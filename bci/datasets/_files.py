@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -285,6 +286,8 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     raw_info = mne.create_info(names, sfreq, types)
     raw = mne.io.RawArray((data * np.asarray(scales)).T, raw_info, verbose="error")
     onsets, labels, other_on, other_desc = [], [], [], []
+    end_s = raw.n_times / sfreq
+    outside = []
     for s in streams:
         if not _is_marker_stream(s) or _is_decisions_stream(s):
             continue
@@ -292,12 +295,23 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
             text = str(values[0] if isinstance(values, (list, tuple, np.ndarray)) else values)
             label = canonical_label(text)
             onset = _marker_onset(stamps, ts, sfreq)
+            if not math.isfinite(onset):
+                raise DatasetError(
+                    f"Could not read {path}: the file looks truncated or corrupted (marker "
+                    f"{text!r} has no valid time stamp). Re-export or re-copy the recording.")
+            if not -0.5 / sfreq <= onset <= end_s:
+                outside.append(text)
+                continue
             if label is not None:
                 onsets.append(onset)
                 labels.append(label)
             else:
                 other_on.append(onset)
                 other_desc.append(text)
+    if outside:
+        logger.warning("%s: %d marker(s) outside the EEG recording (before its first or "
+                       "after its last sample) ignored: %s", path.name, len(outside),
+                       ", ".join(map(repr, outside[:5])) + (" ..." if len(outside) > 5 else ""))
     extra = mne.Annotations(other_on, [0.0] * len(other_on), other_desc) if other_on else None
     set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)
     return raw

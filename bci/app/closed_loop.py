@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bci._logging import quiet_liblsl
+from bci._logging import route_liblsl_log
 from bci.app import session_files
 from bci.app.bridge import Bridge, DecisionsListener
 from bci.app.config import SessionConfig
@@ -286,11 +286,11 @@ class ClosedLoopSession:
 
 
 def quiet_console(verbosity: int = 0) -> None:
-    """Keep the terminal for the live view: liblsl's INFO lines off, and (at verbosity 0)
+    """Keep the terminal for the live view: liblsl's log to the ``bci`` logger, and (at verbosity 0)
     only errors from the package loggers (refusals and stops are in the view, the summary
     and the session log).
     """
-    quiet_liblsl()
+    route_liblsl_log()
     if verbosity == 0:
         for name in ("bci", "devices", "calibration"):
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from bci import __version__
+from bci._logging import route_liblsl_log, route_warnings
 from bci.errors import BCIError
 
 # (subcommand module under bci.cli) in the order shown by --help.
@@ -59,13 +60,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbosity: int) -> None:
+    """One handler for the package loggers on stderr; Python warnings and liblsl's own log
+    lines go through them too (:func:`bci._logging.route_warnings`,
+    :func:`bci._logging.route_liblsl_log`). Plain ``warning: ...`` lines by default; with
+    ``-v`` timestamps and logger names."""
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.setFormatter(_PlainFormatter() if verbosity == 0 else logging.Formatter(
+        "%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    route_warnings()
+    route_liblsl_log()
     for name in ("bci", "devices", "calibration"):
         lg = logging.getLogger(name)
         lg.setLevel(level)
         lg.addHandler(handler)
+
+
+class _PlainFormatter(logging.Formatter):
+    """``warning: <message>`` (the level in lower case, no timestamp)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,8 @@ order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
 during rest (the Kalunga demo: when the session ran to its end); 1 otherwise; 2 user error;
-130/143 stopped by SIGINT/SIGTERM.
+3 the EEG stream stalled for source.max_stall_s; 129/130/131/143 stopped by
+SIGHUP/SIGINT/SIGQUIT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _main(args: argparse.Namespace) -> int:
               f"{mapping}).")
         session = ClosedLoopSession(cfg)
         result = session.run()
-        print(session.report())
+        session.out.write(session.report() + "\n")
         return result.exit_code
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
     if args.speed:
@@ -220,7 +221,7 @@ def _main(args: argparse.Namespace) -> int:
     executed = [c["command"] for c in summ.get("commands_executed", [])]
     ok_sequence = executed == DEMO_EXPECTED
     ok_rest = summ.get("false_activations") == 0
-    print(session.report())
+    session.out.write(session.report() + "\n")
     if result.exit_code != EXIT_OK:
         return result.exit_code
     if ok_sequence and ok_rest:

@@ -225,12 +225,24 @@ def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
     assert re.search(pattern, lines[0]), lines[0]
 
 
-def test_no_stream_found(tmp_path, unique_name):
+def test_no_stream_found_lists_the_streams_seen_one_per_line(tmp_path, unique_name):
+    import pylsl
+
+    others = [pylsl.StreamOutlet(pylsl.StreamInfo(f"{unique_name}-other{i}", "EEG", 2, 256.0,
+                                                  "float32", f"{unique_name}-other{i}"))
+              for i in range(2)]
     cfg = _config(tmp_path, "s.toml", "")
     cfg.write_text(cfg.read_text().replace('speed = 1.0', 'speed = 1.0\ntimeout_s = 1.0'))
     r = _run(["run", "--config", str(cfg), "--source", "lsl", "--stream", unique_name,
               "--source-id", unique_name, "--simulator", "--output", str(tmp_path / "o")])
-    _one_line_error(r, r"^ssvep-exo run: error: .*" + unique_name)
+    del others
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    first, *rest = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert re.match(r"^ssvep-exo run: error: No LSL stream matching .*" + unique_name, first)
+    assert "Streams seen" not in first and rest[0] == "  Streams seen:", r.stderr
+    assert all(ln.startswith("    - ") for ln in rest[1:]), r.stderr
+    for i in range(2):  # each stream on its own line
+        assert sum(f"'{unique_name}-other{i}'" in ln for ln in rest) == 1, r.stderr
     assert not any((tmp_path / "o").glob("*/summary.json"))
 
 

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from bci.cli import one_line
+from bci.cli import error_text
 from bci.errors import BCIError
 from devices.errors import DeviceError
 
@@ -87,8 +87,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 
 def user_error_line(command: str, exc: BaseException) -> str:
-    """The one line printed for a user error: ``ssvep-exo <command>: error: <message>``.
-
-    Multi-line messages (e.g. the list of streams seen) are joined into one line.
-    """
-    return f"ssvep-exo {command}: error: {one_line(exc)}"
+    """What is printed for a user error: ``ssvep-exo <command>: error: <message>`` on one line,
+    then the error's details (e.g. the streams seen), one per line (see
+    :func:`bci.cli.error_text`)."""
+    return error_text(command, exc)

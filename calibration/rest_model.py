@@ -78,24 +78,22 @@ def block_maxima(t: np.ndarray, stat: np.ndarray, intervals: Sequence[tuple[floa
     return np.asarray(out, float)
 
 
-def _nll(params: np.ndarray, x: np.ndarray, xi: float, w: np.ndarray | None = None) -> float:
+def _nll(params: np.ndarray, x: np.ndarray, xi: float) -> float:
     """Negative log-likelihood of a GEV (shape ``xi``) with location and log-scale
-    ``params`` (observations weighted by ``w``); 1e300 outside the support."""
+    ``params``; 1e300 outside the support."""
     mu, log_s = params
-    w = np.ones(len(x)) if w is None else w
     z = (x - mu) / math.exp(log_s)
     if abs(xi) < 1e-8:
-        return float(np.sum(w * (log_s + z + np.exp(-z))))
+        return float(len(x) * log_s + np.sum(z + np.exp(-z)))
     u = 1.0 + xi * z
     if np.any(u <= 0):
         return 1e300
     lu = np.log(u)
-    return float(np.sum(w * (log_s + (1 + 1 / xi) * lu + np.exp(-lu / xi))))
+    return float(len(x) * log_s + (1 + 1 / xi) * np.sum(lu) + np.sum(np.exp(-lu / xi)))
 
 
-def _fit_fixed_shape(x: np.ndarray, xi: float, w: np.ndarray | None = None
-                     ) -> tuple[float, float]:
-    """Maximum-likelihood location and scale of a GEV with shape ``xi`` (weights ``w``)."""
+def _fit_fixed_shape(x: np.ndarray, xi: float) -> tuple[float, float]:
+    """Maximum-likelihood location and scale of a GEV with shape ``xi``."""
     x = np.asarray(x, float)
     sd = float(np.std(x)) or 1e-3
     # Gumbel moment estimates, the scale widened until every value is inside the support
@@ -105,7 +103,7 @@ def _fit_fixed_shape(x: np.ndarray, xi: float, w: np.ndarray | None = None
         if _nll(np.array([m0, math.log(s0)]), x, xi) < 1e299:
             break
         s0 *= 1.5
-    res = minimize(_nll, np.array([m0, math.log(s0)]), args=(x, xi, w), method="Nelder-Mead",
+    res = minimize(_nll, np.array([m0, math.log(s0)]), args=(x, xi), method="Nelder-Mead",
                    options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000})
     if not np.isfinite(res.fun) or res.fun >= 1e299:
         return m0, s0
@@ -233,8 +231,7 @@ def rate_calibration(n_blocks: int, shape: float, shape_sd: float = 0.0,
 
 
 def fit_rest_tail(maxima: np.ndarray, block_s: float, *, shape: float | None = None,
-                  shape_sd: float = 0.0, prior_maxima: np.ndarray | None = None,
-                  prior_weight: float = 0.0) -> RestTail:
+                  shape_sd: float = 0.0) -> RestTail:
     """Fit the GEV to per-block maxima.
 
     Parameters
@@ -247,25 +244,9 @@ def fit_rest_tail(maxima: np.ndarray, block_s: float, *, shape: float | None = N
         Fixed shape (e.g. :func:`pooled_shape` of other users); None: fitted here too.
     shape_sd : float
         Uncertainty of a fixed shape (used by :meth:`RestTail.expected_rate`).
-    prior_maxima : ndarray | None
-        Block maxima of other users (e.g. of a population decoder) that stand in for the
-        user's when they have little rest: they count as ``prior_weight`` blocks in all
-        (shape fixed required).
-    prior_weight : float
-        Total weight of ``prior_maxima``, in blocks.
     """
     x = np.asarray(maxima, float)
     x = x[np.isfinite(x)]
-    if prior_maxima is not None and prior_weight > 0:
-        if shape is None:
-            raise ValueError("Prior block maxima need a fixed shape.")
-        xp = np.asarray(prior_maxima, float)
-        xp = xp[np.isfinite(xp)]
-        xa = np.concatenate([x, xp])
-        w = np.concatenate([np.ones(len(x)), np.full(len(xp), prior_weight / len(xp))])
-        mu, s = _fit_fixed_shape(xa, float(shape), w)
-        n_eff = max(int(round(len(x) + prior_weight)), 3)
-        return RestTail(mu, s, float(shape), float(block_s), n_eff, float(shape_sd), "pooled")
     if len(x) < 3:
         raise ValueError(f"Too few blocks of no-control ({len(x)}) to model the rest evidence: "
                          "record more rest (at least three blocks).")
@@ -306,9 +287,7 @@ def pooled_shape(groups: Sequence[np.ndarray], grid: np.ndarray | None = None) -
 def threshold_for_budget(maxima_at: Callable[[float], np.ndarray], budget: float, *,
                          block_s: float, shape: float | None = None, shape_sd: float = 0.0,
                          lo: float = 1e-3, hi: float = 1e3, iterations: int = 30,
-                         expected: bool = True,
-                         prior_at: Callable[[float], np.ndarray] | None = None,
-                         prior_weight: float = 0.0) -> tuple[float, RestTail]:
+                         expected: bool = True) -> tuple[float, RestTail]:
     """The threshold whose predicted false-activation rate is the budget.
 
     Parameters
@@ -327,9 +306,6 @@ def threshold_for_budget(maxima_at: Callable[[float], np.ndarray], budget: float
     expected : bool, default=True
         Hold the budget with the expected realised rate (:meth:`RestTail.expected_rate`,
         which accounts for the fit's error); False: with the plug-in rate.
-    prior_at, prior_weight
-        ``prior_at(h)``: other users' block maxima at threshold ``h``, counted as
-        ``prior_weight`` blocks (see :func:`fit_rest_tail`).
 
     Returns
     -------
@@ -338,9 +314,7 @@ def threshold_for_budget(maxima_at: Callable[[float], np.ndarray], budget: float
         The model at that threshold.
     """
     def rate(h: float) -> tuple[float, RestTail]:
-        tail = fit_rest_tail(maxima_at(h), block_s, shape=shape, shape_sd=shape_sd,
-                             prior_maxima=None if prior_at is None else prior_at(h),
-                             prior_weight=prior_weight)
+        tail = fit_rest_tail(maxima_at(h), block_s, shape=shape, shape_sd=shape_sd)
         return (tail.expected_rate(h)[0] if expected else tail.rate_per_min(h)), tail
 
     a, b = math.log(lo), math.log(hi)

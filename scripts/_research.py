@@ -507,8 +507,14 @@ def evt_thresholds(keys, st, sc, policy: Policy, budget: float, *, block_s: floa
         h0, _ = choose_threshold([calst], [cal[ok]], budget, policy)
         fns[key] = maxima_fn(calst, cal[ok], policy, block_s)
         groups[key] = fns[key](h0)
+        if h0 < 0.01:
+            groups.pop(key)
+    # a stream whose rest never gives evidence (threshold at the bracket's floor) says
+    # nothing about the tail: left out of the pooled shape
+    degenerate = {k for k in keys if k not in groups}
     subjects = sorted({k.split("/")[0] for k in keys})
-    shapes = {s: pooled_shape([g for k, g in groups.items() if not k.startswith(s + "/")],
+    shapes = {s: pooled_shape([g for k, g in groups.items()
+                               if not k.startswith(s + "/") and k not in degenerate],
                               np.linspace(-0.5, 0.5, 21)) for s in subjects}
     out = {}
     for key in keys:

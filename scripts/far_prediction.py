@@ -103,34 +103,41 @@ def table(rows) -> str:
 
 
 def plot(rows, path: Path, title: str) -> None:
-    """Predicted against observed rate: every pair at the budget's threshold (with the
-    predicted interval and the observed count's Poisson interval), and all pairs binned by
-    predicted rate over thresholds around it (a reliability diagram)."""
+    """Predicted against observed false activations: per pair at the budget's threshold
+    (counts: the expected number with its 90 % predictive range, and the number observed on
+    the next session), and all pairs binned by predicted rate over thresholds around it (a
+    reliability diagram)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.8))
     ax = axes[0]
     for i, r in enumerate(rows):
         rm = r["rest_min"]
-        lo_c, hi_c = poisson.ppf(0.05, max(r["fa"], 1e-9)), poisson.isf(0.05, r["fa"] + 1)
-        y = r["fa"] / rm
-        ax.errorbar(i, y, yerr=[[y - lo_c / rm], [max(hi_c / rm - y, 0)]], fmt="o",
-                    color="C0", capsize=2, ms=4)
-        ax.plot([i - 0.3, i + 0.3], [r["pred"]] * 2, color="C3", lw=2)
-        ax.fill_between([i - 0.3, i + 0.3], r["lo"], r["hi"], color="C3", alpha=0.2, lw=0)
+        exp = r["pred"] * rm
+        lo, hi = poisson.ppf(0.05, r["lo"] * rm), poisson.ppf(0.95, r["hi"] * rm)
+        ax.plot([i, i], [lo, hi], color="C3", alpha=0.35, lw=6, solid_capstyle="butt",
+                label="90 % predictive range" if i == 0 else None)
+        ax.plot(i, exp, "_", color="C3", ms=14, mew=2,
+                label="expected (rest-tail model)" if i == 0 else None)
+        ax.plot(i, r["fa"], "o", color="C0", ms=6,
+                label="observed on the next session" if i == 0 else None)
     ax.set_xticks(range(len(rows)))
     ax.set_xticklabels([r["key"].replace("subject", "s").replace("/", ":", 1) for r in rows],
                        rotation=70, fontsize=7)
-    ax.set_ylabel("false activations per minute of rest")
-    ax.set_title("each pair at its threshold: predicted (red, 80 % interval)\n"
-                 "vs observed on the next session (blue, 90 % Poisson interval)", fontsize=9)
+    ax.set_ylabel("false activations in the test session's rest")
+    n_obs = sum(r["fa"] for r in rows)
+    n_exp = sum(r["pred"] * r["rest_min"] for r in rows)
+    ax.set_title(f"per pair at the budget's threshold: expected {n_exp:.1f} in all, "
+                 f"observed {n_obs}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
     ax = axes[1]
     pts = [(g["pred"], g["fa"], g["rest_min"]) for r in rows for g in r["grid"]]
     pred = np.array([p for p, _, _ in pts])
     edges = np.quantile(pred, np.linspace(0, 1, 7))
+    floor = 0.02
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = [(p, f, m) for p, f, m in pts if lo <= p <= hi]
         if not sel:
@@ -139,17 +146,25 @@ def plot(rows, path: Path, title: str) -> None:
         rm = sum(m for _, _, m in sel)
         xp = sum(p * m for p, _, m in sel) / rm
         y = fa / rm
-        ax.errorbar(xp, y, yerr=[[y - poisson.ppf(0.05, max(fa, 1e-9)) / rm],
-                                 [max(poisson.isf(0.05, fa + 1) / rm - y, 0)]],
-                    fmt="s", color="C0", capsize=3)
+        up = poisson.isf(0.05, fa + 1) / rm
+        if fa == 0:
+            ax.errorbar(xp, floor, yerr=[[0], [up - floor]], fmt="v", color="C0", capsize=3)
+            ax.annotate("0", (xp, floor), textcoords="offset points", xytext=(6, -4),
+                        fontsize=7)
+        else:
+            ax.errorbar(xp, y, yerr=[[y - max(poisson.ppf(0.05, fa) / rm, floor)], [up - y]],
+                        fmt="s", color="C0", capsize=3)
+        ax.annotate(f"{fa}/{rm:.0f} min", (xp, max(y, floor)), textcoords="offset points",
+                    xytext=(6, 6), fontsize=7)
     m = max(pred.max(), 1e-2) * 1.5
-    ax.plot([1e-3, m], [1e-3, m], "k--", lw=1)
+    ax.plot([floor, m], [floor, m], "k--", lw=1, label="observed = predicted")
     ax.set_xscale("log")
-    ax.set_yscale("symlog", linthresh=0.05)
+    ax.set_yscale("log")
     ax.set_xlabel("predicted false activations per minute (expected)")
-    ax.set_ylabel("observed per minute (pooled over the bin)")
-    ax.set_title(f"thresholds x {', '.join(f'{f:g}' for f in FACTORS)}: pairs binned by "
-                 "prediction", fontsize=9)
+    ax.set_ylabel("observed per minute (pooled in the bin, 90 % interval)")
+    ax.set_title(f"thresholds x {', '.join(f'{f:g}' for f in FACTORS)} of the budget's: "
+                 "pairs binned by prediction", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -164,15 +179,21 @@ def main() -> None:
                     help="block length in s (default: the policy's horizon)")
     ap.add_argument("--plugin", action="store_true", help="plug-in rate instead of expected")
     ap.add_argument("--out", default=None, help="folder for the table, JSON and plot")
+    ap.add_argument("--replot", action="store_true", help="plot the saved JSON again")
     a = ap.parse_args()
     t0 = time.perf_counter()
+    out = Path(a.out) if a.out else OUT
+    tag = a.spec.replace("@", "_") + ("_plugin" if a.plugin else "")
+    if a.replot:
+        d = json.loads((out / f"far_pairs_{tag}.json").read_text())
+        plot(d["rows"], out / f"far_pairs_{tag}.png",
+             f"{a.spec}: rest-tail threshold for {a.budget:g}/min, {d['stamp']}")
+        return
     rows = pair_rows(a.spec, a.budget, a.block, expected=not a.plugin)
     md = table(rows)
     print(md)
     summarize(rows)
-    out = Path(a.out) if a.out else OUT
     out.mkdir(parents=True, exist_ok=True)
-    tag = a.spec.replace("@", "_") + ("_plugin" if a.plugin else "")
     (out / f"far_pairs_{tag}.json").write_text(json.dumps(
         {"rows": rows, "spec": a.spec, "budget": a.budget, "stamp": ws.stamp(),
          "seconds": time.perf_counter() - t0}, indent=1))

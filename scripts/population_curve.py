@@ -202,8 +202,8 @@ def _sub(st, mask):
     return rs._sub(st, mask)
 
 
-def run_online(window: float, *, n0: float = 300.0, C: float | None = None,
-               budget: float = 0.5, prior_weight: float = 6.0) -> dict:
+def run_online(window: float, *, n0: float = 100.0, C: float | None = None,
+               budget: float = 0.5) -> dict:
     """Pseudo-online figures per minutes of user data (see the module doc)."""
     from calibration.rest_model import pooled_shape, threshold_for_budget
 
@@ -227,21 +227,24 @@ def run_online(window: float, *, n0: float = 300.0, C: float | None = None,
         h_e = {o: rs.choose_threshold([st for st, _ in v], [sc for _, sc in v], budget, pol)[0]
                for o, v in nested.items()}
         xi, se = pooled_shape([np.concatenate([rs.maxima_fn(st, sc, pol, block_s)(h_e[o])
-                                               for st, sc in v]) for o, v in nested.items()],
-                              np.linspace(-0.5, 0.5, 21))
+                                               for st, sc in v]) for o, v in nested.items()
+                               if h_e[o] >= 0.01], np.linspace(-0.5, 0.5, 21))
+        # no user data: the population's own rest blocks (hundreds: shape fitted too)
+        h_pop, tail_pop = threshold_for_budget(prior_at, budget, block_s=block_s)
         rows = {}
         for a, b in wr.pairs(sts):
             A, B = sts[a], sts[b]
             for n in N_PER_CLASS:
                 keep = first_trials(A, n)
-                if n == 0:
-                    model = pop.model
-                    # no user data: the population's rest evidence alone
-                    h, tail = threshold_for_budget(prior_at, budget, block_s=block_s,
-                                                   shape=xi, shape_sd=se)
-                else:
+                if n <= 1:
+                    # no user data, or one rest trial (two blocks): the population's
+                    # threshold
+                    h, tail = h_pop, tail_pop
+                    model = pop.model if n == 0 else None
+                if n >= 1:
                     masks, y, _ = rs.training_set([A], trials=[keep])
                     model = adapt(pop, [A], masks, y, n0=n0, C=C)
+                if n >= 2:
                     oof = subset_oof(pop, A, keep, n0=n0, C=C)
                     ok = np.isfinite(oof).all(1)
                     Ast = _sub(A, ok)
@@ -255,8 +258,7 @@ def run_online(window: float, *, n0: float = 300.0, C: float | None = None,
                         return block_maxima(Ast.t, rs.evidence_trace(Ast.t, x, pol, h), iv,
                                             block_s)
                     h, tail = threshold_for_budget(user_at, budget, block_s=block_s,
-                                                   shape=xi, shape_sd=se, prior_at=prior_at,
-                                                   prior_weight=prior_weight)
+                                                   shape=xi, shape_sd=se)
                 p = rs.Policy(h, pol.drift, pol.clip, pol.horizon_s, pol.refractory_s,
                               pol.release_s)
                 r = rs.score(p.replay(B.t, model.scores(B)), B)
@@ -285,6 +287,64 @@ def report_online(res: dict) -> None:
               f"{100 * weak['hit']:.1f} %")
 
 
+def plot_curve(window: float, path: Path) -> None:
+    """Accuracy and pseudo-online figures against minutes of the user's data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    win = json.loads((OUT / f"windows_w{window:g}.json").read_text())
+    onl_f = OUT / f"online_w{window:g}.json"
+    onl = json.loads(onl_f.read_text()) if onl_f.exists() else {}
+    minutes = [n * 4 * 6.5 / 60 for n in N_PER_CLASS]
+    subjects = sorted({k.split("/")[1] for k in win})
+    fig, axes = plt.subplots(1, 3 if onl else 1, figsize=(14 if onl else 5.5, 4.3))
+    axes = np.atleast_1d(axes)
+    ax = axes[0]
+    for v, style in (("user", "o-"), ("map100", "s-"), ("pop", "--")):
+        xs, ys = [], []
+        for m, n in zip(minutes, N_PER_CLASS):
+            acc = [np.mean(win[f"{v}/{s}"][str(n)]) for s in subjects
+                   if str(n) in win.get(f"{v}/{s}", {})]
+            if acc:
+                xs.append(m)
+                ys.append(100 * np.mean(acc))
+        ax.plot(xs, ys, style, label={"user": "calibrated on the user only",
+                                      "map100": "population prior adapted",
+                                      "pop": "population prior, no user data"}[v])
+    ax.set_xlabel("minutes of the user's cued data (trials x 6.5 s)")
+    ax.set_ylabel("4-class window accuracy on the next session (%)")
+    ax.set_title(f"{window:g} s windows, mean of 8 subjects (LOSO)", fontsize=9)
+    ax.legend(fontsize=8)
+    if onl:
+        pooled = [rs.pool([r for s in onl for r in onl[s][str(n)]]) for n in N_PER_CLASS]
+        weak = [rs.pool([r for s in wr.WEAK if s in onl for r in onl[s][str(n)]])
+                for n in N_PER_CLASS]
+        ax = axes[1]
+        ax.plot(minutes, [100 * p["hit"] for p in pooled], "o-", label="hits, all")
+        ax.plot(minutes, [100 * p["hit"] for p in weak], "s--", label="hits, 01 02 05 08")
+        ax.plot(minutes, [100 * p["wrong"] for p in pooled], "x-", label="wrong, all")
+        ax.set_xlabel("minutes of the user's cued data")
+        ax.set_ylabel("% of target trials")
+        ax.set_title("pseudo-online, next session, population prior adapted", fontsize=9)
+        ax.legend(fontsize=8)
+        ax = axes[2]
+        ax.plot(minutes, [p["fa_min"] for p in pooled], "o-", label="observed")
+        ax.axhline(0.5, color="k", ls=":", label="budget")
+        ax2 = ax.twinx()
+        ax2.plot(minutes, [p["median"] for p in pooled], "s-", color="C2", label="median")
+        ax2.set_ylabel("median cue to command (s)", color="C2")
+        ax.set_xlabel("minutes of the user's cued data")
+        ax.set_ylabel("false activations per minute of rest")
+        ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"Calibration in a minute: population prior vs minutes of user data "
+                 f"({ws.stamp()})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def report_windows(res: dict) -> None:
     variants = sorted({k.split("/")[0] for k in res})
     subjects = sorted({k.split("/")[1] for k in res})
@@ -305,10 +365,16 @@ def report_windows(res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=["windows", "online"])
+    ap.add_argument("stage", choices=["windows", "online", "plot"])
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--variants", default="user,pop,map300,map1000,map3000")
+    ap.add_argument("--out", default=None, help="PNG of the curve (stage plot)")
     a = ap.parse_args()
+    if a.stage == "plot":
+        out = Path(a.out) if a.out else OUT / f"population_curve_w{a.window:g}.png"
+        plot_curve(a.window, out)
+        print(out)
+        return
     if a.stage == "online":
         report_online(run_online(a.window))
         return

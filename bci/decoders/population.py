@@ -168,8 +168,10 @@ class PopulationRessFBCCA(RessFBCCA):
         prior's (the defaults are those of the shipped prior).
     prior : str | path-like | dict | None, default="kalunga2016"
         The population prior (see the module doc); None: ``fit(X, y)`` trains one.
-    n0 : float, default=300
-        Weight of the prior's covariances in the adapted spatial filters, in windows.
+    n0 : float, default=100
+        Weight of the prior's covariances in the adapted spatial filters, in windows
+        (100 was chosen leave-one-subject-out on the dev recordings among 100, 300 and 1000
+        by scripts/population_curve.py; every held-out subject chose it).
 
     Attributes
     ----------
@@ -183,7 +185,7 @@ class PopulationRessFBCCA(RessFBCCA):
     """
 
     def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=3, n_bands=3,
-                 bands=None, n_cca=2, n_filters=2, C=0.03, prior="kalunga2016", n0=300.0):
+                 bands=None, n_cca=2, n_filters=2, C=0.03, prior="kalunga2016", n0=100.0):
         super().__init__(sfreq=sfreq, freqs=freqs, n_harmonics=n_harmonics, n_bands=n_bands,
                          bands=bands, n_cca=n_cca, n_filters=n_filters, classifier="logreg",
                          C=C)

@@ -203,11 +203,13 @@ def _sub(st, mask):
 
 
 def run_online(window: float, *, n0: float = 100.0, C: float | None = None,
-               budget: float = 0.5) -> dict:
-    """Pseudo-online figures per minutes of user data (see the module doc)."""
+               budget: float = 0.5, own_from: int = 2) -> dict:
+    """Pseudo-online figures per minutes of user data (see the module doc). The threshold
+    comes from the user's rest-tail model from ``own_from`` trials per class on (below: the
+    population's)."""
     from calibration.rest_model import pooled_shape, threshold_for_budget
 
-    f = OUT / f"online_w{window:g}.json"
+    f = OUT / f"online_w{window:g}{'' if own_from == 2 else f'_own{own_from}'}.json"
     res = json.loads(f.read_text()) if f.exists() else {}
     allst = ws.load_all(window)
     cfg = rs.Config()
@@ -236,15 +238,15 @@ def run_online(window: float, *, n0: float = 100.0, C: float | None = None,
             A, B = sts[a], sts[b]
             for n in N_PER_CLASS:
                 keep = first_trials(A, n)
-                if n <= 1:
-                    # no user data, or one rest trial (two blocks): the population's
-                    # threshold
+                if n < own_from:
+                    # no user data, or too little rest (one trial: two blocks): the
+                    # population's threshold
                     h, tail = h_pop, tail_pop
                     model = pop.model if n == 0 else None
                 if n >= 1:
                     masks, y, _ = rs.training_set([A], trials=[keep])
                     model = adapt(pop, [A], masks, y, n0=n0, C=C)
-                if n >= 2:
+                if n >= own_from:
                     oof = subset_oof(pop, A, keep, n0=n0, C=C)
                     ok = np.isfinite(oof).all(1)
                     Ast = _sub(A, ok)
@@ -335,6 +337,8 @@ def plot_curve(window: float, path: Path) -> None:
         ax2 = ax.twinx()
         ax2.plot(minutes, [p["median"] for p in pooled], "s-", color="C2", label="median")
         ax2.set_ylabel("median cue to command (s)", color="C2")
+        ax.set_ylim(0, max(1.0, 1.2 * max(p["fa_min"] for p in pooled)))
+        ax2.set_ylim(0, max(4.0, 1.2 * max(p["median"] for p in pooled)))
         ax.set_xlabel("minutes of the user's cued data")
         ax.set_ylabel("false activations per minute of rest")
         ax.legend(fontsize=8, loc="upper right")
@@ -369,6 +373,8 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--variants", default="user,pop,map300,map1000,map3000")
     ap.add_argument("--out", default=None, help="PNG of the curve (stage plot)")
+    ap.add_argument("--own-from", type=int, default=2,
+                    help="trials per class from which the user's rest sets the threshold")
     a = ap.parse_args()
     if a.stage == "plot":
         out = Path(a.out) if a.out else OUT / f"population_curve_w{a.window:g}.png"
@@ -376,7 +382,7 @@ def main() -> None:
         print(out)
         return
     if a.stage == "online":
-        report_online(run_online(a.window))
+        report_online(run_online(a.window, own_from=a.own_from))
         return
     res = run_windows(a.window, a.variants.split(","))
     report_windows(res)

@@ -9,8 +9,13 @@ Stages (results cached under ``cache/weak/``, git-ignored):
              (population-assisted). Every test session is decoded by a model calibrated on
              another session of the same subject (the one before it; the first: the one
              after), as the pseudo-online evaluation does.
-``loso``     for each subject, the variant with the best mean accuracy on the OTHER subjects,
-             and its accuracy on the held-out subject.
+``report``   for each subject, the variant with the best mean accuracy on the OTHER subjects
+             (variants in ``REJECTED`` left out), and its accuracy on the held-out subject.
+``confound`` whether a variant's features follow time in the session (rest comes first in
+             every dev session): early vs late target trials decoded cross-session, and the
+             correlation of P(rest) on target trials with the trial index.
+``streams``  out-of-fold calibration and test score streams per pair (cached).
+``online``   pseudo-online replay of the streams (threshold from the rest-tail model).
 
 Usage: OMP_NUM_THREADS=1 nice python scripts/weak_responders.py windows --window 1
 """
@@ -258,6 +263,53 @@ def run_online(specs: list[str], budget: float, policy: rs.Policy, margin: float
     return results
 
 
+#: Variants left out of the leave-one-subject-out choice, and why.
+REJECTED = {
+    "base-ts": "filter-bank covariance (tangent-space) features tell early from late trials "
+               "of a session (the rest-first confound of these recordings): stage confound",
+}
+
+
+def confound_check(window: float = 1.0) -> None:
+    """Do a variant's features follow time in the session? Two checks, cross-session:
+    early (cues 8-15) vs late (cues 24-31) target trials decoded from the features (chance
+    50 %), and the correlation of P(rest) on target trials with the trial index."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    allst = ws.load_all(window)
+    for name in ("dep", "base-ts"):
+        cfg, opt = split(VARIANTS[name])
+        corr, acc = [], []
+        for sts in allst.values():
+            for a, b in pairs(sts):
+                A, B = sts[a], sts[b]
+                m, y, _ = rs.training_set([A], end=opt.get("end", 6.0))
+                model = rs.Model(cfg).fit([A], m, y)
+                em, lab = sliding_eval_mask(B)
+                sc = model.scores(B, em)
+                ci = B.cue_index()[em]
+                tgt = lab[em] != rs.REST
+                idx = np.unique(ci[tgt])
+                pr = np.exp(sc[:, -1])
+                corr.append(np.corrcoef(idx, [pr[tgt & (ci == k)].mean() for k in idx])[0, 1])
+
+                def early_late(st):
+                    mm, _ = sliding_eval_mask(st)
+                    c = st.cue_index()
+                    keep = mm & (((c >= 8) & (c <= 15)) | (c >= 24))
+                    return keep, np.where(c >= 24, "late", "early")[keep]
+                ma, ya = early_late(A)
+                mb, yb = early_late(B)
+                clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.03, max_iter=2000))
+                clf.fit(model.features(A, ma), ya)
+                acc.append(np.mean(clf.predict(model.features(B, mb)) == yb))
+        print(f"{name}: early-vs-late target trials decoded cross-session "
+              f"{100 * np.mean(acc):.0f} % (chance 50); corr(trial index, P(rest) on target "
+              f"trials) {np.mean(corr):+.2f}")
+
+
 def subject_acc(d: dict) -> dict[str, float]:
     return {s: float(np.mean([r["acc"] for r in rows])) for s, rows in d["results"].items()}
 
@@ -280,24 +332,30 @@ def report(window: float) -> None:
               + f"{100 * np.mean([acc[s] for s in WEAK]):7.1f}")
     # LOSO: the variant with the best mean over the other subjects
     out = {}
+    ok = [v for v in rows if v not in REJECTED]
     for s in subjects:
-        best = max(rows, key=lambda v: np.mean([rows[v][o] for o in subjects if o != s]))
+        best = max(ok, key=lambda v: np.mean([rows[v][o] for o in subjects if o != s]))
         out[s] = (best, rows[best][s])
     print("LOSO choice: " + ", ".join(f"{s[-2:]}: {v} {100 * a:.1f}" for s, (v, a) in
                                       out.items()))
+    ref = "dep" if "dep" in rows else "base"
     print(f"LOSO mean {100 * np.mean([a for _, a in out.values()]):.1f} "
-          f"(base {100 * np.mean(list(rows['base'].values())):.1f})")
+          f"({ref} {100 * np.mean(list(rows[ref].values())):.1f}); left out: "
+          + "; ".join(f"{v}: {why}" for v, why in REJECTED.items() if v in rows))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=["windows", "report", "online", "streams"])
+    ap.add_argument("stage", choices=["windows", "report", "online", "streams", "confound"])
     ap.add_argument("--specs", default="base@1")
     ap.add_argument("--budget", type=float, default=0.5)
     ap.add_argument("--rule", choices=["evt", "emp"], default="evt")
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     a = ap.parse_args()
+    if a.stage == "confound":
+        confound_check(a.window)
+        return
     if a.stage == "streams":
         for spec in a.specs.split(","):
             name, w = spec.split("@")

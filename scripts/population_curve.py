@@ -203,13 +203,13 @@ def _sub(st, mask):
 
 
 def run_online(window: float, *, n0: float = 100.0, C: float | None = None,
-               budget: float = 0.5, own_from: int = 2) -> dict:
+               budget: float = 0.5, own_from: int = 4) -> dict:
     """Pseudo-online figures per minutes of user data (see the module doc). The threshold
     comes from the user's rest-tail model from ``own_from`` trials per class on (below: the
     population's)."""
     from calibration.rest_model import pooled_shape, threshold_for_budget
 
-    f = OUT / f"online_w{window:g}{'' if own_from == 2 else f'_own{own_from}'}.json"
+    f = OUT / f"online_w{window:g}{'' if own_from == 4 else f'_own{own_from}'}.json"
     res = json.loads(f.read_text()) if f.exists() else {}
     allst = ws.load_all(window)
     cfg = rs.Config()
@@ -373,8 +373,9 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--variants", default="user,pop,map300,map1000,map3000")
     ap.add_argument("--out", default=None, help="PNG of the curve (stage plot)")
-    ap.add_argument("--own-from", type=int, default=2,
-                    help="trials per class from which the user's rest sets the threshold")
+    ap.add_argument("--own-from", type=int, default=4,
+                    help="trials per class from which the user's rest sets the threshold "
+                         "(default 4, chosen leave-one-subject-out against 2)")
     a = ap.parse_args()
     if a.stage == "plot":
         out = Path(a.out) if a.out else OUT / f"population_curve_w{a.window:g}.png"

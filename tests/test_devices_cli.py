@@ -166,8 +166,10 @@ def test_read_trajectory_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_host_killed_while_walking_controller_watchdog_halts():
-    """SIGKILL of the host process (no close(), no STOP): the controller halts by itself."""
+@pytest.mark.parametrize("transport", ["tcp", "pty"])
+def test_host_killed_while_walking_controller_halts(transport, tmp_path):
+    """SIGKILL of the host process (no close(), no STOP): the controller halts by itself, on
+    TCP when the connection closes (the session ends), on a serial line by its watchdog."""
     from devices.simulator import ExoSimulator
 
     code = ("import sys, time\n"
@@ -176,7 +178,8 @@ def test_host_killed_while_walking_controller_watchdog_halts():
             "exo.stand(); exo.walk(10)\n"
             "print('walking', flush=True)\n"
             "time.sleep(60)\n")
-    with ExoSimulator(speed=2.0) as sim:
+    kw = {"link": str(tmp_path / "exo")} if transport == "pty" else {}
+    with ExoSimulator(transport=transport, speed=2.0, **kw) as sim:
         host = subprocess.Popen([sys.executable, "-c", code, sim.url], stdout=subprocess.PIPE,
                                 text=True)
         try:
@@ -189,6 +192,7 @@ def test_host_killed_while_walking_controller_watchdog_halts():
             host.kill()
             host.wait(5)
         halt = sim.model.halts[0]
-        assert halt.reason == "WATCHDOG" and halt.state_before == "WALKING"
-        assert halt.silence_s < 0.6 + 0.25
+        assert halt.reason == ("SESSION_END" if transport == "tcp" else "WATCHDOG")
+        assert halt.state_before == "WALKING"
         assert sim.snapshot().steps < 10  # it did not walk on
+        assert sim.model.session is None

@@ -70,8 +70,7 @@ class _Waiter:
     verb: str
     nonce: str = ""  # HELLO: the ACK must echo it
     event: threading.Event = field(default_factory=threading.Event)
-    reply: Frame | None = None
-    lost: bool = False
+    reply: Frame | None = None  # None after the event: the link was lost
 
 
 @dataclass(frozen=True)
@@ -549,7 +548,7 @@ class ExoskeletonDriver:
         finally:
             with self._lock:
                 self._pending.pop(seq, None)
-        if waiter.lost:
+        if waiter.reply is None:  # the link was lost before an answer came
             raise LinkLostError(
                 f"The link to {self.url!r} was lost while waiting for the ACK of {verb}; "
                 "it will not be retransmitted."
@@ -690,8 +689,7 @@ class ExoskeletonDriver:
             self._reader, self._ser = None, None
             self._gen += 1
             for waiter in self._pending.values():
-                waiter.lost = True
-                waiter.event.set()
+                waiter.event.set()  # unanswered waiters give up (reply stays None)
         # outside the lock: the reader may be waiting for it in _on_bytes
         if reader is not None:
             reader.stop()
@@ -707,8 +705,7 @@ class ExoskeletonDriver:
             self.link_reason = reason
             ser = self._ser
             for waiter in self._pending.values():
-                waiter.lost = True
-                waiter.event.set()
+                waiter.event.set()  # unanswered waiters give up (reply stays None)
         logger.warning("exo: link to %s lost: %s", self.url, reason)
         if ser is not None:  # best effort: the other direction may still work
             with self._wlock, contextlib.suppress(Exception):

@@ -539,6 +539,8 @@ class ExoSimulator:
         self._thread: threading.Thread | None = None
         self._alive = False
         self.rx_frames = 0
+        self.transmitting = True  # False: a link dead from the controller to the host
+        self.receiving = True  # False: a link dead from the host to the controller
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> ExoSimulator:
@@ -594,6 +596,16 @@ class ExoSimulator:
                         self.model.disconnect(conn, now)
                 self._report(now)
 
+    def one_way(self, *, transmitting: bool = True, receiving: bool = True) -> None:
+        """Break the link in one direction (or both): the controller stops transmitting
+        (``transmitting=False``) or stops receiving (``receiving=False``); True restores."""
+        with self.lock:
+            self.transmitting, self.receiving = bool(transmitting), bool(receiving)
+
+    def _write(self, data: bytes, conn: int | None = None) -> None:
+        if self.transmitting:
+            self._link.write(data, conn)
+
     def send_raw(self, data: bytes) -> None:
         """Write ``data`` as is to every connection (tests: noise on the line)."""
         with self.lock:
@@ -637,7 +649,7 @@ class ExoSimulator:
         """Send the immediate TEL after a change of state or fault (to every connection)."""
         frame = self.model.take_report(now)
         if frame is not None and self.model.telemetry_allowed():
-            self._link.write(frame)
+            self._write(frame)
 
     def _on_event(self, kind: str, conn: int, data: bytes | None) -> None:
         link, model = self._link, self.model
@@ -650,20 +662,20 @@ class ExoSimulator:
                 return
             self._parsers[conn] = FrameParser(drops=self.parser.drops)
             if model.telemetry_allowed():
-                link.write(model.telemetry_frame(now), conn)
+                self._write(model.telemetry_frame(now), conn)
         elif kind == "disconnect":
             self._parsers.pop(conn, None)
             if self.transport == "tcp":  # a serial controller cannot see its host go
                 model.disconnect(conn, now)
         else:
             parser = self._parsers.get(conn)
-            if parser is None:
+            if parser is None or not self.receiving:
                 return
             for frame in parser.feed(data):
                 self.rx_frames += 1
                 self.parser.frames += 1
                 for reply in model.handle(frame, now, conn):
-                    link.write(reply, conn)
+                    self._write(reply, conn)
                 self._report(now)  # a state change: its TEL right after the ACK
 
     def _serve(self) -> None:
@@ -691,5 +703,5 @@ class ExoSimulator:
                 self._report(now)
                 if now >= next_tel:
                     if self.model.telemetry_allowed():
-                        link.write(self.model.telemetry_frame(now))
+                        self._write(self.model.telemetry_frame(now))
                     next_tel = max(next_tel + period, now)

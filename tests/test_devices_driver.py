@@ -336,3 +336,147 @@ def test_retransmissions_are_acked_but_executed_once(sim):
         assert wait_for(lambda: sim.model.duplicates >= 2, 2.0)  # the copies are answered
         assert [v for _, v, _ in sim.executed()] == ["STAND", "WALK"]
         assert exo.wait_telemetry(lambda t: t.state == "STANDING" and t.steps == 2, 5.0)
+
+
+class HostFrames:
+    """Records, on the controller side, every host frame (time, verb) it receives."""
+
+    def __init__(self, sim):
+        self.items: list[tuple[float, str]] = []
+        self._handle = sim.model.handle
+        sim.model.handle = self
+
+    def __call__(self, frame, now, conn=0):
+        self.items.append((now, frame.verb))
+        return self._handle(frame, now, conn)
+
+    def verbs_after(self, t):
+        return [v for tt, v in self.items if tt > t]
+
+
+def test_one_way_link_controller_stops_transmitting_halts_it(sim, record_property):
+    """The controller still receives but sends nothing: the driver stops its heartbeats after
+    the dead-link time and sends STOP; the walk ends and never resumes."""
+    exo = ExoskeletonDriver(sim.url, reconnect_max_s=0.2)
+    ev = Events(exo)
+    frames = HostFrames(sim)
+    with exo:
+        exo.stand()
+        exo.walk(10)
+        assert exo.wait_telemetry(lambda t: t.state == "WALKING", 3.0)
+        t_mute = time.monotonic()
+        sim.one_way(transmitting=False)
+        assert wait_for(lambda: sim.snapshot().state not in ("WALKING", "TURNING"), 5.0)
+        assert wait_for(lambda: ev.first("link_lost") is not None, 2.0)
+        after = frames.verbs_after(t_mute)
+        # heartbeats went on only until the driver noticed the silence; then STOP
+        assert "STOP" in after, after
+        stop_i = after.index("STOP")
+        assert "HB" not in after[stop_i:], after
+        assert not set(after) & MOTION, after
+        steps = sim.snapshot().steps
+        time.sleep(0.5)
+        assert sim.snapshot().steps == steps and sim.snapshot().state == "STOPPED"
+        sim.one_way()  # the link heals: the driver reconnects, nothing is replayed
+        assert wait_for(lambda: exo.link_ok and exo.reconnects >= 1, 5.0)
+        assert not set(frames.verbs_after(t_mute)) & MOTION
+    reason = [d for _, e, d in ev.items if e == "link_lost"][0]["reason"]
+    assert "nothing heard from the controller" in reason
+
+
+def test_one_way_link_controller_stops_receiving_halts_by_watchdog(sim):
+    """The host's frames no longer arrive: the watchdog halts the walk and ends the session;
+    when the link heals the driver learns it (NAK NO_SESSION), opens a new session and sends
+    STOP; nothing moves again by itself."""
+    exo = ExoskeletonDriver(sim.url)
+    ev = Events(exo)
+    with exo:
+        exo.stand()
+        exo.walk(10)
+        assert exo.wait_telemetry(lambda t: t.state == "WALKING", 3.0)
+        sim.one_way(receiving=False)
+        tel = exo.wait_telemetry(lambda t: t.fault == "WATCHDOG", 5.0)
+        assert tel is not None and tel.state == "STOPPED"
+        assert sim.model.halts and sim.model.halts[0].reason == "WATCHDOG"
+        t_heal = time.monotonic()
+        sim.one_way()
+        assert wait_for(lambda: exo.reconnects >= 1 and exo.link_ok, 5.0), ev.items
+        lost = [d["reason"] for _, e, d in ev.items if e == "link_lost"]
+        assert any("NO_SESSION" in r for r in lost), lost
+        # the STOP sent when the loss was noticed, and the one after the new HELLO
+        assert {v for t, v, _ in sim.executed() if t > t_heal} == {"STOP"}
+        assert sim.snapshot().state == "STOPPED"
+
+
+def test_close_is_bounded_when_the_controller_does_not_answer(sim, record_property):
+    """close() with a controller that neither answers nor reads: it returns, STOP was
+    attempted, and the port is released (it can be opened again at once)."""
+    exo = ExoskeletonDriver(sim.url).open()
+    exo.stand()
+    sim.one_way(transmitting=False, receiving=False)
+    t0 = time.monotonic()
+    exo.close()
+    took = time.monotonic() - t0
+    record_property("close_unresponsive_s", round(took, 3))
+    print(f"close() with an unresponsive controller took {took * 1000:.0f} ms")
+    assert exo.link_state == "closed"
+    sim.one_way()
+    with ExoskeletonDriver(sim.url) as again:  # released: a new session at once
+        assert again.status().state == "STANDING"
+
+
+def test_a_nak_no_session_makes_the_driver_open_a_new_session(sim):
+    """The controller forgets the session (here: its watchdog, while the host is frozen):
+    the next command is refused NO_SESSION, and the driver reconnects with a new session."""
+    exo = ExoskeletonDriver(sim.url, link_timeout=5.0)
+    ev = Events(exo)
+    with exo:
+        nonce = exo.session_nonce
+        with sim.lock:
+            sim.model.session = None  # as after a watchdog expiry
+        with pytest.raises(CommandRejected, match="NO_SESSION"):
+            exo.stand()
+        assert wait_for(lambda: exo.link_ok and exo.reconnects == 1, 5.0), ev.items
+        assert exo.session_nonce != nonce and sim.model.session.nonce == exo.session_nonce
+        exo.stand()
+
+
+def test_tiocexcl_keeps_other_programs_off_the_pty(tmp_path):
+    """Beyond the advisory lock, the kernel refuses any other open of the port (TIOCEXCL);
+    after close() the port opens again."""
+    import os
+
+    with ExoSimulator(transport="pty") as sim:
+        path = os.path.realpath(sim.url)
+        with ExoskeletonDriver(sim.url):
+            if os.geteuid() == 0:  # root bypasses TIOCEXCL: try as an ordinary user
+                os.chmod(path, 0o666)
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - child
+                    code = 1
+                    try:
+                        os.setgid(65534)
+                        os.setuid(65534)
+                        os.close(os.open(path, os.O_RDWR | os.O_NOCTTY))
+                    except OSError as exc:
+                        code = 0 if exc.errno == 16 else 2  # EBUSY
+                    os._exit(code)
+                assert os.waitpid(pid, 0)[1] == 0  # EBUSY for the other program
+            else:
+                with pytest.raises(OSError) as info:
+                    os.close(os.open(path, os.O_RDWR | os.O_NOCTTY))
+                assert info.value.errno == 16
+        with ExoskeletonDriver(sim.url) as exo:  # released by close()
+            assert exo.link_ok
+
+
+def test_heartbeats_run_on_their_own_thread_at_a_raised_priority(sim):
+    with ExoskeletonDriver(sim.url) as exo:
+        assert wait_for(lambda: exo.heartbeats_sent >= 3, 2.0)
+        hb = exo._heartbeat
+        assert hb.name == "exo-heartbeat" and hb.is_alive()
+        assert hb.priority  # what the OS granted, for the logs
+    assert not hb.is_alive()
+    with ExoskeletonDriver(sim.url, raise_priority=False) as exo:
+        assert wait_for(lambda: exo.heartbeats_sent >= 1, 2.0)
+        assert exo._heartbeat.priority == "default"

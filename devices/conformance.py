@@ -89,6 +89,8 @@ class CheckResult:
         What was measured.
     detail : str
         Why it failed (or what was skipped).
+    values : dict
+        The measured numbers behind ``figure`` (e.g. ``{"ms": [...]}``), for scripts.
     """
 
     name: str
@@ -96,6 +98,7 @@ class CheckResult:
     status: str
     figure: str = ""
     detail: str = ""
+    values: dict = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -639,6 +642,7 @@ def _check_watchdog(kit: _Kit) -> tuple[str, str]:
         times.append(dt)
         ages.append(age)
     kit.notes["report_ages_ms"] = ages
+    kit.notes["watchdog"] = {"ms": [x * 1000 for x in times]}
     fig = "last HB -> halt reported: " + _figure(times)
     limit = kit.limits.watchdog_report_s
     _require(max(times) <= limit, f"halt reported {max(times) * 1000:.0f} ms after the last "
@@ -653,6 +657,7 @@ def _check_halt_report(kit: _Kit) -> tuple[str, str]:
     ages = kit.notes.get("report_ages_ms")
     if not ages:
         raise _CheckFailed("needs the watchdog runs, which did not complete")
+    kit.notes["halt_report"] = {"ms": list(ages)}
     fig = "since_ms of the first halt report: " + _figure([a / 1000 for a in ages])
     _require(max(ages) <= kit.limits.report_ms,
              f"a halt the controller made itself was reported {max(ages)} ms after it "
@@ -666,6 +671,7 @@ def _check_one_way_link(kit: _Kit) -> tuple[str, str]:
         kit.progress(f"one-way link run {i + 1}")
         dt, _ = _watchdog_run(kit, keep_talking=True)
         times.append(dt)
+    kit.notes["one_way_link"] = {"ms": [x * 1000 for x in times]}
     fig = "HB stop, STATUS every 50 ms -> halt reported: " + _figure(times)
     limit = kit.limits.watchdog_report_s
     _require(max(times) <= limit, f"halt reported {max(times) * 1000:.0f} ms after the last "
@@ -859,9 +865,11 @@ def run_conformance(url: str, *, on_stand: bool = False, runs: int = 20,
             say(name)
             try:
                 status, figure = fn(kit)
-                results.append(CheckResult(name, safety, status, figure))
+                results.append(CheckResult(name, safety, status, figure,
+                                           values=kit.notes.get(name, {})))
             except _CheckFailed as exc:
-                results.append(CheckResult(name, safety, FAIL, exc.figure, exc.detail))
+                results.append(CheckResult(name, safety, FAIL, exc.figure, exc.detail,
+                                           values=kit.notes.get(name, {})))
             except (DeviceError, serial.SerialException, OSError) as exc:
                 results.append(CheckResult(name, safety, FAIL, "", f"link failure: {exc}"))
             finally:

@@ -158,6 +158,13 @@ def release_exclusive(ser) -> None:
     if isinstance(fd, int):
         with contextlib.suppress(OSError):
             fcntl.ioctl(fd, termios.TIOCNXCL)
+    sock = getattr(ser, "_socket", None)
+    if sock is not None:  # socket://: pyserial's close() sleeps 0.3 s after closing it
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        ser._socket, ser.is_open = None, False
+        return
     with contextlib.suppress(Exception):
         ser.close()
 

@@ -196,3 +196,35 @@ def test_host_killed_while_walking_controller_halts(transport, tmp_path):
         assert halt.state_before == "WALKING"
         assert sim.snapshot().steps < 10  # it did not walk on
         assert sim.model.session is None
+
+
+def test_devices_lsl_timeout_is_validated():
+    for bad in ("-1", "0", "nan", "inf", "soon"):
+        r = subprocess.run([*EXE, "devices", "--lsl-timeout", bad], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert "argument --lsl-timeout: expected seconds" in r.stderr
+        assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_devices_long_lsl_wait_stops_on_ctrl_c():
+    proc = subprocess.Popen([*EXE, "devices", "--lsl-timeout", "600"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        while "LSL streams (looking for 600 s)" not in proc.stdout.readline():
+            assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 130
+        assert "interrupted" in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_devices_help_names_the_port_option_run_uses():
+    r = subprocess.run([*EXE, "devices", "--help"], capture_output=True, text=True, timeout=60)
+    assert "for --port" in r.stdout and "--exo" not in r.stdout
+    r = subprocess.run([*EXE, "run", "--help"], capture_output=True, text=True, timeout=60)
+    assert "--port" in r.stdout

@@ -326,6 +326,7 @@ class ExoskeletonDriver:
         self._lock = threading.RLock()
         self._wlock = threading.Lock()
         self._alive = False
+        self._closing = False
         self._wake = threading.Event()
         self._monitor: threading.Thread | None = None
         self._heartbeat: _Heartbeat | None = None
@@ -350,7 +351,7 @@ class ExoskeletonDriver:
         """
         if self._alive:
             raise RuntimeError("The driver is already open; call close() first.")
-        self._alive = True
+        self._alive, self._closing = True, False
         self._dispatcher = threading.Thread(target=self._dispatch, name="exo-events",
                                             daemon=True)
         self._dispatcher.start()
@@ -376,6 +377,7 @@ class ExoskeletonDriver:
         if not self._alive:
             return
         deadline = time.monotonic() + timeout
+        self._closing = True  # the monitor starts no reconnection from now on
         if stop and self.link_state == "up":
             try:
                 self._transact("STOP", (), timeout=0.3 * timeout, retries=1)
@@ -643,7 +645,7 @@ class ExoskeletonDriver:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
-            if not self._alive:
+            if not self._alive or self._closing:
                 release_exclusive(ser)
                 raise LinkLostError(f"The driver for {self.url!r} was closed.")
             self._gen += 1
@@ -680,6 +682,11 @@ class ExoskeletonDriver:
             self._teardown()
             self.link_state = "lost" if self._monitor is not None else "closed"
             raise
+        with self._lock:
+            closing = self._closing
+        if closing:  # close() began meanwhile: do not bring the link up again
+            self._teardown()
+            raise LinkLostError(f"The driver for {self.url!r} is closing.")
         with self._lock:
             self.controller_info = reply.args[:2]
             self.session_nonce = nonce
@@ -744,7 +751,7 @@ class ExoskeletonDriver:
             elif state == "lost":
                 if self._ser is not None:
                     self._teardown()
-                if self.reconnect and now >= next_attempt:
+                if self.reconnect and not self._closing and now >= next_attempt:
                     self._reconnect_once(backoff)
                     next_attempt = time.monotonic() + backoff
                     backoff = min(backoff * 2, self.reconnect_max_s)

@@ -344,3 +344,50 @@ def test_garbage_on_the_tcp_line_is_counted_logged_and_survived(caplog):
         while "exo-sim: discarded input" not in caplog.text and time.monotonic() < deadline:
             time.sleep(0.01)
         assert "exo-sim: discarded input" in caplog.text
+
+
+def test_pty_telemetry_flows_as_soon_as_a_host_opens_the_port(tmp_path):
+    """Telemetry before any HELLO and before the host wrote a byte (it only listens)."""
+    import serial
+
+    with ExoSimulator(transport="pty", link=str(tmp_path / "exo")) as sim:
+        port = serial.serial_for_url(sim.url, timeout=0.05)
+        try:
+            got = FrameParser()
+            frames = []
+            deadline = time.monotonic() + 3
+            while len([f for f in frames if f.verb == "TEL"]) < 2 and time.monotonic() < deadline:
+                frames += got.feed(port.read(256))
+            tels = [f for f in frames if f.verb == "TEL"]
+            assert len(tels) >= 2 and len(tels[0].args) == 9
+            assert sim.model.sessions == 0
+        finally:
+            port.close()
+
+
+def test_a_second_tcp_client_is_read_only_and_a_fifth_is_refused():
+    with ExoSimulator(watchdog_s=5.0) as sim:
+        owner = socket.create_connection(("127.0.0.1", sim.port))
+        others = [socket.create_connection(("127.0.0.1", sim.port)) for _ in range(4)]
+        try:
+            owner.sendall(encode_frame(1, "HELLO", 2, "A"))
+            others[0].sendall(encode_frame(1, "HELLO", 2, "B") + encode_frame(2, "STOP"))
+            p = FrameParser()
+            frames = []
+            deadline = time.monotonic() + 3
+            others[0].settimeout(0.1)
+            while not any(f.verb == "ACK" and f.args[0] == "2" for f in frames) \
+                    and time.monotonic() < deadline:
+                try:
+                    frames += p.feed(others[0].recv(4096))
+                except TimeoutError:
+                    pass
+            replies = [(f.verb, f.args[:2]) for f in frames if f.verb in ("ACK", "NAK")]
+            assert replies == [("NAK", ("1", "NOT_OWNER")), ("ACK", ("2",))]
+            assert any(f.verb == "TEL" for f in frames)  # observers get telemetry
+            others[3].settimeout(2.0)
+            assert others[3].recv(4096) == b""  # the fifth connection is closed at once
+            assert sim.model.session.owner != 0 and sim.model.session.nonce == "A"
+        finally:
+            for s in [owner, *others]:
+                s.close()

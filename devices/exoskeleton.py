@@ -585,10 +585,22 @@ class ExoskeletonDriver:
         self._connection_lost(gen, f"write failed: {failure}")
         raise LinkLostError(f"Writing to {self.url!r} failed: {failure}")
 
+    def _silence(self) -> float:
+        """Seconds since the controller was last heard; 0 while its bytes wait unread (the
+        host, not the link, is slow: e.g. the reader waits for the GIL), for at most one more
+        dead-link time (unread noise must not keep a mute controller's link alive)."""
+        silent = time.monotonic() - self._last_heard
+        if self.link_timeout < silent <= 2 * self.link_timeout:
+            ser = self._ser
+            with contextlib.suppress(Exception):
+                if ser is not None and ser.in_waiting:
+                    return 0.0
+        return silent
+
     def _send_heartbeat(self) -> None:
         """One HB, only while the link is up and the controller was heard within D."""
         gen = self._gen
-        if self.link_state != "up" or time.monotonic() - self._last_heard > self.link_timeout:
+        if self.link_state != "up" or self._silence() > self.link_timeout:
             return
         with contextlib.suppress(LinkLostError):
             self._write(encode_frame(self._next_seq(), "HB"), gen)
@@ -743,7 +755,7 @@ class ExoskeletonDriver:
             state = self.link_state
             if state == "up":
                 backoff = 0.1
-                silent = now - self._last_heard
+                silent = self._silence()
                 if silent > self.link_timeout:
                     self._connection_lost(
                         self._gen, f"nothing heard from the controller for {silent:.2f} s")

@@ -349,8 +349,8 @@ class SafetySupervisor:
             with self._lock:
                 self._pending = None
             self._emit("link_lost", {"reason": data.get("reason", ""),
-                                     "note": "STOP cannot be delivered; the controller's "
-                                     "watchdog halts it and the driver sends STOP on "
-                                     "reconnection"})
+                                     "note": "the driver sent one STOP (best effort); the "
+                                     "controller's watchdog halts it if that was lost, and "
+                                     "the new session after reconnection halts any motion"})
         elif event == "link_up":
             self._emit("link_up", dict(data))

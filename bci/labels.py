@@ -64,7 +64,7 @@ def label_to_freq(label: object) -> float | None:
     )
 
 
-def canonical_label(label: object) -> str:
+def normalize_label(label: object) -> str:
     """Return the canonical form of a label (``13``, ``"13 Hz"`` -> ``"13.0Hz"``; rest ->
     ``"rest"``), or the stripped text when it names neither (e.g. ``"left"``)."""
     if is_rest(label):

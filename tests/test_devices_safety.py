@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bci.labels import canonical_label
+from bci.labels import normalize_label
 from devices.commands import Command
 from devices.exoskeleton import ExoskeletonDriver
 from devices.safety import SafetySupervisor
@@ -44,7 +44,7 @@ def rig():
         exo.wait_telemetry(lambda t: True, 2.0)
         log = Log()
         sup = SafetySupervisor(exo, MAPPING, walk_steps=10, turn_deg=45, log=log,
-                               label_key=canonical_label)
+                               label_key=normalize_label)
         yield sim, exo, sup, log
 
 

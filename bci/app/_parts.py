@@ -17,7 +17,7 @@ import numpy as np
 from bci._logging import logger
 from bci.app.config import SessionConfig
 from bci.errors import BCIError, ConfigError
-from bci.labels import REST_LABEL, canonical_label, freq_label, is_rest
+from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
 
 # ---------------------------------------------------------------------- signal side
 
@@ -328,7 +328,7 @@ def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log)
     return SafetySupervisor(
         driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
         confirm_posture_changes=cfg.device.confirm_posture_changes,
-        label_key=canonical_label, log=log)
+        label_key=normalize_label, log=log)
 
 
 def apply_decision(supervisor, d) -> dict | None:

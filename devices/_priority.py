@@ -21,6 +21,11 @@ import os
 import sys
 import threading
 
+try:
+    import resource  # POSIX only
+except ImportError:  # pragma: no cover - Windows
+    resource = None
+
 logger = logging.getLogger("devices")
 
 RT_PRIORITY = 10  # modest: above ordinary threads, below the kernel's own RT work
@@ -35,9 +40,8 @@ def raise_thread_priority() -> str:
         ``"SCHED_FIFO <prio>"``, ``"nice <n>"`` or ``"default (...)"`` saying why nothing
         could be raised.
     """
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or resource is None:
         return "default (priority raising is implemented for Linux only)"
-    import resource
 
     rt_soft = resource.getrlimit(resource.RLIMIT_RTPRIO)[0]
     rt_cap = RT_PRIORITY if rt_soft == resource.RLIM_INFINITY else min(RT_PRIORITY, rt_soft)

@@ -27,12 +27,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import fcntl
 import logging
 import queue
 import secrets
 import socket
-import termios
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +38,12 @@ from dataclasses import dataclass, field
 
 import serial
 import serial.threaded
+
+try:  # POSIX: TIOCEXCL for exclusive ttys (Windows opens COM ports exclusively anyway)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None
 
 from devices._check import check_range, ensure_int
 from devices._priority import raise_thread_priority
@@ -141,7 +145,7 @@ def open_exclusive(url: str, **kwargs) -> serial.SerialBase:
     except (serial.SerialException, OSError, ValueError) as exc:
         raise port_error(url, exc) from exc
     fd = getattr(ser, "fd", None)
-    if isinstance(fd, int):
+    if isinstance(fd, int) and fcntl is not None:
         try:
             fcntl.ioctl(fd, termios.TIOCEXCL)
         except OSError as exc:
@@ -155,7 +159,7 @@ def open_exclusive(url: str, **kwargs) -> serial.SerialBase:
 def release_exclusive(ser) -> None:
     """Undo ``TIOCEXCL`` (it outlives the file on a pty) and close ``ser``; never raises."""
     fd = getattr(ser, "fd", None)
-    if isinstance(fd, int):
+    if isinstance(fd, int) and fcntl is not None:
         with contextlib.suppress(OSError):
             fcntl.ioctl(fd, termios.TIOCNXCL)
     sock = getattr(ser, "_socket", None)
@@ -224,6 +228,8 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         drv = self.driver
         self.priority = raise_thread_priority() if drv.raise_priority else "default"
+        drv.heartbeat_priority = self.priority
+        logger.info("exo: heartbeat thread priority: %s", self.priority)
         period = drv.heartbeat_period
         next_t = time.monotonic()
         while not self.stopped.is_set():

@@ -199,7 +199,7 @@ def heartbeat_gaps(seconds: float) -> dict:
                     with ExoskeletonDriver(url, raise_priority=raise_priority) as exo:
                         time.sleep(seconds)
                         times = list(exo.heartbeat_times)
-                        prio = exo._heartbeat.priority
+                        prio = exo.heartbeat_priority
                         lost = exo.reconnects
                 finally:
                     stop.set()

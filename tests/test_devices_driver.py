@@ -475,7 +475,7 @@ def test_heartbeats_run_on_their_own_thread_at_a_raised_priority(sim):
         assert wait_for(lambda: exo.heartbeats_sent >= 3, 2.0)
         hb = exo._heartbeat
         assert hb.name == "exo-heartbeat" and hb.is_alive()
-        assert hb.priority  # what the OS granted, for the logs
+        assert hb.priority and exo.heartbeat_priority == hb.priority  # what the OS granted
     assert not hb.is_alive()
     with ExoskeletonDriver(sim.url, raise_priority=False) as exo:
         assert wait_for(lambda: exo.heartbeats_sent >= 1, 2.0)

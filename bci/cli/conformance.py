@@ -19,6 +19,10 @@ def add_parser(subparsers) -> None:
         "table (check, result, measured figure); the exit status is 1 when a check fails "
         "(the failed safety checks are named). Checks that send STAND, SIT, WALK or TURN run "
         "only with --on-stand.",
+        epilog="checks (* = safety):\n" + "\n".join(
+            f"  {name:<18} {'*' if safety else ' '} {what}"
+            for name, (_, safety, _, what) in CHECKS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", metavar="URL", help="the controller: a device path or a pyserial "
                    "URL (socket://host:port, rfc2217://host:port)")
@@ -28,7 +32,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--runs", type=_positive_int, default=20, metavar="N",
                    help="repetitions of the watchdog measurement (default 20)")
     p.add_argument("--check", action="append", choices=list(CHECKS), metavar="NAME",
-                   help="run only this check (repeatable); one of: " + ", ".join(CHECKS))
+                   help="run only this check (repeatable; the names are listed below)")
     p.add_argument("--baudrate", type=_positive_int, default=115200,
                    help="line speed for device paths (default 115200)")
     p.set_defaults(func=run)

@@ -140,7 +140,6 @@ def test_link_cut_while_walking_reconnects_without_stale_motion(sim):
         sim.cut_link()
         assert wait_for(lambda: ev.first("link_lost") is not None, 2.0), ev.items
         assert wait_for(lambda: ev.first("link_up") is not None, 5.0), ev.items
-        assert ev.first("link_lost") - t_cut < 1.0
         assert exo.link_ok and exo.reconnects == 1
         # the exoskeleton ends stopped (STOP after reconnection, or the watchdog)
         assert wait_for(lambda: sim.snapshot().state == "STOPPED", 2.0)

@@ -479,3 +479,19 @@ def test_heartbeats_run_on_their_own_thread_at_a_raised_priority(sim):
     with ExoskeletonDriver(sim.url, raise_priority=False) as exo:
         assert wait_for(lambda: exo.heartbeats_sent >= 1, 2.0)
         assert exo._heartbeat.priority == "default"
+
+
+def test_a_second_host_cannot_take_over_a_tcp_controller():
+    """While one driver's session lives, a second driver is refused with a clear error, and
+    the first one's walk goes on under its own control."""
+    from devices.errors import DeviceError
+
+    with ExoSimulator(speed=2.0) as sim, ExoskeletonDriver(sim.url) as first:
+        first.stand()
+        first.walk(10)
+        with pytest.raises(DeviceError, match="Another host owns the session of the "
+                           "controller"):
+            ExoskeletonDriver(sim.url, reconnect=False).open()
+        assert sim.snapshot().state == "WALKING" and first.link_ok
+        first.stop()
+        assert wait_for(lambda: sim.snapshot().state == "STOPPED", 2.0)

@@ -196,7 +196,9 @@ class FrameProtocol(serial.threaded.Protocol):
     def connection_lost(self, exc) -> None:
         """A read failed (``exc``) or the reader was stopped (None)."""
         if exc is not None:
-            self.driver._connection_lost(self.gen, f"read failed: {exc}")
+            text = str(exc) or repr(exc)
+            self.driver._connection_lost(
+                self.gen, text if text.startswith("read failed") else f"read failed: {text}")
 
 
 class _Reader(serial.threaded.ReaderThread):

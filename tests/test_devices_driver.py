@@ -323,6 +323,7 @@ def test_command_in_flight_when_the_link_drops_is_never_replayed(sim):
 def test_retransmissions_are_acked_but_executed_once(sim):
     """The controller is too slow for the ACK timeout: the driver retransmits the same frame;
     the controller executes it once and answers every copy."""
+    sim.model.watchdog_s = 5.0  # the stall below must not end the session on a busy machine
     with ExoskeletonDriver(sim.url, ack_timeout=0.1, retries=5, link_timeout=3.0) as exo:
         exo.stand()
         result = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 
-from bci._logging import quiet_liblsl
 from bci.acquisition.resolve import list_streams
 from devices.ports import list_serial_ports
 
@@ -46,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     if args.no_lsl:
         return 0
     print(f"LSL streams (looking for {args.lsl_timeout:g} s):", flush=True)
-    quiet_liblsl()
     streams = list_streams(args.lsl_timeout)
     for s in streams:
         print(f"  {s['name']}  type={s['type']}  channels={s['channel_count']}  "

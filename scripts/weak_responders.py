@@ -14,6 +14,7 @@ Stages (results cached under ``cache/weak/``, git-ignored):
 ``confound`` whether a variant's features follow time in the session (rest comes first in
              every dev session): early vs late target trials decoded cross-session, and the
              correlation of P(rest) on target trials with the trial index.
+``bound``    the trial-level share an ideal integration of each whole trial would get right.
 ``streams``  out-of-fold calibration and test score streams per pair (cached).
 ``online``   pseudo-online replay of the streams (threshold from the rest-tail model).
 
@@ -310,6 +311,38 @@ def confound_check(window: float = 1.0) -> None:
               f"trials) {np.mean(corr):+.2f}")
 
 
+def trial_bound(window: float, name: str = "dep") -> None:
+    """What integrating a whole trial could give: per subject, the share of target trials
+    whose mean log-posterior over the windows 1-6 s after the cue favours the cued target
+    (4 classes; and among the targets only), and of rest trials that favour rest."""
+    allst = ws.load_all(window)
+    sc = streams(window, name, allst)
+    out = []
+    for s, sts in allst.items():
+        c4 = c3 = n = rest_ok = n_rest = 0
+        for a, b in pairs(sts):
+            B = sts[b]
+            x = sc[f"{s}/{a}/{b}/test"]
+            ci = B.cue_index()
+            for j, (on, lab) in enumerate(zip(B.onsets, B.labels)):
+                m = (ci == j) & (B.t - window >= on + 1.0) & (B.t <= on + 6.0)
+                if not m.any():
+                    continue
+                mean = x[m].mean(axis=0)
+                if lab == rs.REST:
+                    n_rest += 1
+                    rest_ok += int(mean.argmax() == len(mean) - 1)
+                    continue
+                k = list(ws.LABELS).index(lab)
+                n += 1
+                c4 += int(mean.argmax() == k)
+                c3 += int(mean[:-1].argmax() == k)
+        out.append(f"{s[-2:]}: {100 * c4 / n:.0f} / {100 * c3 / n:.0f} / "
+                   f"{100 * rest_ok / n_rest:.0f}")
+    print(f"{name} {window:g} s, trial-level (4-class / targets only / rest trials) %: "
+          + " | ".join(out))
+
+
 def subject_acc(d: dict) -> dict[str, float]:
     return {s: float(np.mean([r["acc"] for r in rows])) for s, rows in d["results"].items()}
 
@@ -346,13 +379,17 @@ def report(window: float) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=["windows", "report", "online", "streams", "confound"])
+    ap.add_argument("stage", choices=["windows", "report", "online", "streams", "confound",
+                                      "bound"])
     ap.add_argument("--specs", default="base@1")
     ap.add_argument("--budget", type=float, default=0.5)
     ap.add_argument("--rule", choices=["evt", "emp"], default="evt")
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     a = ap.parse_args()
+    if a.stage == "bound":
+        trial_bound(a.window)
+        return
     if a.stage == "confound":
         confound_check(a.window)
         return

@@ -136,3 +136,12 @@ def test_live_view_marks_the_score_each_target_needs():
     # 13 Hz needs 0.3 + 0.1 = 0.4, inside its filled bar; 17 Hz needs 0.7, past its end
     assert bars[0].index("|") < bars[0].rindex("#")
     assert bars[1].index("|") > bars[1].rindex("#")
+
+
+def test_cues_canonicalised_and_other_markers_left_out():
+    rec = SessionRecord(mapping={"13.0Hz": "walk"}, t0=0.0, t_end=20.0)
+    for t, lab in [(0, "BAD_acq_skip"), (1, "Rest"), (5, "Stimulus/13 Hz"), (9, "start"),
+                   (12, "rest")]:
+        rec.add_cue(t, lab)
+    assert rec.cues == [(1.0, "rest"), (5.0, "13.0Hz"), (12.0, "rest")]
+    assert [c["label"] for c in summarize(rec)["cues"]] == ["rest", "13.0Hz", "rest"]

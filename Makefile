@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,stimulus]"
+	$(PY) -m pip install --quiet -e ".[dev,stimulus,moabb]"
 	touch $(STAMP)
 
 test: $(STAMP)

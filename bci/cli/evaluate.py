@@ -5,6 +5,7 @@ Examples
 ssvep-exo evaluate ../shared/data/kalunga2016 --windows 0.5,1,2 --classes 3,4 \\
     --scheme within,cross --json results.json --csv results.csv --plots plots/
 ssvep-exo evaluate ../shared/data/kalunga2016 --online --json online.json
+ssvep-exo evaluate --moabb Kalunga2016 --subjects 1,2 --scheme cross
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ def _classes(text: str) -> list[int] | None:
         ) from None
 
 
+def _subjects(text: str) -> list[int]:
+    try:
+        out = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected subject numbers such as 1,2,5, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one subject number")
+    return out
+
+
 def _schemes(text: str) -> list[str]:
     if text.strip().lower() in ("both", "all"):
         return ["within", "cross"]
@@ -47,14 +59,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate decoders offline on recorded sessions (accuracy, ITR, plots)",
         description=(
-            "Cross-validate decoders on recordings (files or folders, grouped by subject): "
+            "Cross-validate decoders on recordings (files or folders, grouped by subject, "
+            "or a MOABB SSVEP dataset already on this machine with --moabb): "
             "accuracy and Wolpaw ITR per method and window length, mean over subjects, "
             "plus a phase-locking analysis that says which decoder family fits the data. "
             "Windows start --tmin s after each cue and are filtered one by one by the "
             "decoders (as online) unless --prefilter whole."
         ),
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="recording file(s) or folder(s)")
+    p.add_argument("--moabb", metavar="DATASET",
+                   help="evaluate a MOABB SSVEP dataset that is already in the local MNE data "
+                        "folder instead of files (never downloads): a moabb.datasets class "
+                        "name such as Kalunga2016, or module:name for your own dataset; "
+                        "needs the 'moabb' extra")  # fmt: skip
+    p.add_argument("--subjects", type=_subjects, default=None,
+                   help="--moabb: subject numbers, comma-separated (default: all)")
     p.add_argument("--methods", type=names, default=None,
                    help="comma-separated decoder names (default: the registry's defaults; "
                         "with --online the best training-free and the best calibrated "
@@ -169,12 +189,24 @@ def run(args: argparse.Namespace) -> int:
     methods, registry = _resolve_methods(args.methods, online=args.online)
     if args.n_jobs < 1:
         raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
-    found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+    if bool(args.paths) == bool(args.moabb):
+        raise BCIError("give recording files or folders, or --moabb DATASET (one of the two).")
+    if args.subjects and not args.moabb:
+        raise BCIError("--subjects selects MOABB subjects: use it with --moabb (with files, "
+                       "pass the subjects' folders).")
     if args.windows is None:
         args.windows = [1.0] if args.online else [0.5, 1.0, 2.0]
-    if args.online:
-        return _run_online(args, found, methods)
-    recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
+    if args.moabb:
+        if args.online:
+            raise BCIError("--online replays recording files; it does not take --moabb.")
+        from bci.datasets.moabb import load_moabb
+
+        recordings = load_moabb(args.moabb, args.subjects)
+    else:
+        found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+        if args.online:
+            return _run_online(args, found, methods)
+        recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
     raws = [r for rs in recordings.values() for r in rs]
     sfreqs = sorted({r.info["sfreq"] for r in raws})
     if len(sfreqs) > 1:

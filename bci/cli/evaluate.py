@@ -6,6 +6,8 @@ ssvep-exo evaluate ../shared/data/kalunga2016 --windows 0.5,1,2 --classes 3,4 \\
     --scheme within,cross --json results.json --csv results.csv --plots plots/
 ssvep-exo evaluate ../shared/data/kalunga2016 --online --json online.json
 ssvep-exo evaluate --moabb Kalunga2016 --subjects 1,2 --scheme cross
+ssvep-exo evaluate ../shared/data/kalunga2016 --jobs 2
+ssvep-exo evaluate ../shared/data/kalunga2016 --scheduler tcp://scheduler:8786
 """
 
 from __future__ import annotations
@@ -104,7 +106,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--per-subject", action="store_true", help="also print each subject's rows")
     p.add_argument("--keep-duplicates", action="store_true",
                    help="keep sessions whose samples duplicate another session")  # fmt: skip
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (default 1)")
+    p.add_argument("--jobs", "--n-jobs", dest="jobs", type=int, default=1, metavar="N",
+                   help="worker processes: every fit (subject x method x window x fold) is "
+                        "one task for joblib; the results equal a serial run's (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the same tasks to a Dask cluster (tcp://host:8786) through "
+                        "joblib's Dask backend instead; needs the 'cluster' extra")
     p.add_argument("--no-phase", action="store_true", help="skip the phase-locking analysis")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", metavar="FILE", help="write one JSON record per result")
@@ -187,8 +194,15 @@ def run(args: argparse.Namespace) -> int:
     )
 
     methods, registry = _resolve_methods(args.methods, online=args.online)
-    if args.n_jobs < 1:
-        raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
+    if args.jobs < 1:
+        raise BCIError(f"--jobs must be at least 1, got {args.jobs}.")
+    if args.online and (args.jobs > 1 or args.scheduler):
+        raise BCIError("--online replays sessions one after the other; --jobs and "
+                       "--scheduler apply to the offline evaluation.")
+    if args.scheduler:  # before the data is read: a wrong address fails at once
+        from bci.evaluation.parallel import connect
+
+        connect(args.scheduler).close()
     if bool(args.paths) == bool(args.moabb):
         raise BCIError("give recording files or folders, or --moabb DATASET (one of the two).")
     if args.subjects and not args.moabb:
@@ -241,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     records = run_evaluation(
         recordings, estimators, windows=args.windows, n_classes=args.classes,
         schemes=args.scheme, tmin=args.tmin, channels=args.channels, prefilter=prefilter,
-        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.n_jobs,
+        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.jobs,
+        scheduler=args.scheduler,
         progress=not args.no_progress,
     )  # fmt: skip
     print(format_table(records, per_subject=args.per_subject))

@@ -559,6 +559,11 @@ def run(side: str, *, subjects=None, windows=bc.WINDOWS, classes=bc.CLASS_COUNTS
         log(f"[{side}] {key:28s} {prot:7s} {dt:7.1f} s" + (f"  ({n_err} errors)" if n_err else ""))
         done.append((key, prot))
 
+    if scheduler:  # the cluster's workers do not have scripts/ on their path: send the code
+        import cloudpickle
+
+        for module in (sys.modules[_task.__module__], bc):
+            cloudpickle.register_pickle_by_value(module)
     run_tasks(((_task, *t, subjects) for t in tasks), jobs=jobs, scheduler=scheduler,
               on_result=on_result)
     if side == "peers" and do_timing and not (reuse and cache_path("timing", "filters").exists()):

@@ -319,7 +319,8 @@ void exo_vendor_fault(exo_t *c, const char *code, uint8_t active, uint32_t now_m
         i++;
     }
     c->fault_code[i] = 0;
-    halt(c, EXO_FAULT);
+    if (c->state != EXO_ESTOP)   /* ESTOP stays latched; RESET then meets the fault */
+        halt(c, EXO_FAULT);
     report_changes(c);
 }
 
@@ -455,10 +456,10 @@ static uint8_t execute(exo_t *c, uint8_t v, const exo_frame_t *f)
         c->last_hb_ms = c->now_ms;
         return R_ACK;
     case V_RESET:
-        if (c->state == EXO_FAULT && c->vendor_fault_active)
-            return R_FAULT;
         if (c->state != EXO_ESTOP && c->state != EXO_FAULT)
             return R_ILLEGAL_STATE;
+        if (c->vendor_fault_active)     /* the cause persists (also under ESTOP) */
+            return R_FAULT;
         c->fault_code[0] = 0;
         set_state(c, c->seated ? EXO_SITTING : EXO_STOPPED);
         return R_ACK;

@@ -200,6 +200,11 @@ int main(int argc, char **argv)
     do {
         state = avr_run(avr);
         if (fault_request) {
+            /* an external driver on PB1: low asserts the fault, released it floats back to the
+             * pull-up (set as an external pull too, or simavr's pull-up would win at once) */
+            avr_ioport_external_t ext = { .name = 'B', .mask = 1u << 1,
+                                          .value = fault_request == 1 ? 0u : (1u << 1) };
+            avr_ioctl(avr, AVR_IOCTL_IOPORT_SET_EXTERNAL('B'), &ext);
             avr_raise_irq(fault_pin, fault_request == 1 ? 0 : 1);
             fault_request = 0;
         }

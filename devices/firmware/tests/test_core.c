@@ -481,6 +481,13 @@ static void test_controller(void)
     CHECK(!strcmp(send_cmd(seq++, "RESET"), "FAULT"));
     exo_vendor_fault(&ctl, "MOTOR", 0, now_ms);
     CHECK(!strcmp(send_cmd(seq++, "RESET"), "ACK") && !strcmp(last_tel(0), "STOPPED"));
+    /* a vendor fault under ESTOP keeps ESTOP; RESET is refused until its cause is gone */
+    CHECK(!strcmp(send_cmd(seq++, "ESTOP"), "ACK"));
+    exo_vendor_fault(&ctl, "MOTOR", 1, now_ms);
+    CHECK(!strcmp(state_now(), "ESTOP") && !strcmp(last_tel(7), "ESTOP"));
+    CHECK(!strcmp(send_cmd(seq++, "RESET"), "FAULT") && !strcmp(state_now(), "ESTOP"));
+    exo_vendor_fault(&ctl, "MOTOR", 0, now_ms);
+    CHECK(!strcmp(send_cmd(seq++, "RESET"), "ACK") && !strcmp(last_tel(0), "STOPPED"));
     CHECK(!strcmp(send_cmd(seq++, "SIT"), "ACK"));
     /* the link closing ends the session */
     exo_link_closed(&ctl, now_ms);

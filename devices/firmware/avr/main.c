@@ -36,14 +36,21 @@ static volatile uint16_t rx_overrun;
 static volatile uint8_t tx_buf[TX_SIZE];
 static volatile uint8_t tx_head, tx_tail;
 
-/* The reset cause is read and cleared before anything else (the WDT stays on otherwise). */
+/* Before main: read and clear the reset cause (the WDT stays on otherwise), and paint the free
+ * RAM between the static data and the stack with STACK_PAINT, so that the deepest stack ever
+ * used can be read off the RAM (the simavr runner reports it at exit). */
+#define STACK_PAINT 0xC5u
+extern uint8_t _end;
 uint8_t mcusr_at_reset __attribute__((section(".noinit")));
 void early_init(void) __attribute__((naked, used, section(".init3")));
 void early_init(void)
 {
+    uint8_t *p = &_end;
     mcusr_at_reset = MCUSR;
     MCUSR = 0;
     wdt_disable();
+    while (p < (uint8_t *)(RAMEND - 16u))
+        *p++ = STACK_PAINT;
 }
 
 ISR(TIMER1_COMPA_vect)

@@ -216,6 +216,20 @@ int main(int argc, char **argv)
             break;
     } while (!stop_requested && state != cpu_Done && state != cpu_Crashed);
 
+    {   /* deepest stack: the firmware painted its free RAM with 0xC5 at reset; the stack is
+         * what lies above the highest run of 16 painted bytes below the top of RAM */
+        int top = (int)avr->ramend, low = top, run = 0, a;
+        for (a = top; a > 0x100; a--) {
+            run = avr->data[a] == 0xC5 ? run + 1 : 0;
+            if (run == 16) {
+                low = a + 16;
+                break;
+            }
+        }
+        printf("exo-simavr: stack used at most %d bytes of RAM (0x%03x..0x%03x)\n",
+               top - low + 1, (unsigned)low, (unsigned)top);
+        fflush(stdout);
+    }
     if (state == cpu_Crashed) {
         fprintf(stderr, "exo-simavr: the firmware crashed at pc 0x%04x after %.3f s\n",
                 (unsigned)avr->pc, (double)avr->cycle / (double)fw.frequency);

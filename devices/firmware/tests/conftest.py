@@ -59,7 +59,7 @@ class RawClient:
     def _read(self) -> None:
         while self._alive:
             try:
-                data = self.ser.read(512)
+                data = self.ser.read(self.ser.in_waiting or 1)
             except serial.SerialException:  # the firmware process ended
                 return
             now = time.monotonic()

@@ -269,8 +269,8 @@ uint8_t exo_parse_fixed(const char *s, uint8_t decimals, uint32_t max, uint32_t 
         else
             v = v * 10u + (uint32_t)(*s - '0');
     }
-    if (!digits || (point && !frac))
-        return EXO_ARG_FORMAT;
+    if (!digits || digits > 9u || (point && !frac))
+        return EXO_ARG_FORMAT;  /* as devices/protocol.py: at most 9 integer digits */
     for (; frac < decimals; frac++) {
         if (v > 99999999ul)
             big = 1;

@@ -8,13 +8,21 @@
  * and session LED (PB5) are traced through pin IRQ callbacks into CSV rows
  * "t_ns,wall_ns,signal,value": t_ns is simulated time (cycles / frequency), wall_ns the
  * CLOCK_MONOTONIC time at which the simulation produced the edge (the clock of pylsl's
- * local_clock and Python's time.monotonic on Linux). simavr paces the simulated clock to the
- * wall clock whenever the firmware sleeps, so the host sees the firmware in real time.
+ * local_clock and Python's time.monotonic on Linux).
+ *
+ * Pacing: whenever the firmware sleeps (its idle loop, between 10 kHz timer ticks) the runner
+ * waits until the wall clock reaches the simulated time, so the host sees the firmware in real
+ time (at most 1 ms ahead of it). When the simulation falls behind (this process was not
+ * scheduled, or a sleep overslept), it catches up by running faster than real time, but by at
+ * most MAX_LAG_NS: a longer lag is forgiven (the simulated clock slips) instead of being made
+ * up, which would shorten the firmware's intervals (its watchdog) as the host sees them. The runner also asks for a higher scheduling
+ * priority (nice -10) where it is allowed to: it stands for a microcontroller of its own.
  * SIGUSR1 pulls the vendor-fault input PB1 low, SIGUSR2 releases it; SIGINT/SIGTERM end the run.
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +63,29 @@ static uint64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define MAX_LAG_NS 20000000ull  /* catch up at most 20 ms of lag; forgive the rest */
+#define MIN_SLEEP_NS 1000000ull /* sleep only once 1 ms ahead: fewer, longer sleeps */
+static uint64_t wall_base_ns;      /* wall time of simulated time 0 (slips forward on lags) */
+static uint64_t slipped_ns;        /* total lag forgiven */
+
+/* avr->sleep: wait until the wall clock reaches the end of the sleep in simulated time. */
+static void paced_sleep(avr_t *a, avr_cycle_count_t how_long)
+{
+    uint64_t target = wall_base_ns + avr_cycles_to_nsec(a, a->cycle + how_long);
+    uint64_t now = mono_ns();
+    if (now > target + MAX_LAG_NS) {
+        uint64_t slip = now - target - MAX_LAG_NS;
+        wall_base_ns += slip;
+        slipped_ns += slip;
+        return;
+    }
+    if (target > now + MIN_SLEEP_NS) {
+        struct timespec ts = { (time_t)(target / 1000000000ull),
+                               (long)(target % 1000000000ull) };
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
 }
 
 static void on_pin(struct avr_irq_t *irq, uint32_t value, void *param)
@@ -196,6 +227,10 @@ int main(int argc, char **argv)
 
     if (duration > 0)
         end_cycle = (uint64_t)(duration * (double)fw.frequency);
+    if (setpriority(PRIO_PROCESS, 0, -10) != 0 && errno != EACCES && errno != EPERM)
+        fprintf(stderr, "exo-simavr: setpriority: %s\n", strerror(errno));
+    wall_base_ns = mono_ns() - avr_cycles_to_nsec(avr, avr->cycle);
+    avr->sleep = paced_sleep;
     flush_at = mono_ns() + 200000000ull;
     do {
         state = avr_run(avr);
@@ -228,6 +263,9 @@ int main(int argc, char **argv)
         }
         printf("exo-simavr: stack used at most %d bytes of RAM (0x%03x..0x%03x)\n",
                top - low + 1, (unsigned)low, (unsigned)top);
+        printf("exo-simavr: %.3f s simulated; the simulated clock slipped %.3f s behind the "
+               "wall clock while this process waited for a CPU\n",
+               (double)avr->cycle / (double)fw.frequency, (double)slipped_ns * 1e-9);
         fflush(stdout);
     }
     if (state == cpu_Crashed) {

@@ -170,7 +170,8 @@ static void test_builder_and_args(void)
     CHECK(exo_parse_fixed("5.", 3, 100000, &v) == EXO_ARG_FORMAT);
     CHECK(exo_parse_fixed("+5", 3, 100000, &v) == EXO_ARG_FORMAT);
     CHECK(exo_parse_fixed("100.001", 3, 100000, &v) == EXO_ARG_RANGE);
-    CHECK(exo_parse_fixed("99999999999999", 3, 100000, &v) == EXO_ARG_RANGE);
+    CHECK(exo_parse_fixed("999999999", 3, 100000, &v) == EXO_ARG_RANGE);
+    CHECK(exo_parse_fixed("1000000000", 3, 100000, &v) == EXO_ARG_FORMAT);
     CHECK(exo_parse_uint("0", 10, &v) == EXO_ARG_OK && v == 0);
     CHECK(exo_parse_uint("03", 10, &v) == EXO_ARG_FORMAT);
     CHECK(exo_parse_uint("3.0", 10, &v) == EXO_ARG_FORMAT);

@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install test demo demo-kalunga bench soak lint clean firmware firmware-test
+.PHONY: install test demo demo-kalunga demo-firmware bench soak lint clean firmware firmware-test
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/ssvep-exo demo
+
+# The same closed loop driving the reference firmware's AVR image in simavr.
+demo-firmware: $(STAMP) firmware
+	$(VENV)/bin/ssvep-exo demo --port exofw://avr
 
 demo-kalunga: $(STAMP)
 	$(VENV)/bin/ssvep-exo demo --kalunga $(or $(DATA),../shared/data/kalunga2016)

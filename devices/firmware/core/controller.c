@@ -121,7 +121,6 @@ static void send_telemetry(exo_t *c)
     exo_tx_t *t = &c->tx;
     uint8_t f = fault_now(c);
     uint32_t heading = (c->heading_mdeg + 50u) / 100u;   /* tenths of a degree */
-    uint32_t since = c->now_ms - c->since_ms;
     if (heading >= 3600u)
         heading -= 3600u;
     exo_tx_begin(t, next_seq(c), s_TEL);
@@ -136,7 +135,7 @@ static void send_telemetry(exo_t *c)
         exo_tx_arg_ram(t, c->fault_code);
     else
         exo_tx_arg_flash(t, exo_flash_ptr(&fault_names[f]));
-    exo_tx_arg_u32(t, since);
+    exo_tx_arg_u32(t, c->since_ms);
     send(c);
 }
 
@@ -147,7 +146,7 @@ static void report_changes(exo_t *c)
     if (f != c->reported_fault || c->state != c->reported_state) {
         c->reported_fault = f;
         c->reported_state = c->state;
-        c->since_ms = c->now_ms;
+        c->since_ms = 0;
         send_telemetry(c);
         c->next_tel_ms = c->now_ms + EXO_TELEMETRY_MS;
     }
@@ -218,7 +217,7 @@ void exo_init(exo_t *c, exo_leds_t *leds, uint32_t now_ms)
     c->turn_sign = 1;
     c->now_ms = now_ms;
     c->next_tel_ms = now_ms;   /* telemetry from power-up */
-    c->since_ms = now_ms;
+    c->since_ms = 0;
     c->overrun = 0;
     c->leds_lost = 0;
     set_state(c, EXO_SITTING);
@@ -285,6 +284,7 @@ void exo_poll(exo_t *c, uint32_t now_ms)
     send_led_events(c);            /* first: their timing matters most */
     if (dt) {
         c->now_ms = now_ms;
+        c->since_ms = c->since_ms > 0xFFFFFFFFul - dt ? 0xFFFFFFFFul : c->since_ms + dt;
         advance(c, dt);
     }
     if (c->session && (uint32_t)(now_ms - c->last_hb_ms) > EXO_WATCHDOG_MS)

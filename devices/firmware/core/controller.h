@@ -65,7 +65,7 @@ typedef struct {
     /* time and telemetry */
     uint32_t now_ms;
     uint32_t next_tel_ms;
-    uint32_t since_ms;          /* time of the last change of state or fault */
+    uint32_t since_ms;          /* ms since the last change of state or fault (saturates) */
     uint8_t reported_state;
     uint8_t reported_fault;     /* index into the fault-name table, or 0xFF for a vendor code */
     uint8_t started;

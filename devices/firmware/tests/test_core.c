@@ -591,6 +591,20 @@ static void test_timed_led_events(void)
     CHECK(t_off > 0);
 }
 
+static void test_since_saturates(void)
+{
+    int k;
+    boot();
+    for (k = 0; k < 4; k++) {   /* 4 x 24.8 days: the 32-bit counter must not wrap */
+        now_ms += 0x7FFFFFFFul;
+        exo_poll(&ctl, now_ms);
+    }
+    collect();
+    CHECK(!strcmp(state_now(), "SITTING"));
+    CHECK(!strcmp(last_tel(7), "LOW_BATTERY"));   /* 0.002 %/s drained it meanwhile */
+    CHECK(!strcmp(last_tel(8), "4294967295"));
+}
+
 int main(void)
 {
     test_crc();
@@ -600,6 +614,7 @@ int main(void)
     test_controller();
     test_led_verbs();
     test_timed_led_events();
+    test_since_saturates();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from bci._logging import logger
+from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
 from bci.errors import BCIError, ConfigError
 from bci.labels import REST_LABEL, freq_label, is_rest
@@ -216,6 +217,7 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
 
 def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     """The :class:`DecoderSetup` of a subject profile (see :func:`build_decoder`)."""
+    from calibration.errors import ProfileError
     from calibration.profile import SubjectProfile
 
     dec_cfg = cfg.decoder
@@ -251,6 +253,8 @@ def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     mapping = dict(profile.command_map) or None
     if cfg.explicit_mapping:
         mapping = dict(cfg.mapping)
+    elif mapping:  # checked here, before anything is opened
+        to_commands(mapping, where=f"profile {dec_cfg.profile}", error=ProfileError)
     return DecoderSetup(decoder, policy, window_s, list(profile.ch_names), mapping, profile,
                         step_s=step_s, notes=notes)
 
@@ -321,10 +325,9 @@ def open_driver(url: str, cfg: SessionConfig):
 
 def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log):
     """The safety supervisor over ``driver`` with the session's mapping."""
-    from devices.commands import Command
     from devices.safety import SafetySupervisor
 
-    mapping = {label: Command(cmd) for label, cmd in mapping.items()}
+    mapping = to_commands(mapping, where="the command map")
     return SafetySupervisor(
         driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
         confirm_posture_changes=cfg.device.confirm_posture_changes, log=log)

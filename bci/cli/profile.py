@@ -39,9 +39,12 @@ def _no_action(parser: argparse.ArgumentParser):
 
 def run_show(args: argparse.Namespace) -> int:
     """Load (and so validate) a profile, print it; ProfileError becomes one line via main."""
+    from bci.app.commands import to_commands
+    from calibration.errors import ProfileError
     from calibration.profile import SubjectProfile
 
     prof = SubjectProfile.load(args.path)
+    to_commands(prof.command_map, where=f"Invalid profile ({args.path!r})", error=ProfileError)
     if args.stream_channels is not None or args.stream_sfreq is not None:
         chans = (args.stream_channels.split(",") if args.stream_channels is not None
                  else prof.ch_names)

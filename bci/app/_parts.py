@@ -18,7 +18,7 @@ from bci._logging import logger
 from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
 from bci.errors import BCIError, ConfigError
-from bci.labels import REST_LABEL, freq_label, is_rest
+from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
 
 # ---------------------------------------------------------------------- signal side
 
@@ -330,7 +330,8 @@ def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log)
     mapping = to_commands(mapping, where="the command map")
     return SafetySupervisor(
         driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
-        confirm_posture_changes=cfg.device.confirm_posture_changes, log=log)
+        confirm_posture_changes=cfg.device.confirm_posture_changes,
+        label_key=normalize_label, log=log)
 
 
 def apply_decision(supervisor, d) -> dict | None:

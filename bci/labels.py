@@ -62,3 +62,23 @@ def label_to_freq(label: object) -> float | None:
         f"Cannot read a stimulus frequency from the class label {label!r}: use the frequency "
         f"in Hz (13 or '13.0Hz') or {REST_LABEL!r} for the no-control class."
     )
+
+
+def class_labels(classes) -> tuple[str, ...]:
+    """A decoder's ``classes_`` as canonical label strings.
+
+    Numbers and frequency strings name frequencies (``13``, ``"13"``, ``"13 Hz"`` ->
+    ``"13.0Hz"``); the rest class becomes ``"rest"``. The decision policy, the online loop,
+    calibration and the evaluation all use these labels.
+
+    Raises
+    ------
+    ValueError
+        When a class names neither a frequency nor rest.
+    """
+    out = []
+    for c in classes:
+        c = c.item() if isinstance(c, np.generic) else c
+        f = label_to_freq(c)
+        out.append(REST_LABEL if f is None else freq_label(f))
+    return tuple(out)

@@ -64,7 +64,7 @@ def run_evaluation(
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
     prefilter: tuple[float, float] | None = None,
-    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
+    train_spans: Mapping[str, Sequence[float] | None] | None = None,
     gaze_shift_s: float = GAZE_SHIFT_S,
     n_jobs: int = 1,
     progress: bool = True,
@@ -83,7 +83,7 @@ def run_evaluation(
         Class counts (see :func:`class_sets`); default: all available.
     schemes : list of str
         ``"within"`` and/or ``"cross"``.
-    tmin, channels, prefilter, train_offsets, gaze_shift_s, n_jobs
+    tmin, channels, prefilter, train_spans, gaze_shift_s, n_jobs
         As in :func:`bci.evaluation.evaluate_within`.
     progress : bool, default=True
         Show a tqdm progress bar (on a terminal).
@@ -107,7 +107,7 @@ def run_evaluation(
     bar = tqdm(total=total, desc="evaluate", unit="fit-set", disable=not progress or None)
     records: list[dict] = []
     common = {"tmin": tmin, "channels": channels, "prefilter": prefilter,
-              "train_offsets": train_offsets, "gaze_shift_s": gaze_shift_s, "n_jobs": n_jobs}  # fmt: skip
+              "train_spans": train_spans, "gaze_shift_s": gaze_shift_s, "n_jobs": n_jobs}  # fmt: skip
     try:
         for subject, raws in recordings.items():
             for window in windows:

@@ -2,12 +2,12 @@
 
 :func:`calibrate_from_files` (and :func:`calibrate_raws` for recordings already loaded)
 epochs the cued trials, cross-validates every candidate decoder x window length, picks the
-best, chooses the no-control threshold (``min_margin`` of the decision policy) that holds
-the false-activation rate (commands per minute of rest, on sliding windows scored
-out-of-fold, as the online loop would issue them) under a target, fits the chosen decoder on
-all the calibration data and returns a :class:`~calibration.profile.SubjectProfile` and a
+best, sets the decision policy's evidence threshold for the false-activation budget
+(commands per minute of rest, on the windows the online loop would decode, scored out of
+fold), fits the chosen decoder on all the calibration data and returns a
+:class:`~calibration.profile.SubjectProfile` and a
 :class:`~calibration.report.CalibrationReport`. :func:`apply_profile` measures a profile on
-another recording of the same user (accuracy and false activations per minute of rest).
+another recording of the same user (accuracy, hits and false activations per minute of rest).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 
 from bci.datasets import cue_freqs, cue_table, epoch, load_recording, pick_channels
 from bci.decoders import DEFAULT_METHODS, METHODS
-from bci.labels import REST_LABEL, freq_label, label_to_freq
-from bci.online.pseudo_online import DEFAULT_POLICY
+from bci.evaluation.harness import N_FOLDS, SEED, out_of_fold_streams, score_stream
+from bci.labels import REST_LABEL, class_labels, freq_label, label_to_freq
 from calibration import selection as sel
 from calibration.errors import CalibrationError
 from calibration.profile import SubjectProfile
@@ -33,9 +33,8 @@ from calibration.report import CalibrationReport
 
 logger = logging.getLogger("calibration")
 
-DEFAULT_WINDOWS = (0.5, 1.0, 2.0)
-#: Commands given to the targets in ascending frequency when no mapping is supplied.
-DEFAULT_COMMANDS = ("walk", "stop", "sit", "stand", "turn_left", "turn_right")
+#: Candidate window lengths (s), chosen leave-one-subject-out (docs/evaluation.md).
+DEFAULT_WINDOWS = (2.0,)
 
 
 def calibrate_from_files(
@@ -43,10 +42,13 @@ def calibrate_from_files(
     *,
     methods: Sequence[str] | None = None,
     windows: Sequence[float] = DEFAULT_WINDOWS,
-    far_target_per_min: float = 1.0,
+    max_false_per_min: float = sel.MAX_FALSE_PER_MIN,
     **kwargs,
 ) -> tuple[SubjectProfile, CalibrationReport]:
     """Build a subject profile from one or more recorded calibration sessions.
+
+    This is what ``ssvep-exo calibrate --from-file`` runs, and what the pseudo-online
+    evaluation (``ssvep-exo evaluate --online``) runs on each calibration session.
 
     Parameters
     ----------
@@ -55,13 +57,14 @@ def calibrate_from_files(
         an XDF file from a live calibration).
     methods : sequence of str | None
         Candidate decoders (registry names); default :data:`bci.decoders.DEFAULT_METHODS`.
-    windows : sequence of float, default=(0.5, 1.0, 2.0)
+    windows : sequence of float, default=DEFAULT_WINDOWS
         Candidate window lengths (s).
-    far_target_per_min : float, default=1.0
-        Allowed commands per minute while the user looks at nothing.
+    max_false_per_min : float, default=0.5
+        The false-activation budget: commands allowed per minute while the user looks at
+        nothing.
     **kwargs
-        Passed to :func:`calibrate_raws` (``tmin``, ``channels``, ``step_s``, ``guard_s``,
-        ``n_folds``, ``criterion``, ``command_map``, ``policy_params``, ``output``).
+        Passed to :func:`calibrate_raws` (``tmin``, ``channels``, ``step_s``, ``n_folds``,
+        ``criterion``, ``menus``, ``policy_params``, ``output``).
 
     Returns
     -------
@@ -75,7 +78,7 @@ def calibrate_from_files(
         raise ValueError("'paths' must name at least one recording.")
     raws = [load_recording(p) for p in paths]
     return calibrate_raws(raws, methods=methods, windows=windows,
-                          far_target_per_min=far_target_per_min,
+                          max_false_per_min=max_false_per_min,
                           sources=[str(p) for p in paths], **kwargs)
 
 
@@ -84,54 +87,60 @@ def calibrate_raws(
     *,
     methods: Sequence[str] | None = None,
     windows: Sequence[float] = DEFAULT_WINDOWS,
-    far_target_per_min: float = 1.0,
+    max_false_per_min: float = sel.MAX_FALSE_PER_MIN,
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
     step_s: float = 0.1,
-    guard_s: float = 1.0,
-    n_folds: int = 5,
+    n_folds: int = N_FOLDS,
     criterion: str = "accuracy",
-    command_map: Mapping[str, str] | None = None,
+    menus: Mapping[str, Mapping[str, str]] | None = None,
     policy_params: Mapping[str, object] | None = None,
     phases: Sequence[float] | None = None,
     rest_model: str = "head",
     output: str | os.PathLike | None = None,
     sources: Sequence[str] = (),
-    seed: int = 42,
+    seed: int = SEED,
 ) -> tuple[SubjectProfile, CalibrationReport]:
-    """Model selection and fitting on loaded recordings (see :func:`calibrate_from_files`).
+    """Model selection, threshold and fitting on loaded recordings (see
+    :func:`calibrate_from_files`).
+
+    Steps: cross-validate every candidate decoder x window on the cued windows
+    (:func:`calibration.selection.cross_validate`) and keep the best; score the windows the
+    online loop would decode over the calibration recordings out of fold
+    (:func:`bci.evaluation.harness.out_of_fold_streams`, every ``step_s``) and set the
+    decision policy's threshold for the false-activation budget
+    (:func:`calibration.selection.choose_threshold`); fit the chosen decoder on all the
+    calibration trials; write the profile.
 
     Parameters
     ----------
     raws : sequence of mne.io.Raw
         Recordings with cue annotations (same channels and sampling rate).
+    methods, windows, max_false_per_min
+        See :func:`calibrate_from_files`.
     tmin : float, default=2.0
         Start of the cued window after each cue (s); 2.0 is the Kalunga/MOABB convention.
     channels : sequence of str | None
         Channels to use (default: every EEG channel of the first recording).
     step_s : float, default=0.1
-        Step of the sliding windows used to choose the threshold (the online loop's default
-        step; stored in the profile as the step the threshold was chosen for).
-    guard_s : float, default=1.0
-        Sliding windows that start less than this after a cue are not counted (gaze shift).
+        Step of the online loop the threshold is set for (stored in the profile).
     n_folds : int, default=5
         Cross-validation folds.
     criterion : {"accuracy", "itr"}, default="accuracy"
         What the selection maximises (ties: the shorter window).
-    command_map : dict | None
-        Target label -> command name; default: :data:`DEFAULT_COMMANDS` by ascending frequency.
+    menus : dict | None
+        Posture -> {target label: command} (see ``docs/configuration.md``), stored in the
+        profile; None: the application's defaults for the profile's lights.
     policy_params : dict | None
-        Fixed DecisionPolicy parameters (``n_consecutive``, ``refractory_s``, ``release_s``;
-        default :data:`bci.online.pseudo_online.DEFAULT_POLICY`, whose ``n_consecutive`` is
-        for a 0.1 s step and is rescaled to keep the same dwell time at ``step_s``);
-        ``min_margin`` is chosen here.
+        Overrides of :data:`calibration.selection.POLICY_DEFAULTS` (``drift``, ``clip``,
+        ``horizon_s``, ``refractory_s``, ``release_s``, ``margin``); the threshold is always
+        chosen here.
     phases : sequence of float | None
         Stimulus phases (rad) per target, stored in the profile (default zeros).
     rest_model : {"head", "threshold"}, default="head"
         How no-control is recognised when the recordings have rest trials. ``"head"``: the
-        decoder learns a rest class (its rest head), and the policy's margin is tuned on top;
-        ``"threshold"``: the decoder classifies targets only and no-control is only the
-        policy's margin threshold, tuned on the rest trials.
+        decoder learns a rest class, and the policy's threshold is set on top; ``"threshold"``:
+        the decoder classifies targets only and no-control is only the policy's threshold.
     output : path-like | None
         When given, the profile is saved there and the report's plots written there.
     sources : sequence of str
@@ -148,6 +157,9 @@ def calibrate_raws(
     if criterion not in ("accuracy", "itr"):
         raise ValueError(f"Invalid value for the 'criterion' parameter. Allowed values are "
                          f"'accuracy', 'itr', but got {criterion!r} instead.")
+    if not (isinstance(max_false_per_min, (int, float)) and max_false_per_min >= 0):
+        raise ValueError(f"'max_false_per_min' must be a number >= 0, got "
+                         f"{max_false_per_min!r}.")
     named = bool(methods)
     methods = list(methods or DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
@@ -167,8 +179,12 @@ def calibrate_raws(
         raise CalibrationError(f"Calibration needs cues of at least two stimulus frequencies; "
                                f"the recordings have {freqs}.")
     has_rest = any(REST_LABEL in set(np.asarray(cue_table(r)[1]).astype(str)) for r in raws)
+    if not has_rest:
+        raise CalibrationError(
+            "The calibration recordings have no rest trials: the no-control threshold cannot "
+            "be set. Record rest trials too (the user looks at none of the lights).")
     classes = [freq_label(f) for f in freqs]
-    if has_rest and rest_model == "head":
+    if rest_model == "head":
         classes.append(REST_LABEL)
     windows = _usable_windows(raws, windows, tmin)
     notes: list[str] = []
@@ -177,56 +193,50 @@ def calibrate_raws(
     if templates and not named:
         methods, phase = _prune_templates(raws, methods, templates, tmin=tmin,
                                           window=max(windows), channels=ch, notes=notes)
-    policy_params = {**_default_policy(step_s), **dict(policy_params or {})}
-    policy_params.pop("min_margin", None)
+    pp = {**sel.POLICY_DEFAULTS, **dict(policy_params or {})}
 
     records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=freqs,
                                  channels=ch, classes=classes, tmin=tmin, n_folds=n_folds,
                                  seed=seed, notes=notes)
-    # False activations of every candidate at its own calibrated threshold (out-of-fold).
-    scored = {}
-    for rec in records:
-        ls = sel.sliding_scores(rec["method"], raws, freqs=freqs, channels=ch, classes=classes,
-                                tmin=tmin, window=rec["window_s"], step_s=step_s,
-                                guard_s=guard_s, n_folds=n_folds, seed=seed)
-        pol = sel.choose_thresholds(ls, far_target_per_min=far_target_per_min, **policy_params)
-        rep = sel.replay_policy(ls, pol)
-        rec.update({"min_margin": pol.min_margin, "false_per_min": rep["false_per_min"],
-                    "target_segments_hit": rep["target_segments_hit"],
-                    "target_segments": rep["target_segments"]})
-        scored[(rec["method"], rec["window_s"])] = (ls, pol, rep)
-
     key = "itr_bits_per_min" if criterion == "itr" else "accuracy"
     best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
-    ls, pol, rep = scored[(best["method"], best["window_s"])]
-    margins = sorted({0.0, pol.min_margin, *np.quantile(sel._margins(ls.scores),
-                                                        np.linspace(0, 1, 15)).tolist()})
-    curve = sel.false_activation_curve(ls, margins, **policy_params)
-    decoder = sel.fit_decoder(best["method"], raws, freqs=freqs, channels=ch, classes=classes,
-                              tmin=tmin, window=best["window_s"])
-    selected = {**best, **rep}
-    if has_rest and rep["false_per_min"] > far_target_per_min:
+    method, window = best["method"], best["window_s"]
+    # The threshold: out-of-fold scores of the windows the online loop decodes.
+    streams = out_of_fold_streams(
+        sel.decoder(method, sfreq=sfreq, freqs=freqs), raws, tmin=tmin, window=window,
+        classes=classes, channels=ch, train_span=METHODS[method].get("train_span"),
+        step=step_s, n_folds=n_folds, seed=seed)
+    pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp)
+    curve = sel.threshold_curve(streams, pol.threshold, pp)
+    if not cal["held"]:
         logger.warning("no threshold holds %.2f false activations/min on the calibration data "
-                       "(best %.2f/min)", far_target_per_min, rep["false_per_min"])
-    cmap = dict(command_map) if command_map is not None else {
-        freq_label(f): c for f, c in zip(freqs, DEFAULT_COMMANDS)}
-    info = METHODS[best["method"]]
+                       "(best %.2f/min)", max_false_per_min, cal["false_activations_per_min"])
+    tr = sel.trials(raws, method=method, tmin=tmin, window=window, channels=ch, classes=classes)
+    decoder = sel.fit(method, tr, tr.trial, sfreq=sfreq, freqs=freqs)
+    expected = {k: cal[k] for k in ("hit_rate", "wrong_command_rate",
+                                    "false_activations_per_min", "median_time_to_command_s")}
+    selected = {**best, "threshold": pol.threshold, "false_per_min":
+                cal["false_activations_per_min"], **expected}
+    info = METHODS[method]
     profile = SubjectProfile.from_decoder(
-        decoder, method=best["method"], ch_names=ch, sfreq=sfreq, window_s=best["window_s"],
-        freqs=freqs, phases=list(phases) if phases is not None else None, command_map=cmap,
-        policy=pol.to_dict(), cv_results=records, far_target_per_min=far_target_per_min,
+        decoder, method=method, ch_names=ch, sfreq=sfreq, window_s=window,
+        freqs=freqs, phases=list(phases) if phases is not None else None,
+        menus={k: dict(v) for k, v in (menus or {}).items()},
+        policy=pol.to_dict(), cv_results=records, max_false_per_min=max_false_per_min,
         source_recordings=[str(s) for s in sources],
-        extra={"step_s": step_s, "rest_model": rest_model if has_rest else None, "tmin": tmin, "guard_s": guard_s, "criterion": criterion,
+        extra={"step_s": step_s, "rest_model": rest_model, "tmin": tmin,
+               "criterion": criterion,
+               "policy_params": {k: pp[k] for k in ("drift", "clip", "margin")},
+               "threshold_at_budget": cal["threshold_at_budget"],
                "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
-                                                     "false_per_min", "min_margin")},
+                                                     "threshold")},
+               "calibration_replay": expected,
                "phase_invariant": bool(info.get("phase_invariant", True)),
                "phase_locking": phase.to_dict() if phase is not None else None,
                "calibrated": bool(info.get("calibrated", False))},
     )
-    report = CalibrationReport(records=records, selected={**selected,
-                                                          "min_margin": pol.min_margin},
-                               far_curve=curve, far_target_per_min=far_target_per_min,
-                               notes=notes)
+    report = CalibrationReport(records=records, selected=selected, far_curve=curve,
+                               max_false_per_min=max_false_per_min, notes=notes)
     if output is not None:
         profile.save(output)
         report.plot(output)
@@ -256,14 +266,6 @@ def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: fl
     return methods, phase
 
 
-def _default_policy(step_s: float) -> dict:
-    """:data:`DEFAULT_POLICY` (set for the online loop's 0.1 s step) with the same dwell time
-    at ``step_s``."""
-    pol = dict(DEFAULT_POLICY)
-    pol["n_consecutive"] = max(1, int(round(pol["n_consecutive"] * 0.1 / float(step_s))))
-    return pol
-
-
 def _usable_windows(raws, windows, tmin: float) -> list[float]:
     """Windows that fit between ``tmin`` after a cue and the next cue (median trial)."""
     windows = sorted({float(w) for w in windows})
@@ -291,8 +293,8 @@ def _usable_windows(raws, windows, tmin: float) -> list[float]:
 
 
 def apply_profile(profile: SubjectProfile, raw, *, tmin: float = 2.0,
-                  step_s: float | None = None, guard_s: float | None = None) -> dict:
-    """Decode another recording with a profile; return accuracy and false activations.
+                  step_s: float | None = None) -> dict:
+    """Decode another recording with a profile; return accuracy and the policy's commands.
 
     Parameters
     ----------
@@ -302,33 +304,33 @@ def apply_profile(profile: SubjectProfile, raw, *, tmin: float = 2.0,
         Another recording of the same user (cue annotations).
     tmin : float, default=2.0
         Start of the cued windows after each cue (s).
-    step_s, guard_s : float | None
-        Sliding-window step and gaze guard (default: the values the profile was made with).
+    step_s : float | None
+        Step of the replayed windows (default: the step the profile was made for).
 
     Returns
     -------
     result : dict
         ``accuracy`` (all profile classes), ``accuracy_targets`` (targets only, argmax over
-        target scores), ``n_trials``, and the policy replay of
-        :func:`calibration.selection.replay_policy` (``false_per_min``, ...).
+        target scores), ``n_trials``, and the scored replay of the profile's policy over the
+        windows the online loop decodes (:func:`calibration.selection.replay`: ``hit_rate``,
+        ``false_activations_per_min``, ...).
     """
     extra = profile.extra if isinstance(profile.extra, dict) else {}
     step_s = float(step_s if step_s is not None else extra.get("step_s", 0.1))
-    guard_s = float(guard_s if guard_s is not None else extra.get("guard_s", 1.0))
     profile.check_compatible(raw.ch_names, raw.info["sfreq"])
     dec = profile.build_decoder()
-    classes = sel.class_labels(dec.classes_)
+    classes = class_labels(dec.classes_)
     X, y, _ = epoch(raw, tmin=tmin, window=profile.window_s, channels=profile.ch_names,
                     classes=list(classes))
     y = np.asarray(y).astype(str)
     scores = dec.decision_function(X)
     pred = np.asarray(classes)[np.argmax(scores, axis=1)]
-    tcols = [i for i, c in enumerate(classes) if c != "rest"]
-    tmask = y != "rest"
+    tcols = [i for i, c in enumerate(classes) if c != REST_LABEL]
+    tmask = y != REST_LABEL
     pred_t = np.asarray(classes)[tcols][np.argmax(scores[tmask][:, tcols], axis=1)]
-    ls = sel.score_recording(dec, raw, channels=profile.ch_names, window=profile.window_s,
-                             step_s=step_s, guard_s=guard_s)
-    rep = sel.replay_policy(ls, profile.build_policy())
+    stream = score_stream(dec, raw, window=profile.window_s, step=step_s,
+                          channels=profile.ch_names)
+    rep = sel.replay([stream], profile.build_policy())
     return {
         "accuracy": float(np.mean(pred == y)),
         "accuracy_targets": float(np.mean(pred_t == y[tmask])) if tmask.any() else float("nan"),
@@ -434,7 +436,7 @@ def calibrate_live(
     start_at: float | None = None,
     stimulus: bool = False,
     refresh_rate: float | None = None,
-    command_map: Mapping[str, str] | None = None,
+    menus: Mapping[str, Mapping[str, str]] | None = None,
     output: str | os.PathLike,
     record_path: str | os.PathLike | None = None,
     signal_check: bool = True,
@@ -471,8 +473,9 @@ def calibrate_live(
         Show the on-screen stimulus (pygame-ce) and let it publish the cues.
     refresh_rate : float | None
         Declared display refresh rate for the stimulus (default: measured).
-    command_map : dict | None
-        Target label -> command name.
+    menus : dict | None
+        Posture -> {target label: command}, stored in the profile (and shown on the
+        stimulus tiles).
     output : path-like
         Directory for the profile, the report plots and (by default) the recording.
     record_path : path-like | None
@@ -490,7 +493,7 @@ def calibrate_live(
     progress : callable | None
         Called with a one-line status per trial.
     **calibration_kw
-        Passed to :func:`calibrate_raws` (``methods``, ``windows``, ``far_target_per_min``,
+        Passed to :func:`calibrate_raws` (``methods``, ``windows``, ``max_false_per_min``,
         ``tmin`` ...).
     """
     from bci.acquisition import EEGStream
@@ -519,7 +522,7 @@ def calibrate_live(
         try:
             if stimulus:
                 t_end = _run_with_stimulus(seq, recorder, refresh_rate=refresh_rate,
-                                           marker_name=marker_name, command_map=command_map,
+                                           marker_name=marker_name, menus=menus,
                                            start_at=start_at, say=say)
             else:
                 t_end = _run_with_outlet(seq, recorder, marker_name=marker_name,
@@ -540,9 +543,8 @@ def calibrate_live(
     if not windows:
         raise CalibrationError(f"No window fits {seq.trial_s:g} s trials starting {tmin:g} s "
                                "after the cue; use longer trials or shorter windows.")
-    kw.setdefault("guard_s", tmin)
     return calibrate_from_files([rec_path], windows=windows, tmin=tmin, output=out,
-                                command_map=command_map, **kw)
+                                menus=menus, **kw)
 
 
 def _wait_window(stream, n: int, timeout: float):
@@ -594,15 +596,18 @@ def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at,
     return end
 
 
-def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, command_map,
+def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, menus,
                        start_at, say) -> float:
     """Run the cue sequence on the on-screen stimulus; its markers are recorded too."""
     import pylsl
 
     from calibration.stimulus import Target
 
-    cmap = dict(command_map or {})
-    targets = [Target(f, 0.0, cmap.get(freq_label(f), freq_label(f))) for f in seq.freqs]
+    def caption(label: str) -> str:  # what the light means, over all postures
+        cmds = dict.fromkeys(m[label] for m in (menus or {}).values() if label in m)
+        return "/".join(cmds) or label
+
+    targets = [Target(f, 0.0, caption(freq_label(f))) for f in seq.freqs]
 
     def record(marker: str, t: float) -> None:
         recorder.push_marker(t, marker)

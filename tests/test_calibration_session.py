@@ -45,9 +45,10 @@ def test_cue_sequence_is_balanced_and_matches_schedule():
 
 def test_calibrate_from_file_selects_fits_and_reports(synthetic_file, tmp_path):
     out = tmp_path / "profile"
+    menus = {"SITTING": {"13.0Hz": "stand"}}
     prof, rep = calibrate_from_files(synthetic_file, methods=["cca", "fbcca"],
-                                     windows=(1.0, 2.0), tmin=1.0, far_target_per_min=1.0,
-                                     step_s=0.2, output=out)
+                                     windows=(1.0, 2.0), tmin=1.0, max_false_per_min=1.0,
+                                     step_s=0.2, menus=menus, output=out)
     assert (out / "profile.json").is_file() and (out / "profile.npz").is_file()
     assert {p.name for p in rep.plots} == {"calibration_accuracy_itr.png",
                                            "calibration_false_activations.png"}
@@ -56,21 +57,22 @@ def test_calibrate_from_file_selects_fits_and_reports(synthetic_file, tmp_path):
     assert rep.selected["accuracy"] == best >= 0.8
     assert prof.method == rep.selected["method"] and prof.window_s == rep.selected["window_s"]
     assert prof.labels == ["13.0Hz", "17.0Hz", "21.0Hz", "rest"]
-    assert prof.command_map == {"13.0Hz": "walk", "17.0Hz": "stop", "21.0Hz": "sit"}
-    # the chosen threshold holds the target on the calibration data (out-of-fold)
+    assert prof.menus == menus and prof.max_false_per_min == 1.0
+    # the chosen threshold holds the budget on the calibration data (out-of-fold)
     assert rep.selected["false_per_min"] <= 1.0
-    assert prof.policy["min_margin"] == pytest.approx(rep.selected["min_margin"])
+    assert prof.policy["threshold"] == pytest.approx(rep.selected["threshold"])
+    assert prof.extra["calibration_replay"]["hit_rate"] == rep.selected["hit_rate"]
     table = rep.table()
-    assert "selected:" in table and "fbcca" in table and "FA/min" in table
+    assert "selected:" in table and "fbcca" in table and "evidence threshold" in table
     # false activations fall as the threshold rises (the report's second plot)
     fa = [c["false_per_min"] for c in rep.far_curve]
-    assert fa[0] >= fa[-1] == 0.0
+    assert fa == sorted(fa, reverse=True) and fa[-1] == 0.0
     # the saved profile decodes a fresh recording of the same simulated user
     loaded = SubjectProfile.load(out)
     fresh = synthesize_raw(_schedule(7, n=3), seed=99, snr=0.6)
     res = apply_profile(loaded, fresh, tmin=1.0)
     assert res["accuracy"] >= 0.75
-    assert res["target_segments_hit"] >= res["target_segments"] // 2
+    assert res["n_hits"] >= res["n_target_trials"] // 2
 
 
 def test_threshold_rest_model(synthetic_file):
@@ -78,7 +80,7 @@ def test_threshold_rest_model(synthetic_file):
                                      tmin=1.0, rest_model="threshold", step_s=0.2)
     assert prof.labels == ["13.0Hz", "17.0Hz", "21.0Hz"]
     assert prof.extra["rest_model"] == "threshold"
-    assert "rest" not in prof.policy["classes"]  # no-control is the margin threshold alone
+    assert "rest" not in prof.policy["classes"]  # no-control is the policy threshold alone
     assert rep.selected["false_per_min"] <= 1.0
 
 
@@ -91,9 +93,12 @@ def test_calibration_errors(tmp_path):
         calibrate_raws([raw], methods=["cca"], windows=(4.0,), tmin=1.0)
     with pytest.raises(CalibrationError, match=r"Unknown decoder method\(s\) \['ccca'\]"):
         calibrate_raws([raw], methods=["ccca"], windows=(1.0,), tmin=1.0)
-    few = synthesize_raw("13:4,17:4,13:4,21:4,17:4", seed=0)
-    with pytest.raises(CalibrationError, match="Too few calibration trials"):
+    few = synthesize_raw("rest:4,13:4,17:4,13:4,21:4,17:4,rest:4", seed=0)
+    with pytest.raises(CalibrationError, match="Too few trials to cross-validate"):
         calibrate_raws([few], methods=["cca"], windows=(1.0,), tmin=1.0)
+    no_rest = synthesize_raw("13:4,17:4,13:4,17:4", seed=0)
+    with pytest.raises(CalibrationError, match="no rest trials"):
+        calibrate_raws([no_rest], methods=["cca"], windows=(1.0,), tmin=1.0)
     with pytest.raises(ValueError, match="'rest_model' parameter"):
         calibrate_raws([raw], rest_model="none")
 
@@ -108,7 +113,7 @@ def test_kalunga_profile_on_other_session(kalunga_root):
     a, b = sorted((kalunga_root / "subject01").glob("*_raw.fif"))
     raw_a, raw_b = load_recording(a), load_recording(b)
     prof, rep = calibrate_raws([raw_a], methods=["fbcca"], windows=(2.0,), step_s=0.25,
-                               far_target_per_min=1.0, rest_model="threshold")
+                               max_false_per_min=1.0, rest_model="threshold")
     res = apply_profile(prof, raw_b)
     ref = evaluate_cross([raw_a, raw_b], {"fbcca": make_decoder("fbcca", sfreq=256.0,
                                                                 freqs=prof.freqs)},
@@ -119,5 +124,5 @@ def test_kalunga_profile_on_other_session(kalunga_root):
     assert res["accuracy"] >= ref["accuracy"] - 0.05
     assert res["accuracy"] >= 0.8
     # and its no-control threshold holds false activations near the target on the other day
-    assert res["false_per_min"] <= 2.0
-    assert res["target_segments_hit"] >= 6
+    assert res["false_activations_per_min"] <= 2.0
+    assert res["n_hits"] >= 6

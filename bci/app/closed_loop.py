@@ -36,7 +36,7 @@ from bci.app.config import SessionConfig
 from bci.app.live_view import LiveView, ViewState
 from bci.app.record import SessionRecord
 from bci.app.summary import format_summary, summarize, write_summary
-from bci.labels import freq_label, is_rest
+from bci.labels import class_labels, freq_label, is_rest
 
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1
@@ -138,8 +138,9 @@ class ClosedLoopSession:
         self.stop_event = stop_event or threading.Event()
         self.install_signal_handlers = install_signal_handlers
         self.role = config.session.role
-        self.record = SessionRecord(mapping=dict(config.mapping))
-        self.view = ViewState(role=self.role, mapping=dict(config.mapping))
+        self.menus = config.menus
+        self.record = SessionRecord(menus=self.menus.to_dict())
+        self.view = ViewState(role=self.role)
         self.stopped_by = ""
         self.files: dict[str, Path] = {}
         self.summary: dict = {}
@@ -269,7 +270,7 @@ class ClosedLoopSession:
             self.say(f"No exoskeleton port given: using the simulated exoskeleton on {port}")
         self.driver = _parts.open_driver(port, cfg)
         stack.callback(self._close_driver)
-        self.supervisor = _parts.make_supervisor(self.driver, cfg, self.record.mapping,
+        self.supervisor = _parts.make_supervisor(self.driver, cfg, self.menus,
                                                  log=self._supervisor_log)
         self._log_event("device_open", {"port": port, "simulated": self.simulator is not None})
 
@@ -287,9 +288,9 @@ class ClosedLoopSession:
         from bci.app import _parts
 
         self.setup = _parts.build_decoder(self.cfg)
-        if self.setup.mapping:
-            self.record.mapping = dict(self.setup.mapping)
-            self.view.mapping = dict(self.setup.mapping)
+        if self.setup.menus:
+            self.menus = _parts.profile_menus(self.setup, self.cfg)
+            self.record.menus = self.menus.to_dict()
 
     def _open_signal_side(self, stack: contextlib.ExitStack) -> None:
         from bci.app import _parts
@@ -337,16 +338,15 @@ class ClosedLoopSession:
             self.source_player.start()
         _parts.wait_for_data(self.stream, window_s, cfg.source.timeout_s + window_s,
                              self.stop_event)
-        from bci.online import DecisionsOutlet, OnlineLoop, class_labels
+        from bci.online import DecisionsOutlet, OnlineLoop
 
         classes = class_labels(decoder.classes_)
         self.record.classes = list(classes)
         self.view.classes = list(classes)
-        self.view.threshold = None
-        self.view.min_margin = float(policy.min_margin)
+        self.view.threshold = float(policy.threshold)
         self.view.rule = (
-            f"a target must win {policy.n_consecutive} windows in a row"
-            + (f" by a margin >= {policy.min_margin:g}" if policy.min_margin else "")
+            f"a target's evidence over the best other class must add up to "
+            f"{policy.threshold:.3g} within {policy.horizon_s:g} s"
             + ("; the decoder's 'rest' class means no control"
                if any(is_rest(c) for c in classes) else ""))
         self.outlet = DecisionsOutlet(
@@ -431,8 +431,7 @@ class ClosedLoopSession:
             v.classes = list(d.classes)
         if d.scores:
             v.scores = list(d.scores)
-            top = sorted(d.scores, reverse=True)
-            v.margin = top[0] - top[1] if len(top) > 1 else None
+        v.evidence = float(getattr(d, "evidence", 0.0))
         v.n_decisions += 1
         v.latency_ms = 1000.0 * d.latency_s
         bad = {}
@@ -446,8 +445,7 @@ class ClosedLoopSession:
         v.stream_status = "stalled" if d.health.stalled else (
             "ok" if d.health.ok else "bad signal")
         if d.outcome is not None and not is_rest(d.outcome):
-            cmd = self.record.mapping.get(d.outcome, "?")
-            v.decision = f"{d.outcome} -> {cmd}"
+            v.decision = f"{d.outcome} selected"
         else:
             top = f" (top: {d.winner})" if d.winner else ""
             v.decision = f"no control: {d.reason}{top}"
@@ -466,7 +464,8 @@ class ClosedLoopSession:
                     self._log_event("decisions_stalled", {})
                     _parts.on_stall(self.supervisor, "decisions stream silent")
                     continue
-                res = _parts.apply_decision(self.supervisor, item)
+                res = _parts.apply_decision(self.supervisor, item, menus=self.menus,
+                                            driver=self.driver)
                 if res is not None:
                     self._on_command(item, res)
             except Exception:  # noqa: BLE001 - keep the bridge alive; the driver stops on loss
@@ -478,7 +477,8 @@ class ClosedLoopSession:
         self.record.add_event(t, "command", res)
         cmd, result = res.get("command"), res.get("result")
         reason = res.get("reason") or ""
-        text = f"{cmd} ({d.outcome}): {result}" + (f" - {reason}" if reason else "")
+        text = f"{d.outcome} -> {cmd or 'nothing'}: {result}" + (f" - {reason}" if reason
+                                                                   else "")
         self.view.last_command = text
         self._log_event("command", res)
 
@@ -520,6 +520,8 @@ class ClosedLoopSession:
                                          tel["state"])
                     self.view.posture = tel["state"]
                     self.view.pose = (tel["x"], tel["y"], tel["heading"])
+                    self.view.menu = self.menus.menu(tel["state"])
+                    self.view.menu_line = self.menus.describe(tel["state"])
                 self.view.last_ack = _parts.last_ack(self.driver)
             if self.source_player is not None and finished_at is None \
                     and _parts.player_finished(self.source_player):
@@ -542,8 +544,7 @@ class ClosedLoopSession:
 
     # ------------------------------------------------------------------ end
     def _finish_files(self) -> None:
-        grace = getattr(self, "window_s", 1.0)
-        self.summary = summarize(self.record, grace_s=grace)
+        self.summary = summarize(self.record)
         self.summary["stopped_by"] = self.stopped_by
         self.summary["role"] = self.role
         if self.sim_url:

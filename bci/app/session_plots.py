@@ -8,6 +8,7 @@ import numpy as np
 
 from bci.app.record import SessionRecord
 from bci.app.summary import _canon
+from bci.labels import label_to_freq
 
 
 def _pyplot():
@@ -20,7 +21,8 @@ def _pyplot():
 
 
 def plot_scores(record: SessionRecord, path: str | Path) -> Path:
-    """Scores over time, cue periods shaded, executed and refused commands marked.
+    """Scores over time, cue periods shaded, commands marked; below, the exoskeleton's
+    posture over time with the command menu in force (what each light meant).
 
     Parameters
     ----------
@@ -40,7 +42,9 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
                                                      else t0 + 1)
     total = max(1.0, t_end - t0)
-    fig, ax = plt.subplots(figsize=(min(24.0, max(13.0, total / 10.0)), 5.5), dpi=110)
+    fig, (ax, ax_menu) = plt.subplots(
+        2, 1, figsize=(min(24.0, max(13.0, total / 10.0)), 6.8), dpi=110, sharex=True,
+        gridspec_kw={"height_ratios": [5.5, 1.0]})
     classes = [_canon(c) for c in rec.classes]
     colors = {c: plt.cm.tab10(i % 10) for i, c in enumerate(c for c in classes if c != "rest")}
     colors["rest"] = (0.55, 0.55, 0.55, 1.0)
@@ -57,9 +61,8 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
         color = colors.get(lab, (0.8, 0.8, 0.8, 1.0))
         alpha = 0.10 if lab == "rest" else 0.18
         ax.axvspan(tc - t0, tn - t0, color=color, alpha=alpha, lw=0)
-        cmd = rec.mapping.get(lab)
         if tn - tc >= min_text_s:
-            text = "rest" if lab == "rest" else f"cue {lab}" + (f"\n({cmd})" if cmd else "")
+            text = "rest" if lab == "rest" else f"cue {lab}"
             ax.text((tc + tn) / 2 - t0, 1.0, text, transform=ax.get_xaxis_transform(),
                     ha="center", va="bottom", fontsize=8, color="0.25", clip_on=False)
     # scores
@@ -71,8 +74,7 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
             if len(d["scores"]) == n:
                 s[i] = d["scores"]
         for j, c in enumerate(classes):
-            ax.plot(t, s[:, j], color=colors.get(c), lw=1.3,
-                    label=c + (f" -> {rec.mapping[c]}" if c in rec.mapping else ""))
+            ax.plot(t, s[:, j], color=colors.get(c), lw=1.3, label=c)
     # commands
     first_exec = first_ref = True
     for e in rec.events:
@@ -109,12 +111,12 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
 
     handles, labels = ax.get_legend_handles_labels()
     for lab in sorted({_canon(lab) for _, lab in cues}):
-        cmd = rec.mapping.get(lab)
         handles.append(Patch(color=colors.get(lab, (0.8, 0.8, 0.8, 1.0)),
                              alpha=0.15 if lab == "rest" else 0.3, lw=0))
-        labels.append(f"cue {lab}" + (f" ({cmd})" if cmd else ""))
+        labels.append(f"cue {lab}")
     ax.set_xlim(0, total)
-    ax.set_xlabel("time since session start (s)")
+    _plot_menus(ax_menu, rec, t0, t_end)
+    ax_menu.set_xlabel("time since session start (s)")
     ax.set_ylabel("decoder score (higher = more likely)")
     ax.set_title("Decoder scores; shaded: cue periods; vertical lines: commands", pad=28)
     ax.grid(alpha=0.3)
@@ -125,6 +127,40 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _plot_menus(ax, rec: SessionRecord, t0: float, t_end: float) -> None:
+    """The posture over time (telemetry), each span labelled with its command menu."""
+    ax.set_yticks([])
+    ax.set_ylabel("menu", rotation=0, ha="right", va="center")
+    spans: list[tuple[float, float, str]] = []
+    for t, *_, posture in rec.poses:
+        if spans and spans[-1][2] == posture:
+            continue
+        if spans:
+            spans[-1] = (spans[-1][0], t, spans[-1][2])
+        spans.append((t, t_end, posture))
+    if not spans:
+        ax.text(0.5, 0.5, "no telemetry: postures and menus unknown", ha="center",
+                va="center", transform=ax.transAxes, fontsize=8, color="0.4")
+        return
+    shades: dict[str, float] = {}
+    total = max(1.0, t_end - t0)
+    min_text_s = total / (ax.figure.get_figwidth() * 1.2)
+    for a, b, posture in spans:
+        shade = shades.setdefault(posture, 0.93 - 0.1 * (len(shades) % 4))
+        ax.axvspan(a - t0, b - t0, color=str(shade), lw=0)
+        if b - a >= min_text_s:
+            ax.text((a + b) / 2 - t0, 0.5, posture.lower(), ha="center", va="center",
+                    fontsize=7, clip_on=True)
+        ax.axvline(a - t0, color="0.5", lw=0.6)
+    lines = []
+    for posture in shades:
+        menu = rec.menus.get(posture, {})
+        lines.append(f"{posture.lower()}: " + (", ".join(
+            f"{label_to_freq(k):g} Hz {v}" for k, v in menu.items()) if menu else "-"))
+    ax.text(1.01, 0.5, "\n".join(lines), transform=ax.transAxes, ha="left", va="center",
+            fontsize=7)
 
 
 def plot_path(record: SessionRecord, path: str | Path) -> Path:

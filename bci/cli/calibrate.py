@@ -3,7 +3,7 @@
 Examples
 --------
 ssvep-exo calibrate --from-file ../shared/data/kalunga2016/subject01/record-*_raw.fif \\
-    --output profiles/s01
+    --output profiles/s01 --max-false 0.5
 ssvep-exo calibrate --stream ssvep-synthetic --output profiles/me --trials 8 --trial-s 5
 ssvep-exo calibrate --stream MyAmp --output profiles/me --stimulus --refresh-rate 60
 """
@@ -11,25 +11,11 @@ ssvep-exo calibrate --stream MyAmp --output profiles/me --stimulus --refresh-rat
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from bci.app.config import load_config
 from bci.cli._args import names, positive_floats
-
-
-def _command_map(text: str) -> dict[str, str]:
-    from bci.labels import freq_label, label_to_freq
-
-    out = {}
-    for part in names(text):
-        label, sep, command = part.partition("=")
-        try:
-            freq = label_to_freq(label.strip())
-        except ValueError:
-            freq = None
-        if not sep or freq is None or not command.strip():
-            raise argparse.ArgumentTypeError(
-                f"expected FREQ=COMMAND pairs such as 13=walk,17=stop, got {part!r}")
-        out[freq_label(freq)] = command.strip()
-    return out
+from bci.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
@@ -50,9 +36,11 @@ def add_parser(subparsers) -> None:
                         "tdca, ress-fbcca; the template decoders etrca and tdca are skipped "
                         "when the cues are not phase-locked)")
     p.add_argument("--windows", type=positive_floats, default=None,
-                   help="candidate window lengths in s (default 0.5,1,2)")
-    p.add_argument("--far-target", type=float, default=1.0, metavar="PER_MIN",
-                   help="allowed false activations per minute of rest (default 1.0)")
+                   help="candidate window lengths in s (default 2, chosen leave-one-subject-"
+                        "out on the dev recordings)")
+    p.add_argument("--max-false", type=float, default=None, metavar="PER_MIN",
+                   help="false-activation budget: commands allowed per minute of rest; the "
+                        "decision threshold is set for it (default 0.5)")
     p.add_argument("--tmin", type=float, default=None,
                    help="window start after each cue in s (default 2.0 from files, "
                         "about 1 s live)")
@@ -61,8 +49,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rest-model", choices=["head", "threshold"], default="head",
                    help="no-control from a learned rest class (head) or only the policy "
                         "threshold (threshold)")
-    p.add_argument("--commands", type=_command_map, default=None,
-                   help="command mapping, e.g. 13=walk,17=stop,21=sit")
+    p.add_argument("--menus", metavar="FILE", default=None,
+                   help="command menus for the profile: a TOML file (e.g. a session "
+                        "configuration) with [menu.<posture>] tables; default: the standard "
+                        "menus for the lights (see docs/configuration.md)")
     live = p.add_argument_group("live calibration")
     live.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                       help="target frequencies in Hz (default 13,17,21)")
@@ -87,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, calibrate_live
 
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
-          "far_target_per_min": args.far_target, "criterion": args.criterion,
-          "rest_model": args.rest_model, "command_map": args.commands}
+          "criterion": args.criterion, "rest_model": args.rest_model,
+          "menus": _menus(args.menus)}
+    if args.max_false is not None:
+        kw["max_false_per_min"] = args.max_false
     if args.tmin is not None:
         kw["tmin"] = args.tmin
     if args.files:
@@ -104,7 +96,15 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     for path in report.plots:
         print(f"plot: {path}")
-    from pathlib import Path
-
     print(Path(args.output) / "profile.json")
     return 0
+
+
+def _menus(path: str | None) -> dict | None:
+    """The [menu.*] tables of a TOML file, checked against the safety supervisor's table."""
+    if path is None:
+        return None
+    cfg = load_config(path)
+    if not cfg.explicit_menus:
+        raise ConfigError(f"{path}: no [menu.<posture>] table; see docs/configuration.md.")
+    return cfg.menus.to_dict()

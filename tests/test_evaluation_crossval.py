@@ -103,47 +103,59 @@ class TrialSpy(BaseEstimator, ClassifierMixin):
 
     log: list = []
 
+    def __init__(self, window_s=None):
+        self.window_s = window_s  # a window_s parameter: it is given the long epochs
+
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.train_trials_ = set(np.unique(X[:, 1]).tolist()) - {0.0}
-        TrialSpy.log.append(("fit", len(X), self.train_trials_))
+        # every training epoch lies inside one trial
+        assert all(len(set(np.unique(x[1]).tolist()) - {0.0}) == 1 for x in X)
+        TrialSpy.log.append(("fit", len(X), self.train_trials_, X.shape[2]))
         return self
 
     def predict(self, X):
         test = set(np.unique(X[:, 1]).tolist()) - {0.0}
         assert not (test & self.train_trials_), "a test trial leaked into training"
-        TrialSpy.log.append(("predict", len(X), test))
+        TrialSpy.log.append(("predict", len(X), test, X.shape[2]))
         return np.full(len(X), self.classes_[0])
 
 
-def test_train_offsets_stay_inside_training_trials():
+def test_train_spans_stay_inside_training_trials():
     raw = _tagged_raw()
     TrialSpy.log = []
     evaluate_within([raw], {"spy": TrialSpy()}, subject="s", window=1.0, tmin=1.5,
-                    train_offsets={"spy": [-1.0, 0.5, 1.5]})  # fmt: skip
+                    train_spans={"spy": (0.5, 3.5)})  # fmt: skip
     fits = [e for e in TrialSpy.log if e[0] == "fit"]
     preds = [e for e in TrialSpy.log if e[0] == "predict"]
     assert len(fits) == len(preds) == 5
-    # 4 windows per training trial (tmin and 3 offsets), 1 per test trial
-    assert all(n == 4 * len(trials) for _, n, trials in fits)
-    assert sum(n for _, n, _ in preds) == 24
-    assert set().union(*(t for *_, t in preds)) == set(range(1, 25))
+    # one 3 s epoch per training trial (the decoder cuts its windows), 1 s test windows
+    assert all(n == len(trials) and ns == 3 * SFREQ for _, n, trials, ns in fits)
+    assert all(ns == SFREQ for *_, ns in preds)
+    assert sum(n for _, n, _, _ in preds) == 24
+    assert set().union(*(t for _, _, t, _ in preds)) == set(range(1, 25))
     TrialSpy.log = []
-    evaluate_cross([raw, _tagged_raw(first_tag=101)], {"spy": TrialSpy()}, subject="s", window=1.0,
-                   tmin=1.5, train_offsets={"spy": [0.5]})  # fmt: skip
-    assert [n for k, n, _ in TrialSpy.log if k == "fit"] == [48, 48]
+    evaluate_cross([raw, _tagged_raw(first_tag=101)], {"spy": TrialSpy()}, subject="s",
+                   window=1.0, tmin=1.5, train_spans={"spy": (1.0, 3.0)})  # fmt: skip
+    assert [(n, ns) for k, n, _, ns in TrialSpy.log if k == "fit"] == [(24, 2 * SFREQ)] * 2
+    # an estimator without a window_s parameter is fitted on the test windows
+    (rec,) = evaluate_within([raw], {"plain": Majority()}, subject="s", window=1.0, tmin=1.5,
+                             train_spans={"plain": (0.5, 3.5)})  # fmt: skip
+    assert rec["train_span"] is None and rec["accuracy"] is not None
 
 
 def test_trial_ids_stay_distinct_when_a_last_window_is_cut():
-    """The last cue's test window runs past the end but an earlier augmentation window fits:
-    trial numbering must still keep sessions apart."""
+    """The last cue's test window runs past the end (its trial is left out, though its
+    training epoch would fit): trial numbering must still keep sessions apart."""
     raws = [_tagged_raw(tail_s=2.0), _tagged_raw(first_tag=101, tail_s=2.0)]
     TrialSpy.log = []
     evaluate_within(raws, {"spy": TrialSpy()}, subject="s", window=1.0, tmin=1.5,
-                    train_offsets={"spy": [-1.0]})  # fmt: skip
-    tested = set().union(*(t for k, _, t in TrialSpy.log if k == "predict"))
+                    train_spans={"spy": (0.2, 1.9)})  # fmt: skip
+    tested = set().union(*(t for k, _, t, _ in TrialSpy.log if k == "predict"))
     assert 24.0 not in tested and 124.0 not in tested  # their test windows do not fit
     assert len(tested) == 46
+    trained = set().union(*(t for k, _, t, _ in TrialSpy.log if k == "fit"))
+    assert len(trained) == 46 and not {24.0, 124.0} & trained
 
 
 def test_cross_session_pairs_and_single_session(sessions):

@@ -13,8 +13,9 @@ from .trca import TRCA
 #: Training epochs (s after each cue) given to decoders that cut their own training windows
 #: (a ``window_s`` parameter): the evaluation, calibration and benchmarks fit them on
 #: ``[cue + start, cue + end)``, clipped to the shortest trial; test windows stay
-#: ``[cue + tmin, cue + tmin + window)``.
-TRAIN_SPAN = (1.0, 6.0)
+#: ``[cue + tmin, cue + tmin + window)``. Chosen leave-one-subject-out with the decoder's
+#: regularisation (scripts/loso_defaults.py, docs/evaluation.md).
+TRAIN_SPAN = (1.0, 5.0)
 
 METHODS: dict[str, dict[str, Any]] = {
     "cca": {

@@ -62,8 +62,9 @@ class RessFBCCA(SSVEPDecoder):
     classifier : "logreg" | "lda", default="logreg"
         L2 multinomial logistic regression on standardised features (strength ``C``), or
         Ledoit-Wolf shrinkage LDA.
-    C : float, default=0.03
-        Inverse regularisation strength of the logistic regression.
+    C : float, default=0.003
+        Inverse regularisation strength of the logistic regression (chosen
+        leave-one-subject-out on cross-session accuracy, docs/evaluation.md).
     window_s : float | None, default=None
         Length of the windows the decoder classifies (s). When set, ``fit`` accepts longer
         calibration epochs and trains on every ``window_s`` window starting each
@@ -95,7 +96,7 @@ class RessFBCCA(SSVEPDecoder):
     _requires_y = True
 
     def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=3, n_bands=3,
-                 bands=None, n_cca=2, n_filters=2, classifier="logreg", C=0.03,
+                 bands=None, n_cca=2, n_filters=2, classifier="logreg", C=0.003,
                  window_s=None, augment_step_s=0.5, window_start_s=0.0):
         self.sfreq = sfreq
         self.freqs = freqs

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bci.labels import is_rest
+
 BAR_WIDTH = 36
 
 
@@ -39,7 +41,7 @@ class ViewState:
     rule : str
         The policy's no-control rule in words.
     decision : str
-        Current decision text (e.g. ``"13.0Hz -> walk"`` or ``"no control (margin)"``).
+        Current decision text (e.g. ``"13.0Hz selected"`` or ``"no control: rest"``).
     last_command : str
         Last command and what became of it.
     posture : str
@@ -76,6 +78,31 @@ class ViewState:
     elapsed_s: float = 0.0
     role: str = "all"
     rule: str = ""
+
+    def show_decision(self, d) -> None:
+        """Show one :class:`bci.online.Decision`: scores, evidence, signal health, outcome."""
+        if d.classes and not self.classes:
+            self.classes = list(d.classes)
+        if d.scores:
+            self.scores = list(d.scores)
+        self.evidence = float(getattr(d, "evidence", 0.0))
+        self.n_decisions += 1
+        self.latency_ms = 1000.0 * d.latency_s
+        bad = {}
+        for ch in d.health.flat_channels:
+            bad[ch] = "flat"
+        for ch in d.health.clipped_channels:
+            bad[ch] = "clipped"
+        for ch in d.health.nan_channels:
+            bad[ch] = "NaN"
+        self.bad_channels = bad
+        self.stream_status = "stalled" if d.health.stalled else (
+            "ok" if d.health.ok else "bad signal")
+        if d.outcome is not None and not is_rest(d.outcome):
+            self.decision = f"{d.outcome} selected"
+        else:
+            top = f" (top: {d.winner})" if d.winner else ""
+            self.decision = f"no control: {d.reason}{top}"
 
 
 def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:

@@ -167,14 +167,14 @@ def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:
 
 
 def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float,
-                     params: Mapping | None = None, iterations: int = 30) -> tuple[
+                     params: Mapping | None = None, rtol: float = 1e-3) -> tuple[
                          DecisionPolicy, dict]:
     """The policy whose threshold holds the false-activation budget on calibration data.
 
     The threshold is the smallest for which the commands during the rest trials of the
     (out-of-fold) score streams stay at or under ``max_false_per_min`` per minute of rest
-    (bisection in log scale; false activations fall as the threshold rises), times
-    ``params["margin"]``.
+    (bisection in log scale down to a relative width ``rtol``; false activations fall as the
+    threshold rises), times ``params["margin"]``.
 
     Parameters
     ----------
@@ -184,8 +184,8 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
         The false-activation budget: commands per minute of rest.
     params : mapping | None
         Overrides of :data:`POLICY_DEFAULTS`.
-    iterations : int, default=30
-        Bisection steps.
+    rtol : float, default=1e-3
+        Relative precision of the threshold.
 
     Returns
     -------
@@ -193,7 +193,7 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
     calibration : dict
         The replay of the chosen policy on the streams (:func:`replay`) plus
         ``threshold_at_budget`` (before the margin) and ``held`` (False when even a
-        threshold above every window's evidence breaks the budget: no rest trials).
+        threshold above every window's evidence breaks the budget).
     """
     p = {**POLICY_DEFAULTS, **dict(params or {})}
     classes = streams[0].classes
@@ -215,7 +215,7 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
     elif not ok(math.exp(hi)):  # commands during rest whatever the threshold
         lo = hi
     else:
-        for _ in range(iterations):
+        while hi - lo > math.log1p(rtol):
             mid = 0.5 * (lo + hi)
             if ok(math.exp(mid)):
                 hi = mid

@@ -20,7 +20,6 @@ Protocol (see ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -29,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from bci.evaluation.harness import N_FOLDS, SEED, session_pairs, trial_folds
+from bci.evaluation.metrics import itr_bits_per_min
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("SSVEP_EXO_BENCH_DIR", REPO / "bench")).resolve()
@@ -48,8 +50,6 @@ WINDOWS = (0.5, 1.0, 2.0)
 CLASS_COUNTS = (3, 4)
 SCHEMES = ("within", "cross")
 PROTOCOLS = ("window", "whole")
-N_FOLDS = 5
-SEED = 42
 
 
 @dataclass
@@ -210,27 +210,20 @@ class EpochSource:
 
 # ----------------------------------------------------------------------------- folds
 def within_folds(y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """StratifiedKFold(5, shuffle=True, random_state=42) on the pooled trials."""
-    from sklearn.model_selection import StratifiedKFold
+    """The project's folds (:func:`bci.evaluation.harness.trial_folds`) as index pairs."""
+    folds = trial_folds(y, N_FOLDS, SEED)
+    for k in range(folds.max() + 1):
+        yield np.flatnonzero(folds != k), np.flatnonzero(folds == k)
 
-    skf = StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED)
-    yield from skf.split(np.zeros(len(y)), y)
 
-
-def cross_pairs(n_sessions: int) -> list[tuple[int, int]]:
-    """Every ordered (train, test) pair of distinct sessions."""
-    return [(a, b) for a in range(n_sessions) for b in range(n_sessions) if a != b]
+#: Every ordered (train, test) pair of distinct sessions (the project's cross-session pairs).
+cross_pairs = session_pairs
 
 
 # ----------------------------------------------------------------------------- figures
 def wolpaw_itr(p: float, n: int, t: float) -> float:
-    """Wolpaw ITR in bits/min; 0 when p <= 1/n (no information)."""
-    if p <= 1.0 / n:
-        return 0.0
-    bits = math.log2(n) + p * math.log2(p)
-    if p < 1.0:
-        bits += (1 - p) * math.log2((1 - p) / (n - 1))
-    return bits * 60.0 / t
+    """Wolpaw ITR in bits/min (:func:`bci.evaluation.metrics.itr_bits_per_min`)."""
+    return itr_bits_per_min(p, n, t)
 
 
 def time_calls(fn: Callable[[], object], n_calls: int = 300, warmup: int = 20) -> dict:

@@ -48,7 +48,8 @@ class Pipeline:
     prefilter: dict = field(default_factory=lambda: {"window": "bp10-42", "whole": "bp10-42"})
     supports_rest: bool = True
     extra_train: int = 0  # extra samples at the end of training windows (TDCA)
-    train_offsets: tuple = ()  # extra training windows, offsets (s) from TMIN
+    train_span: tuple | None = None  # training epochs (s after the cue) for decoders that
+    # cut their own training windows (bci.decoders.METHODS[...]["train_span"])
     filter_note: str = ""
 
     @property
@@ -231,16 +232,18 @@ def ours_pipelines(methods: list[str] | None = None) -> list[Pipeline]:
         pinv = bool(info.get("phase_invariant", False))
         family = ("CCA (training-free)" if not cal else
                   "calibrated phase-invariant" if pinv else "template (phase-locked)")
-        offs = tuple(info.get("train_offsets") or ())
+        span = info.get("train_span")
 
-        def make(nc, win, _m=m):
-            return _OursWrap(decoders.make_decoder(_m, sfreq=bc.SFREQ, freqs=list(bc.FREQS)))
+        def make(nc, win, _m=m, _span=span):
+            extra = {} if _span is None else {"window_s": win}  # it cuts its own windows
+            return _OursWrap(decoders.make_decoder(_m, sfreq=bc.SFREQ, freqs=list(bc.FREQS),
+                                                   **extra))
 
         out.append(Pipeline(
             "ours", m, family, make,
             prefilter={"window": "none", "whole": "bp10-42"},
             supports_rest=True,
-            train_offsets=offs,
+            train_span=span,
             filter_note="inside the decoder (per window)",
         ))
     return out
@@ -254,15 +257,12 @@ def _windows(src, sess, pipe, protocol, window, n_classes, *, train: bool):
     extra = pipe.extra_train if train else 0
     X, y = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
                        protocol=protocol, extra=extra)
-    if not train or not pipe.train_offsets:
+    if not train or not pipe.train_span:
         return [X], y
-    Xs = [X]
-    for off in pipe.train_offsets:
-        Xo, _ = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
-                            protocol=protocol, extra=extra, tmin=bc.TMIN + off,
-                            allow_outside=True)
-        Xs.append(Xo)
-    return Xs, y
+    start, end = pipe.train_span
+    Xl, _ = src.windows(sess, window=end - start, n_classes=n_classes, prefilter=pf,
+                        protocol=protocol, extra=extra, tmin=start, allow_outside=True)
+    return [Xl], y
 
 
 def _fit_predict(pipe, n_classes, window, Xtr_list, ytr, Xte):

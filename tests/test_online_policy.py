@@ -197,3 +197,10 @@ def test_to_dict_roundtrip_through_json():
         DecisionPolicy.from_dict({**p.to_dict(), "n_consecutive": 3})
     with pytest.raises(ValueError, match="needs its 'classes'"):
         DecisionPolicy.from_dict({"threshold": 3})
+
+
+def test_noise_that_adds_no_evidence_releases_the_latch():
+    # after the commit, 13 Hz still leads by 0.1 (below the drift): that is not favouring it
+    p = make(threshold=1.5, drift=0.2, release_s=0.5, refractory_s=0.0)
+    res = feed(p, [A] * 3 + [WEAK_A] * 8 + [A] * 3)
+    assert commits(res) == [(0.1, "13.0Hz"), (1.2, "13.0Hz")]

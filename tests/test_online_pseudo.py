@@ -78,7 +78,7 @@ def test_execute_follows_menus_and_the_supervisor():
            (6.0, "13.0Hz"),  # walk (4 steps of 0.6 s)
            (7.0, "21.0Hz"),  # while walking: stop
            (9.0, "21.0Hz"), (11.0, "21.0Hz")]  # sit, confirmed
-    ev = execute(sel, menus, speed=2.0)  # slow enough to hold on a loaded machine
+    ev = execute(sel, menus, speed=1.0)  # real time: holds on a loaded machine
     assert [(e["command"], e["result"]) for e in ev] == [
         (None, "refused"), ("stand", "awaiting_confirmation"), ("stand", "executed"),
         ("walk", "executed"), ("stop", "executed"), ("sit", "awaiting_confirmation"),

@@ -92,7 +92,8 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
             if n_ref <= 8:
                 ax.axvline(te, color="red", lw=1.0, ls=":",
                            label="command refused" if first_ref else None)
-                ax.text(te, 0.03, f" {e.get('command')}: {e.get('reason', '')}",
+                ax.text(te, 0.03, f" {e.get('command') or e.get('label')}: "
+                        f"{e.get('reason', '')}",
                         transform=ax.get_xaxis_transform(), rotation=90, va="bottom",
                         ha="left", fontsize=7, color="red")
             else:

@@ -11,8 +11,9 @@ ratio of the target against the runner-up. The policy accumulates it as a sequen
 - the target whose evidence first reaches ``threshold`` is committed;
 - after a commit all evidence is cleared and nothing is committed for ``refractory_s``;
 - the committed target is *latched*: it is not committed again until the decoder has stopped
-  favouring it (``e_k <= 0``) for ``release_s`` without interruption, because a user keeps
-  looking at the old light until the next cue. ``release_s = 0`` disables latching.
+  favouring it (no window adding evidence for it, ``e_k <= drift``) for ``release_s`` without
+  interruption, because a user keeps looking at the old light until the next cue.
+  ``release_s = 0`` disables latching.
 
 ``threshold`` is what the false-activation budget sets: calibration
 (:func:`calibration.selection.choose_threshold`) raises it until commands during the
@@ -126,8 +127,8 @@ class DecisionPolicy:
     refractory_s : float, default=1.0
         Seconds after a commit during which nothing is committed.
     release_s : float, default=1.0
-        Seconds the decoder must stop favouring the last command before it can be committed
-        again (0: no latching).
+        Seconds the decoder must stop favouring the last command (no window adding evidence
+        for it) before it can be committed again (0: no latching).
 
     Notes
     -----
@@ -225,7 +226,7 @@ class DecisionPolicy:
         for k in self._targets:
             e = s[k] - s[second if k == first else first] if len(s) > 1 else s[k]
             if k == self._latched:
-                self._away(t, favoured=e > 0)
+                self._away(t, favoured=e > self.drift)
                 if k == self._latched:  # still latched: its evidence does not count
                     self._acc[k].clear()
                     continue

@@ -17,6 +17,9 @@ Stages (each caches its results under ``cache/loso/``, git-ignored; re-runs reus
 ``policy``   the evidence policy's parameters (window, drift, clip, horizon, release,
              threshold margin) replayed on the cached streams; LOSO selection for the
              budget of 0.5 false activations per minute of rest.
+``fbcca``    the training-free decoder's policy (``ssvep-exo run`` without a profile:
+             absolute threshold, drift and clip in FBCCA units, window), replayed on the
+             plain FBCCA streams of every session.
 ``report``   the per-subject tables (markdown) of the LOSO-chosen defaults.
 
 Usage: OMP_NUM_THREADS=1 nice python scripts/loso_defaults.py STAGE [--data PATH]
@@ -51,6 +54,7 @@ from bci.evaluation.harness import (  # noqa: E402
 )
 from bci.evaluation.scoring import Selection, pool, score_trials, totals  # noqa: E402
 from bci.labels import REST_LABEL, freq_label  # noqa: E402
+from bci.online import DecisionPolicy  # noqa: E402
 from calibration import selection as sel  # noqa: E402
 
 CACHE = REPO / "cache" / "loso"
@@ -76,6 +80,11 @@ POLICY_GRID = {
     "release_s": (1.0, 2.0),
 }
 MARGINS = (0.8, 1.0, 1.25, 1.5, 2.0)
+FBCCA_GRID = {
+    "threshold": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
+    "drift": (0.05, 0.1, 0.2, 0.3),
+    "clip": (0.25, 0.5, 1.0),
+}
 
 
 def log(msg: str) -> None:
@@ -320,24 +329,27 @@ def stage_report(config: str | None = None) -> None:
     config = config or decoder_choice()["all"]
     per, _ = policy_table(config)
     choice = loso(per, choose_policy)
-    rows, held = [], {}
+    out = _print_table(f"LOSO-chosen policy, decoder {config}, budget {BUDGET}/min", per,
+                       choice)
+    save(CACHE / f"report_{config}.json", {**out, "decoder": config})
+
+
+def _print_table(title: str, per: dict, choice: dict) -> dict:
+    held = {}
     for s, c in choice["held_out"].items():
         p = _pooled(per[c][s])
         held[s] = {**{k: p[k] for k in ("n_hits", "n_target_trials", "hit_rate",
                                         "wrong_command_rate", "false_activations_per_min",
                                         "median_time_to_command_s", "n_false_activations",
                                         "rest_minutes")}, "config": c}
-        rows.append(p | {"subject": s})
     allp = _pooled([r for s, c in choice["held_out"].items() for r in per[c][s]])
     out = {"choice": choice, "held_out": held,
            "pooled": {k: allp[k] for k in ("n_hits", "n_target_trials", "hit_rate",
                                            "wrong_command_rate", "false_activations_per_min",
                                            "median_time_to_command_s")},
            "config_all": choice["all"], "date": dt.date.today().isoformat(),
-           "machine": machine(), "decoder": config}
-    save(CACHE / f"report_{config}.json", out)
-    print(f"LOSO-chosen policy, decoder {config}, budget {BUDGET}/min "
-          f"({out['date']}, {out['machine']})")
+           "machine": machine()}
+    print(f"{title} ({out['date']}, {out['machine']})")
     print("| subject | chosen on the other subjects | hits | hit % | wrong % | false/min | "
           "median s |")
     print("|---|---|---|---|---|---|---|")
@@ -350,16 +362,54 @@ def stage_report(config: str | None = None) -> None:
           f"{100 * a['wrong_command_rate']:.1f} | {a['false_activations_per_min']:.2f} | "
           f"{a['median_time_to_command_s']:.2f} |")
     print(f"chosen on all dev subjects (the shipped default): {choice['all']}")
+    return out
+
+
+def stage_fbcca() -> None:
+    """Training-free FBCCA: absolute policy parameters, LOSO over the dev subjects."""
+    recs = recordings()
+    path = CACHE / "fbcca_policy.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    for w in STREAM_WINDOWS:
+        streams = {(s, i): load_streams(CACHE / "streams" / "fbcca" / f"{s}_{i}_{w:g}.npz")["S"]
+                   for s, ps in recs.items() for i in range(len(ps))}
+        for vals in itertools.product(*FBCCA_GRID.values()):
+            p = dict(zip(FBCCA_GRID, vals))
+            key = f"w={w:g}," + ",".join(f"{k}={v:g}" for k, v in p.items())
+            if key in done:
+                continue
+            res = {}
+            for (s, i), st in streams.items():
+                pol = DecisionPolicy(st.classes, horizon_s=3.0, refractory_s=1.0,
+                                     release_s=1.0, **p)
+                rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st.t,
+                                                                                st.scores)],
+                                    st.onsets, st.labels, end_s=st.end_s)
+                tot = totals(rows)
+                tot.pop("times_to_command_s")
+                tot["times"] = [r.time_s for r in rows if r.decision == "hit"]
+                res[f"{s}|{i}"] = tot
+            done[key] = res
+        save(path, done)
+        log(f"fbcca policy w={w:g} done")
+    per: dict[str, dict[str, list]] = {}
+    for key, by_sess in done.items():
+        for sess, rec in by_sess.items():
+            per.setdefault(key, {}).setdefault(sess.split("|")[0], []).append(rec)
+    choice = loso(per, choose_policy)
+    _print_table(f"training-free fbcca policy, budget {BUDGET}/min", per, choice)
+    save(CACHE / "report_fbcca.json", {"choice": choice, "date": dt.date.today().isoformat(),
+                                       "machine": machine()})
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("stage", choices=("decoder", "streams", "policy", "report"))
+    ap.add_argument("stage", choices=("decoder", "streams", "policy", "fbcca", "report"))
     ap.add_argument("--config", default=None, help="decoder config (default: the LOSO choice)")
     args = ap.parse_args(argv)
     log(f"stage {args.stage} on {DATA} ({machine()})")
     {"decoder": stage_decoder, "streams": lambda: stage_streams(args.config),
-     "policy": lambda: stage_policy(args.config),
+     "policy": lambda: stage_policy(args.config), "fbcca": stage_fbcca,
      "report": lambda: stage_report(args.config)}[args.stage]()
     return 0
 

@@ -43,7 +43,7 @@ SOURCE_KINDS = ("synthetic", "lsl", "replay")
 TRAINING_FREE_POLICY = {"threshold": 1.5, "drift": 0.2, "clip": 0.5, "horizon_s": 3.0}
 
 #: Default schedule of the synthetic source: rest, then each default target in turn.
-DEFAULT_SCHEDULE = "rest:4,13:4,rest:2,13:4,rest:3,13:4,rest:4,17:4,rest:4,21:4,rest:2,21:4,rest:3"
+DEFAULT_SCHEDULE = "rest:4,13:4,rest:3,13:4,rest:3,13:4,rest:4,17:4,rest:4,21:4,rest:3,21:4,rest:3"
 
 
 def _num(low: float | None = None, high: float | None = None, *, low_open: bool = False):

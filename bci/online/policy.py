@@ -11,9 +11,9 @@ ratio of the target against the runner-up. The policy accumulates it as a sequen
 - the target whose evidence first reaches ``threshold`` is committed;
 - after a commit all evidence is cleared and nothing is committed for ``refractory_s``;
 - the committed target is *latched*: it is not committed again until the decoder has stopped
-  favouring it (no window adding evidence for it, ``e_k <= drift``) for ``release_s`` without
-  interruption, because a user keeps looking at the old light until the next cue.
-  ``release_s = 0`` disables latching.
+  favouring it (its evidence below half the threshold) for ``release_s`` without
+  interruption, because a user keeps looking at the old light until the next cue; its
+  evidence then starts afresh. ``release_s = 0`` disables latching.
 
 ``threshold`` is what the false-activation budget sets: calibration
 (:func:`calibration.selection.choose_threshold`) raises it until commands during the
@@ -40,7 +40,7 @@ REASONS = (
     "rest",  # the rest (no-control) class has the top score and no target has evidence
     "evidence",  # evidence for a target is accumulating but below the threshold
     "refractory",  # a command was committed less than refractory_s ago
-    "latched",  # the top class is the last command, not released yet (its evidence is ignored)
+    "latched",  # the top class is the last command, not released yet
     "unhealthy",  # the window's signal health is bad: evidence cleared
     "decoder_error",  # set by the online loop
     "behind",  # set by the online loop
@@ -127,8 +127,8 @@ class DecisionPolicy:
     refractory_s : float, default=1.0
         Seconds after a commit during which nothing is committed.
     release_s : float, default=1.0
-        Seconds the decoder must stop favouring the last command (no window adding evidence
-        for it) before it can be committed again (0: no latching).
+        Seconds the decoder must stop favouring the last command (its evidence below half the
+        threshold) before it can be committed again (0: no latching).
 
     Notes
     -----
@@ -225,13 +225,16 @@ class DecisionPolicy:
         best_k, best_a = -1, 0.0
         for k in self._targets:
             e = s[k] - s[second if k == first else first] if len(s) > 1 else s[k]
-            if k == self._latched:
-                self._away(t, favoured=e > self.drift)
-                if k == self._latched:  # still latched: its evidence does not count
-                    self._acc[k].clear()
-                    continue
             x = (e if self.clip is None else min(e, self.clip)) - self.drift
             a = self._acc[k].add(t, x, self.horizon_s)
+            if k == self._latched:
+                # the decoder still favours the last command while its evidence stays above
+                # half the threshold; once released, its evidence starts afresh
+                self._away(t, favoured=a >= 0.5 * self.threshold)
+                if k == self._latched:
+                    continue
+                self._acc[k].clear()
+                a = 0.0
             if a > best_a:
                 best_k, best_a = k, a
         winner = self.classes[top]

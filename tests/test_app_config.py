@@ -25,7 +25,7 @@ def test_defaults_cover_every_key():
         if sec != "menu":
             assert set(d[sec]) == set(keys)
     assert cfg.targets == ["13.0Hz", "17.0Hz", "21.0Hz"]
-    assert cfg.menus.menu("SITTING") == {"13.0Hz": "stand"}
+    assert set(cfg.menus.menu("SITTING").values()) == {"stand"}
     assert cfg.menus.menu("STANDING") == {"13.0Hz": "walk", "17.0Hz": "turn_left",
                                           "21.0Hz": "sit"}
     assert set(cfg.menus.menu("WALKING").values()) == {"stop"}

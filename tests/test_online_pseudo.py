@@ -58,33 +58,33 @@ def test_evaluate_online_on_synthetic_sessions(tmp_path):
                              windows=[1.0])
     assert a["threshold"] == pytest.approx(prof.policy["threshold"])
     assert a["window_s"] == prof.window_s == 1.0
-    # every trial says what happened: the default menus offer only 'stand' while sitting,
-    # so right selections of 17 / 21 Hz before standing up are refused with that reason
+    # every trial says what happened to its right selection
     trials = [t for s in s1["sessions"] for t in s["trials"] if t["decision"] == "hit"]
     assert all(t["result"] is not None for t in trials)
     assert {t["command"] for t in trials if t["executed"]} <= {"stand", "walk", "turn_left",
                                                                "sit", "stop"}
-    assert 0.0 < s1["executed_rate"] < s1["hit_rate"]
-    refused = [t["reason"] for t in trials if t["result"] == "refused"]
-    assert any("means nothing while sitting" in r for r in refused), refused
+    assert 0.0 < s1["executed_rate"] <= s1["hit_rate"]
     table = format_scores([s1])
     assert "s1" in table and "ALL" in table and "exec %" in table
 
 
 def test_execute_follows_menus_and_the_supervisor():
     menus = CommandMenus.build(None, ["13.0Hz", "17.0Hz", "21.0Hz"])
-    sel = [(1.0, "17.0Hz"),  # means nothing while sitting
-           (2.0, "13.0Hz"), (4.0, "13.0Hz"),  # stand, confirmed
+    sel = [(2.0, "17.0Hz"), (4.0, "13.0Hz"),  # stand, confirmed by another light
            (6.0, "13.0Hz"),  # walk (4 steps of 0.6 s)
            (7.0, "21.0Hz"),  # while walking: stop
            (9.0, "21.0Hz"), (11.0, "21.0Hz")]  # sit, confirmed
     ev = execute(sel, menus, speed=1.0)  # real time: holds on a loaded machine
     assert [(e["command"], e["result"]) for e in ev] == [
-        (None, "refused"), ("stand", "awaiting_confirmation"), ("stand", "executed"),
+        ("stand", "awaiting_confirmation"), ("stand", "executed"),
         ("walk", "executed"), ("stop", "executed"), ("sit", "awaiting_confirmation"),
         ("sit", "executed")]
-    assert ev[0]["reason"] == "17.0Hz means nothing while sitting"
-    assert ev[4]["posture"] == "WALKING"
+    assert ev[3]["posture"] == "WALKING"
+    # a light the posture's menu does not list selects nothing, and says why
+    only_13 = CommandMenus.build({"sitting": {"13.0Hz": "stand"}}, menus.to_dict()["SITTING"])
+    (refused,) = execute([(0.5, "17.0Hz")], only_13, speed=1.0)
+    assert (refused["command"], refused["result"]) == (None, "refused")
+    assert refused["reason"] == "17.0Hz means nothing while sitting"
 
 
 @pytest.mark.slow

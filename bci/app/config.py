@@ -40,10 +40,11 @@ SOURCE_KINDS = ("synthetic", "lsl", "replay")
 #: Policy of the training-free decoder (``decoder.method`` without a profile): evidence in
 #: FBCCA score units, chosen leave-one-subject-out on the dev recordings for the default
 #: false-activation budget (docs/evaluation.md).
-TRAINING_FREE_POLICY = {"threshold": 1.5, "drift": 0.2, "clip": 0.5, "horizon_s": 3.0}
+TRAINING_FREE_POLICY = {"threshold": 1.0, "drift": 0.2, "clip": 0.25, "horizon_s": 3.0}
 
-#: Default schedule of the synthetic source: rest, then each default target in turn.
-DEFAULT_SCHEDULE = "rest:4,13:4,rest:3,13:4,rest:3,13:4,rest:4,17:4,rest:4,21:4,rest:3,21:4,rest:3"
+#: Default schedule of the synthetic source: with the default menus, 13 then 17 Hz stand up
+#: (the second selection confirms), 13 walks, 17 turns, 21 twice sits down.
+DEFAULT_SCHEDULE = "rest:4,13:4,17:4,rest:4,13:5,rest:4,17:5,rest:4,21:5,rest:3,21:5,rest:3"
 
 
 def _num(low: float | None = None, high: float | None = None, *, low_open: bool = False):
@@ -142,8 +143,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
                      "rest or a frequency)"),
         "speed": (1.0, _num(0.0, 100.0, low_open=True), "synthetic/replay speed factor "
                   "(1 = real time)"),
-        "snr": (0.3, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
-                "(0.3: realistic; the demo uses a clearer 0.6)"),
+        "snr": (0.5, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
+                "(0.5: a clear responder; 0.3: a weak one; the demo uses 0.6)"),
         "seed": (0, _int(0), "synthetic source: random seed"),
         "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
         "stall_timeout_s": (0.4, _num(0.0, 60.0, low_open=True), "no sample for this long = "

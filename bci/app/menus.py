@@ -8,12 +8,14 @@ every posture of the safety supervisor's transition table (:data:`devices.safety
 ==================  =====================================  ===============================
 posture             first light / second / third           (a fourth light)
 ==================  =====================================  ===============================
-SITTING             stand / - / -
+SITTING             stand / stand / stand                  stand
 STANDING, STOPPED   walk / turn_left / sit                 turn_right
 WALKING, TURNING    stop / stop / stop                     stop
 ==================  =====================================  ===============================
 
-so the exoskeleton, which starts sitting, can stand, walk, turn, stop and sit again. Menus
+so the exoskeleton, which starts sitting, can stand, walk, turn, stop and sit again. Any
+light stands it up, and the supervisor's confirmation of a posture change can come from
+another light than the first (the first stays latched for a while after its selection). Menus
 are declared in the session configuration (``[menu.<posture>]``) and in subject profiles,
 and checked here against the supervisor's table: no menu may offer a command that is not
 legal in its posture (``stop`` is always legal). The supervisor still checks every command
@@ -41,7 +43,7 @@ COMMANDS: tuple[str, ...] = tuple(c.value for c in Command)
 # Default meaning of the lights (sorted by frequency) per posture.
 _STANDING = ("walk", "turn_left", "sit", "turn_right")
 _DEFAULTS: dict[str, tuple[str, ...]] = {
-    "SITTING": ("stand",),
+    "SITTING": ("stand",) * 8,
     "STANDING": _STANDING,
     "STOPPED": _STANDING,
     "WALKING": ("stop",) * 8,

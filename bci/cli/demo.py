@@ -4,8 +4,8 @@ Synthetic EEG (a simulated user following a schedule) is published over real LSL
 decoded online, and the decisions drive the simulated exoskeleton (on a pseudo-terminal,
 through the real driver and safety supervisor) through stand -> walk -> turn -> walk -> stop
 -> sit, with rest periods where nothing may move. Three lights and the default posture-aware
-menus (sitting: 13 Hz stand; standing: 13 walk, 17 turn left, 21 sit; moving: any light
-stops). Before that the demo calibrates the user as ``ssvep-exo calibrate`` does
+menus (sitting: any light stands; standing: 13 walk, 17 turn left, 21 sit; moving: any
+light stops). Before that the demo calibrates the user as ``ssvep-exo calibrate`` does
 (:func:`calibration.session.calibrate_raws`) on a separate synthetic calibration recording:
 FBCCA with a rest class, the decision threshold set for the false-activation budget.
 

@@ -45,7 +45,7 @@ def apply_profile(profile: SubjectProfile, raw, *, tmin: float = 2.0,
     profile.check_compatible(raw.ch_names, raw.info["sfreq"])
     dec = profile.build_decoder()
     classes = class_labels(dec.classes_)
-    X, y, _ = epoch(raw, tmin=tmin, window=profile.window_s, channels=profile.ch_names,
+    X, y, _ = epoch(raw, tmin=tmin, window_s=profile.window_s, channels=profile.ch_names,
                     classes=list(classes))
     y = np.asarray(y).astype(str)
     scores = dec.decision_function(X)
@@ -53,7 +53,7 @@ def apply_profile(profile: SubjectProfile, raw, *, tmin: float = 2.0,
     tcols = [i for i, c in enumerate(classes) if c != REST_LABEL]
     tmask = y != REST_LABEL
     pred_t = np.asarray(classes)[tcols][np.argmax(scores[tmask][:, tcols], axis=1)]
-    stream = score_stream(dec, raw, window=profile.window_s, step=step_s,
+    stream = score_stream(dec, raw, window_s=profile.window_s, step=step_s,
                           channels=profile.ch_names)
     rep = sel.replay([stream], profile.build_policy())
     return {

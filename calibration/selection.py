@@ -49,14 +49,14 @@ POLICY_DEFAULTS = {
 MAX_FALSE_PER_MIN = 0.5
 
 
-def trials(raws, *, method: str, tmin: float, window: float, channels, classes) -> Trials:
+def trials(raws, *, method: str, tmin: float, window_s: float, channels, classes) -> Trials:
     """The cued trials of the calibration recordings (with the method's training epochs)."""
     try:
-        return Trials.build(list(raws), tmin=tmin, window=window, channels=channels,
+        return Trials.build(list(raws), tmin=tmin, window_s=window_s, channels=channels,
                             classes=classes, train_span=METHODS[method].get("train_span"))
     except ValueError as exc:
         raise CalibrationError(
-            f"No calibration trial of the classes {list(classes)} fits a {window:g} s window "
+            f"No calibration trial of the classes {list(classes)} fits a {window_s:g} s window "
             f"starting {tmin:g} s after its cue ({exc}); record longer trials or use shorter "
             "windows.") from exc
 
@@ -83,7 +83,7 @@ def fit(method: str, tr: Trials, train_ids: np.ndarray, *, sfreq: float, freqs):
         labels, counts = np.unique(tr.y[np.isin(tr.trial, train_ids)], return_counts=True)
         per_class = ", ".join(f"{lab} {n}" for lab, n in zip(labels, counts))
         raise CalibrationError(
-            f"{method} cannot be fitted on these {tr.window:g} s calibration windows "
+            f"{method} cannot be fitted on these {tr.window_s:g} s calibration windows "
             f"({per_class}): {str(exc).rstrip('.')}. Record more trials per class, or choose "
             "other methods with --methods."
         ) from exc
@@ -110,7 +110,7 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
     sfreq = float(raws[0].info["sfreq"])
     for w in windows:
         for m in methods:
-            tr = trials(raws, method=m, tmin=tmin, window=w, channels=channels, classes=classes)
+            tr = trials(raws, method=m, tmin=tmin, window_s=w, channels=channels, classes=classes)
             fo = folds(tr.y, n_folds, seed)
             correct = 0
             try:
@@ -279,7 +279,7 @@ class PhaseCheck:
                 "p_value": num(self.p_value)}
 
 
-def phase_check(raws: Sequence, *, tmin: float, window: float,
+def phase_check(raws: Sequence, *, tmin: float, window_s: float,
                 channels: Sequence[str] | None = None) -> PhaseCheck:
     """Tell phase-locked cues (screen stimuli) from free-running lights on calibration data.
 
@@ -291,7 +291,7 @@ def phase_check(raws: Sequence, *, tmin: float, window: float,
     ----------
     raws : sequence of mne.io.Raw
         Calibration recordings with cue annotations.
-    tmin, window : float
+    tmin, window_s : float
         The window analysed, seconds after each cue.
     channels : sequence of str | None
         Channels to average the ITC over.
@@ -307,7 +307,7 @@ def phase_check(raws: Sequence, *, tmin: float, window: float,
     from bci.evaluation.phase import phase_locking_analysis
 
     try:
-        rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window=window,
+        rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window_s=window_s,
                                       channels=channels).rows
     except Exception as exc:  # noqa: BLE001 - the check only prunes candidates
         logger.info("phase-locking check skipped: %s", exc)

@@ -159,7 +159,7 @@ def calibrate_raws(
     templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
     if templates and not named:
         methods, phase = _prune_templates(raws, methods, templates, tmin=tmin,
-                                          window=max(windows), channels=data.channels,
+                                          window_s=max(windows), channels=data.channels,
                                           notes=notes)
     pp = {**sel.POLICY_DEFAULTS, **dict(policy_params or {})}
 
@@ -173,7 +173,7 @@ def calibrate_raws(
     # 2. the threshold: out-of-fold scores of the windows the online loop decodes
     streams = out_of_fold_streams(
         sel.decoder(method, sfreq=data.sfreq, freqs=data.freqs), raws, tmin=tmin,
-        window=window, classes=data.classes, channels=data.channels,
+        window_s=window, classes=data.classes, channels=data.channels,
         train_span=METHODS[method].get("train_span"), step=step_s, n_folds=n_folds,
         seed=seed)
     pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp)
@@ -182,7 +182,7 @@ def calibrate_raws(
         logger.warning("no threshold holds %.2f false activations/min on the calibration data "
                        "(best %.2f/min)", max_false_per_min, cal["false_activations_per_min"])
     # 3. the best candidate, fitted on all the data
-    tr = sel.trials(raws, method=method, tmin=tmin, window=window, channels=data.channels,
+    tr = sel.trials(raws, method=method, tmin=tmin, window_s=window, channels=data.channels,
                     classes=data.classes)
     decoder = sel.fit(method, tr, tr.trial, sfreq=data.sfreq, freqs=data.freqs)
     # 4. the profile and the report
@@ -268,14 +268,14 @@ def _calibration_data(raws: list, channels, *, tmin: float,
 
 
 def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: float,
-                     window: float, channels, notes: list[str]):
+                     window_s: float, channels, notes: list[str]):
     """Drop the template decoders from the default candidates on free-running-light data.
 
     Template decoders score at chance when the response phase changes from trial to trial;
     :func:`calibration.selection.phase_check` tells. Returns the candidates and the check;
     the one-line explanation goes to ``notes`` (and the log).
     """
-    phase = sel.phase_check(raws, tmin=tmin, window=window, channels=channels)
+    phase = sel.phase_check(raws, tmin=tmin, window_s=window_s, channels=channels)
     if phase.locked is False:
         kept = [m for m in methods if m not in templates]
         note = (f"Cues are not phase-locked (ITC {phase.itc:.2f} vs chance "

@@ -111,7 +111,7 @@ def cut(
     data: np.ndarray,
     sess: Session,
     *,
-    window: float,
+    window_s: float,
     n_classes: int,
     tmin: float = TMIN,
     extra: int = 0,
@@ -123,12 +123,12 @@ def cut(
     (training-window augmentation leaves those out, as ``bci.datasets.epoch`` does).
     """
     keep = np.isin(sess.labels, class_labels(n_classes))
-    n = int(round(window * sess.sfreq)) + extra
+    n = int(round(window_s * sess.sfreq)) + extra
     start = sess.cue_samples[keep] + int(round(tmin * sess.sfreq))
     idx = start[:, None] + np.arange(n)[None, :]
     outside = (idx.max(axis=1) >= data.shape[-1]) | (idx.min(axis=1) < 0)
     if outside.any() and not allow_outside:
-        raise ValueError(f"window [{tmin}, {tmin + window}) s runs outside {sess.name}")
+        raise ValueError(f"window [{tmin}, {tmin + window_s}) s runs outside {sess.name}")
     idx = np.clip(idx, 0, data.shape[-1] - 1)
     X = np.ascontiguousarray(np.moveaxis(data[:, idx], 1, 0))  # (n_trials, n_ch, n)
     X[outside] = np.nan
@@ -186,7 +186,7 @@ class EpochSource:
         self,
         sess: Session,
         *,
-        window: float,
+        window_s: float,
         n_classes: int,
         prefilter: str,
         protocol: str,
@@ -195,7 +195,7 @@ class EpochSource:
         allow_outside: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Filtered windows of one session under one protocol (NaN rows: see :func:`cut`)."""
-        kw = dict(window=window, n_classes=n_classes, tmin=tmin, extra=extra,
+        kw = dict(window_s=window_s, n_classes=n_classes, tmin=tmin, extra=extra,
                   allow_outside=allow_outside)
         if protocol == "whole":
             return cut(self._continuous(sess, prefilter), sess, **kw)

@@ -32,7 +32,7 @@ def training_data(span) -> tuple[np.ndarray, np.ndarray, str]:
     start, n = (2.0, 256) if span is None else (span[0], int(round((span[1] - span[0]) * SF)))
     found = find_recordings(ROOT) if Path(ROOT).is_dir() else {}
     if found.get("subject01"):
-        parts = [epoch(load_recording(p), tmin=start, window=n / SF)
+        parts = [epoch(load_recording(p), tmin=start, window_s=n / SF)
                  for p in found["subject01"]]
         return (np.concatenate([x for x, _, _ in parts]),
                 np.concatenate([y for _, y, _ in parts]), "Kalunga subject01")

@@ -50,7 +50,7 @@ def _decoder(method, raw, window_s):
         return d.fit(np.zeros((1, len(raw.ch_names), n)), None)
     from bci.datasets import epoch
 
-    X, y, _ = epoch(raw, tmin=2.0, window=window_s)  # timing only: trained on the same session
+    X, y, _ = epoch(raw, tmin=2.0, window_s=window_s)  # timing only: trained on the same session
     return d.fit(X, y)
 
 

@@ -93,10 +93,10 @@ class _MoabbWrap:
 class _ArrayWrap:
     """numpy pipelines (pyRiemann, MetaBCI): scaled input, labels coded as the peer needs."""
 
-    def __init__(self, est, *, needs_yf=False, index_output=False, window=1.0, pad=0,
+    def __init__(self, est, *, needs_yf=False, index_output=False, window_s=1.0, pad=0,
                  n_harm=2):
         self.est, self.needs_yf, self.index_output = est, needs_yf, index_output
-        self.window, self.pad, self.n_harm = window, pad, n_harm
+        self.window, self.pad, self.n_harm = window_s, pad, n_harm
 
     def _yf(self, n_samples):
         t = np.arange(n_samples) / bc.SFREQ  # not MetaBCI's linspace (off by N/(N-1))
@@ -252,25 +252,25 @@ def ours_pipelines(methods: list[str] | None = None) -> list[Pipeline]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _windows(src, sess, pipe, protocol, window, n_classes, *, train: bool):
+def _windows(src, sess, pipe, protocol, window_s, n_classes, *, train: bool):
     pf = pipe.prefilter[protocol]
     extra = pipe.extra_train if train else 0
-    X, y = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
+    X, y = src.windows(sess, window_s=window_s, n_classes=n_classes, prefilter=pf,
                        protocol=protocol, extra=extra)
     if not train or not pipe.train_span:
         return [X], y
     start, end = pipe.train_span
-    Xl, _ = src.windows(sess, window=end - start, n_classes=n_classes, prefilter=pf,
+    Xl, _ = src.windows(sess, window_s=end - start, n_classes=n_classes, prefilter=pf,
                         protocol=protocol, extra=extra, tmin=start, allow_outside=True)
     return [Xl], y
 
 
-def _fit_predict(pipe, n_classes, window, Xtr_list, ytr, Xte):
+def _fit_predict(pipe, n_classes, window_s, Xtr_list, ytr, Xte):
     Xtr = np.concatenate(Xtr_list, axis=0)
     ytr = np.tile(ytr, len(Xtr_list))
     inside = ~np.isnan(Xtr[:, 0, 0])  # augmented windows past the recording are left out
     Xtr, ytr = Xtr[inside], ytr[inside]
-    est = pipe.make(n_classes, window)
+    est = pipe.make(n_classes, window_s)
     t0 = time.perf_counter()
     est.fit(Xtr, ytr)
     fit_s = time.perf_counter() - t0
@@ -355,9 +355,9 @@ def _prepare_timing(pipe: Pipeline, src: bc.EpochSource) -> dict:
     # one window as it arrives online: raw for ours, already filtered for peers
     sess = sessions[0]
     if pipe.library == "ours":
-        x1, _ = bc.cut(sess.data, sess, window=1.0, n_classes=nc)
+        x1, _ = bc.cut(sess.data, sess, window_s=1.0, n_classes=nc)
     else:
-        x1, _ = src.windows(sess, window=1.0, n_classes=nc, prefilter=pipe.prefilter["whole"],
+        x1, _ = src.windows(sess, window_s=1.0, n_classes=nc, prefilter=pipe.prefilter["whole"],
                             protocol="whole")
     x1 = np.ascontiguousarray(x1[:1])
     est.predict(x1)

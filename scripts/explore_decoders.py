@@ -35,7 +35,7 @@ ROOT = Path(os.environ.get("SSVEP_EXO_DATA", Path(__file__).resolve().parents[2]
                            / "data" / "kalunga2016"))
 
 
-def run(method, window, n_classes, scheme="within", params=None, span=None, verbose=True):
+def run(method, window_s, n_classes, scheme="within", params=None, span=None, verbose=True):
     """Per-subject accuracies of one configuration (mean over folds or session pairs)."""
     span = METHODS[method]["train_span"] if span is None else span
     est = make_decoder(method, sfreq=256.0, freqs=(13.0, 17.0, 21.0), **(params or {}))
@@ -44,7 +44,7 @@ def run(method, window, n_classes, scheme="within", params=None, span=None, verb
     for subject, paths in sorted(find_recordings(ROOT).items()):
         raws = [load_recording(p) for p in paths]
         classes = class_sets(["13.0Hz", "17.0Hz", "21.0Hz", REST_LABEL], [n_classes])[n_classes]
-        (rec,) = fn(raws, {method: est}, subject=subject, window=window, classes=classes,
+        (rec,) = fn(raws, {method: est}, subject=subject, window_s=window_s, classes=classes,
                     train_spans={method: span})
         accs.append(rec["accuracy"])
         if verbose:
@@ -54,7 +54,7 @@ def run(method, window, n_classes, scheme="within", params=None, span=None, verb
     return np.asarray(accs)
 
 
-def rest_time(method, window, span=None):
+def rest_time(method, window_s, span=None):
     """Cross-session: does P(rest) follow trial time among the test session's target trials?
 
     Prints the Spearman correlation between P(rest) and trial onset (mean, median, range over
@@ -64,7 +64,7 @@ def rest_time(method, window, span=None):
     rs, recalls, fprs = [], [], []
     for _, paths in sorted(find_recordings(ROOT).items()):
         raws = [load_recording(p) for p in paths]
-        tr = Trials.build(raws, tmin=2.0, window=window, train_span=span)
+        tr = Trials.build(raws, tmin=2.0, window_s=window_s, train_span=span)
         for a, b in session_pairs(len(raws)):
             est = tr.fit(make_decoder(method, sfreq=256.0, freqs=(13.0, 17.0, 21.0)),
                          tr.trial[tr.session == a])
@@ -77,7 +77,7 @@ def rest_time(method, window, span=None):
             recalls.append(np.mean(pred[~f] == REST_LABEL))
             fprs.append(np.mean(pred[f] == REST_LABEL))
     rs = np.asarray(rs)
-    print(f"{method} {window:g}s cross-session: Spearman(P(rest), time | target trials) mean "
+    print(f"{method} {window_s:g}s cross-session: Spearman(P(rest), time | target trials) mean "
           f"{np.nanmean(rs):+.3f} median {np.nanmedian(rs):+.3f} range [{np.nanmin(rs):+.2f}, "
           f"{np.nanmax(rs):+.2f}] n={len(rs)}; rest recall {np.mean(recalls) * 100:.1f} %, "
           f"false rest on targets {np.mean(fprs) * 100:.1f} %")

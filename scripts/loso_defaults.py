@@ -148,7 +148,7 @@ def stage_decoder() -> None:
             est = make_decoder("ress-fbcca", sfreq=256.0, freqs=FREQS, **cfg["params"])
             done[key] = {}
             for s, rs in raws.items():
-                r = evaluate_cross(rs, {"ress-fbcca": est}, subject=s, window=w,
+                r = evaluate_cross(rs, {"ress-fbcca": est}, subject=s, window_s=w,
                                    classes=CLASSES, tmin=TMIN,
                                    train_spans={"ress-fbcca": cfg["span"]})[0]
                 done[key][s] = r["accuracy"]
@@ -231,12 +231,12 @@ def stage_streams(config: str | None = None) -> None:
                 continue
             t0 = time.perf_counter()
             est = make_decoder("ress-fbcca", sfreq=256.0, freqs=FREQS, **cfg["params"])
-            a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window=w, classes=CLASSES,
+            a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
                                     train_span=cfg["span"], step=STEP)[0]
-            tr = Trials.build([raw_a], tmin=TMIN, window=w, classes=CLASSES,
+            tr = Trials.build([raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
                               train_span=cfg["span"])
             dec = tr.fit(est, tr.trial)
-            b = score_stream(dec, raw_b, window=w, step=STEP)
+            b = score_stream(dec, raw_b, window_s=w, step=STEP)
             _save_streams(path, {"A": a, "B": b})
             log(f"streams {config} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
     # plain FBCCA (training-free, no rest class): one stream per session
@@ -249,7 +249,7 @@ def stage_streams(config: str | None = None) -> None:
                 raw = load_recording(p)
                 dec = make_decoder("fbcca", sfreq=256.0, freqs=FREQS)
                 dec.fit(np.zeros((1, len(raw.ch_names), int(round(w * 256)))))
-                _save_streams(path, {"S": score_stream(dec, raw, window=w, step=STEP)})
+                _save_streams(path, {"S": score_stream(dec, raw, window_s=w, step=STEP)})
                 log(f"streams fbcca {s} {i} {w:g}s")
 
 

@@ -46,7 +46,7 @@ def run_pair(raw_a, raw_b, *, far: float, methods=None, windows=DEFAULT_WINDOWS,
     ref = evaluate_cross(
         [raw_a, raw_b], {prof.method: make_decoder(prof.method, sfreq=prof.sfreq,
                                                    freqs=prof.freqs)},
-        subject="", window=prof.window_s, classes=prof.labels,
+        subject="", window_s=prof.window_s, classes=prof.labels,
         train_spans={prof.method: span})[0]
     return {"method": prof.method, "window_s": prof.window_s,
             "threshold": prof.policy["threshold"],

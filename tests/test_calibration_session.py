@@ -119,9 +119,9 @@ def test_kalunga_profile_on_other_session(kalunga_root):
     res = apply_profile(prof, raw_b)
     ref = evaluate_cross([raw_a, raw_b], {"fbcca": make_decoder("fbcca", sfreq=256.0,
                                                                 freqs=prof.freqs)},
-                         subject="01", window=2.0, classes=prof.labels)[0]
+                         subject="01", window_s=2.0, classes=prof.labels)[0]
     # the profile reaches what the evaluation reports for cross-session decoding
-    X, y, _ = epoch(raw_b, tmin=2.0, window=2.0, classes=prof.labels)
+    X, y, _ = epoch(raw_b, tmin=2.0, window_s=2.0, classes=prof.labels)
     assert res["n_trials"] == len(y) == 24
     assert res["accuracy"] >= ref["accuracy"] - 0.05
     assert res["accuracy"] >= 0.8

@@ -37,7 +37,7 @@ def test_score_stream_gives_the_scores_the_online_loop_sees():
     raw = _session(1)
     dec = make_decoder("fbcca", sfreq=256.0, freqs=[13, 17, 21])
     dec.fit(np.zeros((1, 8, 256)))
-    st = score_stream(dec, raw, window=1.0, step=0.1)
+    st = score_stream(dec, raw, window_s=1.0, step=0.1)
     pol = DecisionPolicy(st.classes, threshold=1e9)  # never commits: only the scores matter
     decisions, _ = replay(raw, dec, pol, window_s=1.0, step_s=0.1)
     assert len(decisions) == len(st.t)
@@ -73,12 +73,12 @@ def _trial_id_raw(n_trials=12, trial_s=4.0, sfreq=100.0):
 
 def test_out_of_fold_windows_are_scored_by_a_model_that_never_saw_their_trial():
     raw = _trial_id_raw()
-    (st,) = out_of_fold_streams(_Memo(), [raw], tmin=0.5, window=1.0, step=0.1, n_folds=4)
+    (st,) = out_of_fold_streams(_Memo(), [raw], tmin=0.5, window_s=1.0, step=0.1, n_folds=4)
     inside = st.t >= st.onsets[0]
     assert inside.sum() > 300
     assert st.scores[inside, 0].max() == 0.0  # no window scored by a model trained on it
-    (seen,) = [score_stream(_Memo().fit(*Trials.build([raw], tmin=0.5, window=1.0)
-                                        .train(np.arange(12))), raw, window=1.0, step=0.1)]
+    (seen,) = [score_stream(_Memo().fit(*Trials.build([raw], tmin=0.5, window_s=1.0)
+                                        .train(np.arange(12))), raw, window_s=1.0, step=0.1)]
     assert seen.scores[inside, 0].min() == 1.0  # the test can fail
 
 
@@ -96,14 +96,14 @@ def test_folds_and_pairs():
 
 def test_window_labels():
     labs = window_labels(np.array([1.0, 2.5, 3.9, 4.5, 6.0]), [0.0, 4.0], ["rest", "13.0Hz"],
-                         window=1.0, guard=1.0)
+                         window_s=1.0, guard=1.0)
     assert labs == [None, "rest", "rest", None, "13.0Hz"]
 
 
 # ---------------------------------------------------------------------- augmentation
 def test_ress_cuts_its_own_training_windows_from_longer_epochs():
     raw = _session(2)
-    X, y, _ = epoch(raw, tmin=1.0, window=3.0)
+    X, y, _ = epoch(raw, tmin=1.0, window_s=3.0)
     aug = RessFBCCA(sfreq=256.0, window_s=1.0, augment_step_s=0.5).fit(X, y)
     cut = np.concatenate([X[:, :, s:s + 256] for s in (0, 128, 256, 384, 512)])
     plain = RessFBCCA(sfreq=256.0).fit(cut, np.tile(y, 5))
@@ -121,18 +121,18 @@ def test_ress_cuts_its_own_training_windows_from_longer_epochs():
 def test_augmentation_gives_the_same_figure_through_scikit_learn_and_the_harness():
     a, b = _session(3), _session(4)
     span, tmin, w = (1.0, 4.0), 2.0, 1.0
-    rec = evaluate_cross([a, b], {"ress": RessFBCCA(sfreq=256.0)}, subject="s", window=w,
+    rec = evaluate_cross([a, b], {"ress": RessFBCCA(sfreq=256.0)}, subject="s", window_s=w,
                          tmin=tmin, train_spans={"ress": span})[0]
     assert rec["train_span"] == [1.0, 4.0]
     accs = []
     for tr, te in ((a, b), (b, a)):
-        Xl, yl, _ = epoch(tr, tmin=span[0], window=span[1] - span[0])
-        X, y, _ = epoch(te, tmin=tmin, window=w)
+        Xl, yl, _ = epoch(tr, tmin=span[0], window_s=span[1] - span[0])
+        X, y, _ = epoch(te, tmin=tmin, window_s=w)
         est = RessFBCCA(sfreq=256.0, window_s=w).fit(Xl, yl)
         accs.append(est.score(X, y))
     assert rec["accuracy"] == pytest.approx(np.mean(accs))
     # a MOABB-style pipeline: one epoch array for training and test, decoded at window_start_s
-    Xl, yl, _ = epoch(a, tmin=span[0], window=span[1] - span[0])
+    Xl, yl, _ = epoch(a, tmin=span[0], window_s=span[1] - span[0])
     cv = cross_val_score(RessFBCCA(sfreq=256.0, window_s=w, window_start_s=tmin - span[0]),
                          Xl, yl, cv=2)
     assert cv.mean() > 0.5

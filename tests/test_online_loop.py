@@ -104,7 +104,7 @@ def test_synthetic_targets_detected_and_quiet_during_rest():
     test = synthesize_raw(_schedule(2), seed=2, snr=SNR)
     decoder = _fbcca()
     # Set the threshold on the calibration recording, as calibration does.
-    stream = score_stream(decoder, cal, window=WINDOW_S, step=STEP_S)
+    stream = score_stream(decoder, cal, window_s=WINDOW_S, step=STEP_S)
     policy, _ = choose_threshold([stream], max_false_per_min=0.0, params={"margin": 1.5})
     decs, loop = replay(test, decoder, policy, window_s=WINDOW_S, step_s=STEP_S)
     on, lab = cue_table(test)

@@ -24,7 +24,7 @@ SCHEDULE = ",".join(f"{lab}:4" for lab in ["rest", "13", "17", "21"] * 3)
 @pytest.fixture(scope="module")
 def fitted():
     raw = synthesize_raw(SCHEDULE, seed=3)
-    X, y, _ = epoch(raw, tmin=1.0, window=1.0)
+    X, y, _ = epoch(raw, tmin=1.0, window_s=1.0)
     dec = make_decoder("fbcca", sfreq=raw.info["sfreq"], freqs=[13, 17, 21]).fit(X, y)
     return raw, X, dec
 

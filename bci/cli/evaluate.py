@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         prefilter = (float(band[0]), float(band[1]))
     if not args.no_phase:
         report = phase_locking_analysis(
-            recordings, tmin=args.tmin, window=max(args.windows), channels=args.channels
+            recordings, tmin=args.tmin, window_s=max(args.windows), channels=args.channels
         )
         print(report.format())
         print()

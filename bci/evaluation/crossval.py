@@ -50,21 +50,21 @@ def _run(tasks, n_jobs: int):
     return Parallel(n_jobs=n_jobs)(delayed(f)(*a) for f, *a in tasks)
 
 
-def _record(subject, method, window, labels, scheme, accs, y_true, y_pred, fits, preds, extra):
+def _record(subject, method, window_s, labels, scheme, accs, y_true, y_pred, fits, preds, extra):
     labels = list(labels)
     acc = float(np.mean(accs)) if len(accs) else None
     n = len(labels)
     rec = {
         "subject": subject,
         "method": method,
-        "window_s": float(window),
+        "window_s": float(window_s),
         "n_classes": n,
         "scheme": scheme,
         "accuracy": acc,
-        "itr_bits_per_min": None if acc is None else itr_bits_per_min(acc, n, window),
+        "itr_bits_per_min": None if acc is None else itr_bits_per_min(acc, n, window_s),
         "itr_bits_per_min_gaze": None
         if acc is None
-        else itr_bits_per_min(acc, n, window, extra["gaze_shift_s"]),
+        else itr_bits_per_min(acc, n, window_s, extra["gaze_shift_s"]),
         "accuracy_std": float(np.std(accs)) if len(accs) else None,
         "classes": labels,
         "confusion": confusion(y_true, y_pred, labels).tolist() if len(y_true) else None,
@@ -95,7 +95,7 @@ def evaluate_within(
     estimators: Mapping[str, object],
     *,
     subject: str,
-    window: float,
+    window_s: float,
     classes: Sequence[object] | None = None,
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
@@ -117,7 +117,7 @@ def evaluate_within(
         Methods to evaluate; each is cloned for every fold.
     subject : str
         Subject id written into the records.
-    window : float
+    window_s : float
         Window length (s); windows start ``tmin`` s after each cue.
     classes : list | None
         Labels to keep (default: all cues).
@@ -151,7 +151,7 @@ def evaluate_within(
     raws, pf = _prepare(raws, prefilter)
     train_spans = dict(train_spans or {})
     classes = None if classes is None else [map_label(c) for c in classes]
-    base = Trials.build(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
     labels = _labels_of(base.y)
     _, counts = np.unique(base.y, return_counts=True)
     k = int(min(n_splits, counts.min()))
@@ -161,7 +161,7 @@ def evaluate_within(
         for name in estimators:
             note = "not available: fewer than 2 trials in some class"
             records.append(
-                _record(subject, name, window, labels, "within", [], [], [], [], [],
+                _record(subject, name, window_s, labels, "within", [], [], [], [], [],
                         {**extra, "available": False, "note": note, "gaze_shift_s": gaze_shift_s})
             )  # fmt: skip
         return records
@@ -170,8 +170,8 @@ def evaluate_within(
     folds = trial_folds(base.y, n_splits, random_state)
     for name, estimator in estimators.items():
         data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
-                                window=window, classes=classes, channels=channels)
-        est = for_window(estimator, window)
+                                window_s=window_s, classes=classes, channels=channels)
+        est = for_window(estimator, window_s)
         tests = [np.flatnonzero(folds == f) for f in range(k)]
         tasks = []
         for f, test in enumerate(tests):
@@ -184,7 +184,7 @@ def evaluate_within(
         rec_extra = {**extra, "n_folds": k, "train_span": list(span) if span else None,
                      "available": True, "note": "", "gaze_shift_s": gaze_shift_s}  # fmt: skip
         records.append(
-            _record(subject, name, window, labels, "within", accs, y_true, y_pred,
+            _record(subject, name, window_s, labels, "within", accs, y_true, y_pred,
                     [r[1] for r in results], [r[2] for r in results], rec_extra)
         )  # fmt: skip
         if on_method_done is not None:
@@ -205,7 +205,7 @@ def evaluate_cross(
     estimators: Mapping[str, object],
     *,
     subject: str,
-    window: float,
+    window_s: float,
     classes: Sequence[object] | None = None,
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
@@ -232,22 +232,22 @@ def evaluate_cross(
     classes = None if classes is None else [map_label(c) for c in classes]
     extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "gaze_shift_s": gaze_shift_s}
     if len(raws) < 2:
-        _, y, _ = epoch(raws[0], tmin=tmin, window=window, classes=classes, channels=channels)
+        _, y, _ = epoch(raws[0], tmin=tmin, window_s=window_s, classes=classes, channels=channels)
         labels = _labels_of(y)
         note = "not available: one independent session (cross-session needs two)"
         return [
-            _record(subject, name, window, labels, "cross", [], [], [], [], [],
+            _record(subject, name, window_s, labels, "cross", [], [], [], [], [],
                     {**extra, "available": False, "note": note})
             for name in estimators
         ]  # fmt: skip
-    base = Trials.build(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
     labels = _labels_of(base.y)
     pairs = session_pairs(len(raws))
     records = []
     for name, estimator in estimators.items():
         data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
-                                window=window, classes=classes, channels=channels)
-        est = for_window(estimator, window)
+                                window_s=window_s, classes=classes, channels=channels)
+        est = for_window(estimator, window_s)
         tasks = []
         for a, b in pairs:
             Xtr, ytr = data.train(base.trial[base.session == a], long=span is not None)
@@ -261,7 +261,7 @@ def evaluate_cross(
                      "train_span": list(span) if span else None,
                      "available": True, "note": ""}  # fmt: skip
         records.append(
-            _record(subject, name, window, labels, "cross", accs, y_true, y_pred,
+            _record(subject, name, window_s, labels, "cross", accs, y_true, y_pred,
                     [r[1] for r in results], [r[2] for r in results], rec_extra)
         )  # fmt: skip
         if on_method_done is not None:

@@ -90,11 +90,11 @@ def augments(estimator) -> bool:
     return "window_s" in estimator.get_params(deep=False)
 
 
-def for_window(estimator, window: float):
+def for_window(estimator, window_s: float):
     """An unfitted clone that decodes ``window`` s windows (sets ``window_s`` if it has it)."""
     est = clone(estimator)
     if augments(est):
-        est.set_params(window_s=float(window))
+        est.set_params(window_s=float(window_s))
     return est
 
 
@@ -115,7 +115,7 @@ class Trials:
         Recording index.
     cue : ndarray of float
         Cue time (s from the recording's first sample).
-    window : float
+    window_s : float
         Window length (s).
     long : tuple | None
         ``(X, y, trial)`` of the training epochs over ``train_span`` (None: not built).
@@ -126,18 +126,18 @@ class Trials:
     trial: np.ndarray
     session: np.ndarray
     cue: np.ndarray
-    window: float
+    window_s: float
     long: tuple | None = None
 
     @classmethod
-    def build(cls, raws, *, tmin: float, window: float, classes=None, channels=None,
+    def build(cls, raws, *, tmin: float, window_s: float, classes=None, channels=None,
               train_span: tuple[float, float] | None = None, prefilter=None) -> Trials:
         """Cut the trials of ``raws`` (and the training epochs over ``train_span``)."""
         Xs, ys, ts, ss, cs, longs = [], [], [], [], [], []
         n_before = 0
-        span = None if train_span is None else _clip_span(raws, train_span, window)
+        span = None if train_span is None else _clip_span(raws, train_span, window_s)
         for i, raw in enumerate(raws):
-            X, y, on, t = epoch(raw, tmin=tmin, window=window, classes=classes,
+            X, y, on, t = epoch(raw, tmin=tmin, window_s=window_s, classes=classes,
                                 channels=channels, prefilter=prefilter, offsets=[])
             Xs.append(X)
             ys.append(y)
@@ -145,7 +145,7 @@ class Trials:
             ss.append(np.full(len(y), i))
             cs.append(on - tmin)
             if span is not None:
-                Xl, yl, _, tl = epoch(raw, tmin=span[0], window=span[1] - span[0],
+                Xl, yl, _, tl = epoch(raw, tmin=span[0], window_s=span[1] - span[0],
                                       classes=classes, channels=channels, prefilter=prefilter,
                                       offsets=[])
                 longs.append((Xl, yl, tl + n_before))
@@ -154,7 +154,7 @@ class Trials:
         if longs:
             long = tuple(np.concatenate([lo[k] for lo in longs]) for k in range(3))
         return cls(np.concatenate(Xs), np.concatenate(ys), np.concatenate(ts),
-                   np.concatenate(ss), np.concatenate(cs), float(window), long)
+                   np.concatenate(ss), np.concatenate(cs), float(window_s), long)
 
     def train(self, trials: np.ndarray, *, long: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Training data of the given trial ids (the long epochs when ``long``)."""
@@ -167,17 +167,17 @@ class Trials:
 
     def fit(self, estimator, trials: np.ndarray):
         """Fit a clone of ``estimator`` (for this window) on the given trials."""
-        est = for_window(estimator, self.window)
+        est = for_window(estimator, self.window_s)
         return est.fit(*self.train(trials, long=augments(est)))
 
 
-def _clip_span(raws, span: tuple[float, float], window: float) -> tuple[float, float] | None:
+def _clip_span(raws, span: tuple[float, float], window_s: float) -> tuple[float, float] | None:
     """``span`` ended at the shortest cue spacing; None when no longer than one window."""
     start, end = float(span[0]), float(span[1])
     gaps = [float(np.min(np.diff(cue_table(r)[0]))) for r in raws if len(cue_table(r)[0]) > 1]
     if gaps:
         end = min(end, min(gaps))
-    return (start, end) if end - start > window + 1e-9 else None
+    return (start, end) if end - start > window_s + 1e-9 else None
 
 
 # ---------------------------------------------------------------------- sliding windows
@@ -220,7 +220,7 @@ class ScoreStream:
                          if is_rest(lab))) / 60.0
 
 
-def window_ends(n_times: int, sfreq: float, window: float, step: float) -> np.ndarray:
+def window_ends(n_times: int, sfreq: float, window_s: float, step: float) -> np.ndarray:
     """End sample (exclusive) of every window a virtual-clock replay decodes.
 
     The replay's clock starts at ``window`` s and advances by ``step`` while it is before
@@ -228,19 +228,19 @@ def window_ends(n_times: int, sfreq: float, window: float, step: float) -> np.nd
     """
     duration = n_times / sfreq
     ends = []
-    t = float(window)
+    t = float(window_s)
     while t < duration:
         ends.append(min(int(np.floor(t * sfreq + 1e-9)) + 1, n_times))
         t += step
     return np.asarray(ends, int)
 
 
-def sliding_windows(raw, *, window: float, step: float, channels=None):
+def sliding_windows(raw, *, window_s: float, step: float, channels=None):
     """Return ``(data, ends, n)``: the picked data, the end samples and the window length."""
     sfreq = float(raw.info["sfreq"])
     data = raw.get_data(picks=pick_channels(raw, channels))
-    n = int(round(window * sfreq))
-    ends = window_ends(data.shape[1], sfreq, window, step)
+    n = int(round(window_s * sfreq))
+    ends = window_ends(data.shape[1], sfreq, window_s, step)
     return data, ends[ends >= n], n
 
 
@@ -256,23 +256,23 @@ def _score_windows(decoders, which: np.ndarray, data, ends, n, n_classes) -> np.
     return scores
 
 
-def score_stream(decoder, raw, *, window: float, step: float, channels=None) -> ScoreStream:
+def score_stream(decoder, raw, *, window_s: float, step: float, channels=None) -> ScoreStream:
     """Scores of a fitted decoder on every window a virtual-clock replay decodes."""
-    data, ends, n = sliding_windows(raw, window=window, step=step, channels=channels)
+    data, ends, n = sliding_windows(raw, window_s=window_s, step=step, channels=channels)
     classes = class_labels(decoder.classes_)
     scores = _score_windows([decoder], np.zeros(len(ends), int), data, ends, n, len(classes))
-    return _stream(raw, scores, ends, classes, step, window)
+    return _stream(raw, scores, ends, classes, step, window_s)
 
 
-def _stream(raw, scores, ends, classes, step, window) -> ScoreStream:
+def _stream(raw, scores, ends, classes, step, window_s) -> ScoreStream:
     sfreq = float(raw.info["sfreq"])
     onsets, labels = cue_table(raw)
     return ScoreStream(scores, (ends - 1) / sfreq, tuple(classes), np.asarray(onsets, float),
                        np.asarray(labels).astype(str), raw.n_times / sfreq, float(step),
-                       float(window))
+                       float(window_s))
 
 
-def out_of_fold_streams(estimator, raws, *, tmin: float, window: float, classes=None,
+def out_of_fold_streams(estimator, raws, *, tmin: float, window_s: float, classes=None,
                         channels=None, train_span=None, step: float = 0.1,
                         n_folds: int = N_FOLDS, seed: int = SEED) -> list[ScoreStream]:
     """Out-of-fold scores of the sliding windows of every recording.
@@ -282,7 +282,7 @@ def out_of_fold_streams(estimator, raws, *, tmin: float, window: float, classes=
     model).
     """
     raws = list(raws)
-    tr = Trials.build(raws, tmin=tmin, window=window, classes=classes, channels=channels,
+    tr = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels,
                       train_span=train_span)
     folds = trial_folds(tr.y, n_folds, seed)
     models = [tr.fit(estimator, tr.trial[folds != f]) for f in range(folds.max() + 1)]
@@ -290,7 +290,7 @@ def out_of_fold_streams(estimator, raws, *, tmin: float, window: float, classes=
     fold_of_trial = dict(zip(tr.trial.tolist(), folds.tolist()))
     out, n_before = [], 0
     for raw in raws:
-        data, ends, n = sliding_windows(raw, window=window, step=step, channels=channels)
+        data, ends, n = sliding_windows(raw, window_s=window_s, step=step, channels=channels)
         onsets, labels = cue_table(raw)
         keep = select_classes(labels, classes)
         # trial id of each cue (-1: a class left out)
@@ -300,12 +300,12 @@ def out_of_fold_streams(estimator, raws, *, tmin: float, window: float, classes=
         which = np.array([fold_of_trial.get(int(tid[c]), 0) if c >= 0 else 0 for c in cue],
                          int)
         scores = _score_windows(models, which, data, ends, n, len(cls))
-        out.append(_stream(raw, scores, ends, cls, step, window))
+        out.append(_stream(raw, scores, ends, cls, step, window_s))
         n_before += int(keep.sum())
     return out
 
 
-def window_labels(t_end: np.ndarray, onsets, labels, *, window: float,
+def window_labels(t_end: np.ndarray, onsets, labels, *, window_s: float,
                   guard: float = 1.0) -> list[str | None]:
     """What the user attended during each window (None: unknown).
 
@@ -318,6 +318,6 @@ def window_labels(t_end: np.ndarray, onsets, labels, *, window: float,
     out: list[str | None] = []
     for e in np.asarray(t_end, float):
         j = int(np.searchsorted(onsets, e, side="right")) - 1
-        ok = j >= 0 and e - window >= onsets[j] + guard and e <= nxt[j] + 1e-9
+        ok = j >= 0 and e - window_s >= onsets[j] + guard and e <= nxt[j] + 1e-9
         out.append(str(labels[j]) if ok else None)
     return out

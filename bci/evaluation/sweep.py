@@ -121,7 +121,7 @@ def run_evaluation(
                             bar.update(1)
 
                         bar.set_postfix_str(f"{subject} {window:g}s {len(classes)}cl {scheme}")
-                        records += fn(raws, estimators, subject=subject, window=window,
+                        records += fn(raws, estimators, subject=subject, window_s=window,
                                       classes=classes, on_method_done=tick, **common)  # fmt: skip
                         bar.update(len(estimators) - done[0])
     finally:

@@ -39,15 +39,13 @@ class CalibrationReport:
     def table(self) -> str:
         """A plain-text table of the candidates (the chosen one is starred)."""
         head = (f"{'':1} {'method':<10} {'window s':>8} {'classes':>7} {'accuracy':>8} "
-                f"{'ITR b/min':>9} {'FA/min':>7}")
+                f"{'ITR b/min':>9}")
         lines = [head, "-" * len(head)]
         for r in self.records:
             star = "*" if (r["method"], r["window_s"]) == (
                 self.selected.get("method"), self.selected.get("window_s")) else " "
-            fa = r.get("false_per_min")
-            fa_s = "-" if fa is None or (isinstance(fa, float) and math.isnan(fa)) else f"{fa:.2f}"
             lines.append(f"{star} {r['method']:<10} {r['window_s']:>8.2f} {r['n_classes']:>7d} "
-                         f"{100 * r['accuracy']:>7.1f}% {r['itr_bits_per_min']:>9.1f} {fa_s:>7}")
+                         f"{100 * r['accuracy']:>7.1f}% {r['itr_bits_per_min']:>9.1f}")
         s = self.selected
         if s:
             lines.append("")
@@ -65,6 +63,7 @@ class CalibrationReport:
     def plot(self, directory: str | Path) -> list[Path]:
         """Write ``calibration_accuracy_itr.png`` and ``calibration_false_activations.png``."""
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, faster import
+        from matplotlib.ticker import FuncFormatter
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -101,6 +100,10 @@ class CalibrationReport:
             if sel and "threshold" in sel:
                 ax.axvline(sel["threshold"], color="k", ls=":", label="chosen threshold")
             ax.set_xscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="x", which="minor", labelsize=7)
             ax2b = ax.twinx()
             ax2b.plot(xs, [100 * c["hit_rate"] for c in self.far_curve],
                       "s-", color="tab:green", label="target trials reached")

@@ -264,13 +264,13 @@ def _key(w, p) -> str:
     return f"w={w:g}," + ",".join(f"{k}={v:g}" for k, v in p.items())
 
 
-def stage_policy(config: str | None = None) -> None:
+def stage_policy(config: str | None = None, windows=STREAM_WINDOWS) -> None:
     recs = recordings()
     config = config or decoder_choice()["all"]
     tasks = stream_tasks(recs)
-    path = CACHE / f"policy_{config}.json"
-    done = json.loads(path.read_text()) if path.exists() else {}
-    for w in STREAM_WINDOWS:
+    for w in windows:
+        path = CACHE / f"policy_{config}_w{w:g}.json"
+        done = json.loads(path.read_text()) if path.exists() else {}
         streams = {(s, i, j): load_streams(CACHE / "streams" / config / f"{s}_{i}_from_{j}_"
                                            f"{w:g}.npz") for s, i, j in tasks}
         for p in policy_configs():
@@ -315,7 +315,9 @@ def choose_policy(rows: dict[str, list[list[dict]]]) -> str:
 
 def policy_table(config: str) -> tuple[dict, dict]:
     """``per[policy_key|margin][subject] = [session records]``."""
-    done = json.loads((CACHE / f"policy_{config}.json").read_text())
+    done = {}
+    for path in sorted(CACHE.glob(f"policy_{config}_w*.json")):
+        done.update(json.loads(path.read_text()))
     per: dict[str, dict[str, list]] = {}
     for key, by_margin in done.items():
         for m, by_pair in by_margin.items():
@@ -406,10 +408,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("stage", choices=("decoder", "streams", "policy", "fbcca", "report"))
     ap.add_argument("--config", default=None, help="decoder config (default: the LOSO choice)")
+    ap.add_argument("--windows", default=None,
+                    help="policy stage: only these windows, e.g. 1.5 (one process each)")
     args = ap.parse_args(argv)
     log(f"stage {args.stage} on {DATA} ({machine()})")
     {"decoder": stage_decoder, "streams": lambda: stage_streams(args.config),
-     "policy": lambda: stage_policy(args.config), "fbcca": stage_fbcca,
+     "policy": lambda: stage_policy(args.config, STREAM_WINDOWS if args.windows is None else
+                                    [float(w) for w in args.windows.split(",")]),
+     "fbcca": stage_fbcca,
      "report": lambda: stage_report(args.config)}[args.stage]()
     return 0
 

@@ -66,6 +66,7 @@ def test_calibrate_from_file_selects_fits_and_reports(synthetic_file, tmp_path):
     assert prof.extra["calibration_replay"]["hit_rate"] == rep.selected["hit_rate"]
     table = rep.table()
     assert "selected:" in table and "fbcca" in table and "evidence threshold" in table
+    assert "FA/min" not in table  # false activations are only measured for the chosen one
     # false activations fall as the threshold rises (the report's second plot)
     fa = [c["false_per_min"] for c in rep.far_curve]
     assert fa == sorted(fa, reverse=True) and fa[-1] == 0.0

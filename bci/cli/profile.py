@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from bci.app.menus import CommandMenus
+from bci.labels import is_rest
+
 
 def add_parser(subparsers) -> None:
     """Register ``profile`` and its ``show`` action."""
@@ -47,6 +50,13 @@ def run_show(args: argparse.Namespace) -> int:
                  else prof.ch_names)
         prof.check_compatible([c.strip() for c in chans], args.stream_sfreq or prof.sfreq)
     print(prof.summary())
+    # the menus the profile will use, checked against the safety supervisor's table
+    menus = CommandMenus.build(prof.menus or None, [c for c in prof.labels if not is_rest(c)],
+                               where=f"the menus of profile {args.path}")
+    how = "profile" if prof.menus else "defaults for its lights"
+    for posture, menu in menus.to_dict().items():
+        print(f"  {posture.lower():<10} ({how}) " + ", ".join(f"{k} -> {v}"
+                                                            for k, v in menu.items()))
     if args.json:
         print(json.dumps({"cv_results": prof.cv_results, "extra": prof.extra}, indent=2))
     return 0

@@ -19,15 +19,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bci.decoders import METHODS, make_decoder
 from bci.evaluation.harness import ScoreStream, Trials, trial_folds
 from bci.evaluation.metrics import itr_bits_per_min
-from bci.evaluation.scoring import Selection, pool, score_trials, totals
-from bci.labels import class_labels
+from bci.evaluation.scoring import Selection, pool, score_trials, totals, trial_ends
+from bci.labels import class_labels, is_rest
 from bci.online.policy import DecisionPolicy
 from calibration.errors import CalibrationError
 
@@ -204,9 +204,11 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
             "for a false-activation budget. Record rest trials (the user looks at none of the "
             "lights).")
     scale = max(float(np.max(np.abs(st.scores))) for st in streams) or 1.0
+    # false activations depend only on the windows up to the end of the last rest trial
+    upto = [_until_last_rest(st) for st in streams]
 
     def ok(h: float) -> bool:
-        return replay(streams, policy_for(classes, h, p))["false_activations_per_min"] \
+        return replay(upto, policy_for(classes, h, p))["false_activations_per_min"] \
             <= max_false_per_min
 
     lo, hi = math.log(scale * 1e-4), math.log(scale * 1e3)
@@ -227,6 +229,16 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
     rep["threshold_at_budget"] = h0
     rep["held"] = rep["false_activations_per_min"] <= max_false_per_min
     return pol, rep
+
+
+def _until_last_rest(st: ScoreStream) -> ScoreStream:
+    """The stream cut after its last rest trial (what its false activations depend on)."""
+    ends = trial_ends(st.onsets, st.end_s)
+    rest = [e for e, lab in zip(ends, st.labels) if is_rest(lab)]
+    if not rest:
+        return st
+    keep = st.t < max(rest)
+    return replace(st, scores=st.scores[keep], t=st.t[keep])
 
 
 def threshold_curve(streams: Sequence[ScoreStream], threshold: float, params: Mapping | None,

@@ -74,7 +74,7 @@ DECODER_GRID = {
 }
 STREAM_WINDOWS = (1.0, 1.5, 2.0)
 POLICY_GRID = {
-    "drift": (0.0, 0.05, 0.1, 0.2),
+    "drift": (0.0, 0.1, 0.2),
     "clip": (0.25, 0.5, 1.0),
     "horizon_s": (2.0, 4.0),
     "release_s": (1.0, 2.0),

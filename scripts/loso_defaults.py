@@ -219,13 +219,15 @@ def stream_tasks(recs) -> list[tuple[str, int, int]]:
     return out
 
 
-def stage_streams(config: str | None = None) -> None:
+def stage_streams(config: str | None = None, subjects=None, windows=STREAM_WINDOWS) -> None:
     recs = recordings()
     config = config or decoder_choice()["all"]
     cfg = DECODER_GRID[config]
     for s, i, j in stream_tasks(recs):
+        if subjects and s not in subjects:
+            continue
         raw_b, raw_a = load_recording(recs[s][i]), load_recording(recs[s][j])
-        for w in STREAM_WINDOWS:
+        for w in windows:
             path = CACHE / "streams" / config / f"{s}_{i}_from_{j}_{w:g}.npz"
             if path.exists():
                 continue
@@ -239,6 +241,8 @@ def stage_streams(config: str | None = None) -> None:
             b = score_stream(dec, raw_b, window_s=w, step=STEP)
             _save_streams(path, {"A": a, "B": b})
             log(f"streams {config} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
+    if subjects:
+        return
     # plain FBCCA (training-free, no rest class): one stream per session
     for s, ps in recs.items():
         for i, p in enumerate(ps):
@@ -328,12 +332,47 @@ def policy_table(config: str) -> tuple[dict, dict]:
 
 
 def stage_report(config: str | None = None) -> None:
-    config = config or decoder_choice()["all"]
+    """LOSO tables. A held-out subject is scored with the decoder AND the policy chosen
+    without it: its streams come from its own held-out decoder choice (computed by
+    ``streams --config X --subjects S`` when it differs from the shipped one); the policy
+    choice is made on the other subjects' streams of the shipped decoder."""
+    dec = decoder_choice()
+    config = config or dec["all"]
     per, _ = policy_table(config)
     choice = loso(per, choose_policy)
-    out = _print_table(f"LOSO-chosen policy, decoder {config}, budget {BUDGET}/min", per,
-                       choice)
+    for s, c in choice["held_out"].items():
+        own = dec["held_out"][s]
+        if own != config:
+            per[c][s] = _replay_subject(own, s, c)
+    out = _print_table(f"LOSO-chosen decoder and policy, budget {BUDGET}/min", per, choice)
+    out["decoder_held_out"] = dec["held_out"]
     save(CACHE / f"report_{config}.json", {**out, "decoder": config})
+    for s, own in dec["held_out"].items():
+        if own != config:
+            print(f"subject {s[-2:]}: decoder chosen without it: {own}")
+
+
+def _replay_subject(decoder_config: str, subject: str, policy_key: str) -> list[dict]:
+    """One subject's session records with a decoder config's streams and one policy."""
+    fields = dict(kv.split("=") for kv in policy_key.split(","))
+    w, m = float(fields.pop("w")), float(fields.pop("margin"))
+    params = {k: float(v) for k, v in fields.items()}
+    out = []
+    for path in sorted((CACHE / "streams" / decoder_config).glob(f"{subject}_*_{w:g}.npz")):
+        st = load_streams(path)
+        _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET,
+                                      params={**params, "margin": 1.0})
+        pol = sel.policy_for(st["B"].classes, cal["threshold_at_budget"] * m, params)
+        rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st["B"].t,
+                                                                          st["B"].scores)],
+                            st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
+        tot = totals(rows)
+        tot["times"] = tot.pop("times_to_command_s")
+        out.append(tot)
+    if not out:
+        raise SystemExit(f"no streams for {subject} with {decoder_config} at {w:g} s: run "
+                         f"streams --config '{decoder_config}' --subjects {subject}")
+    return out
 
 
 def _print_table(title: str, per: dict, choice: dict) -> dict:
@@ -409,12 +448,17 @@ def main(argv=None) -> int:
     ap.add_argument("stage", choices=("decoder", "streams", "policy", "fbcca", "report"))
     ap.add_argument("--config", default=None, help="decoder config (default: the LOSO choice)")
     ap.add_argument("--windows", default=None,
-                    help="policy stage: only these windows, e.g. 1.5 (one process each)")
+                    help="streams/policy stages: only these windows, e.g. 1.5")
+    ap.add_argument("--subjects", default=None,
+                    help="streams stage: only these subjects, e.g. subject02,subject04")
     args = ap.parse_args(argv)
     log(f"stage {args.stage} on {DATA} ({machine()})")
-    {"decoder": stage_decoder, "streams": lambda: stage_streams(args.config),
-     "policy": lambda: stage_policy(args.config, STREAM_WINDOWS if args.windows is None else
-                                    [float(w) for w in args.windows.split(",")]),
+    windows = (STREAM_WINDOWS if args.windows is None
+               else [float(w) for w in args.windows.split(",")])
+    {"decoder": stage_decoder,
+     "streams": lambda: stage_streams(args.config, args.subjects and args.subjects.split(","),
+                                      windows),
+     "policy": lambda: stage_policy(args.config, windows),
      "fbcca": stage_fbcca,
      "report": lambda: stage_report(args.config)}[args.stage]()
     return 0

@@ -102,3 +102,19 @@ def test_evaluate_online_on_a_kalunga_subject(kalunga_root):
 def test_nothing_to_evaluate():
     with pytest.raises(BCIError, match="No recordings to evaluate online"):
         evaluate_online({}, ["fbcca"])
+
+
+@pytest.mark.slow
+def test_evaluate_online_over_real_lsl(tmp_path):
+    paths = []
+    for seed in (4, 5):
+        path = tmp_path / f"lsl{seed}_raw.fif"
+        synthesize_raw(_schedule(seed), seed=seed, snr=0.6).save(path, verbose="error")
+        paths.append(path)
+    (virtual,) = evaluate_online({"s": paths}, ["fbcca"], windows=[1.0], exec_speed=None)
+    (lsl,) = evaluate_online({"s": paths}, ["fbcca"], windows=[1.0], exec_speed=None,
+                             via_lsl=True, speed=10.0)
+    assert lsl["replay"] == "LSL at 10x" and virtual["replay"] == "virtual clock"
+    assert lsl["n_target_trials"] == virtual["n_target_trials"] == 18
+    # the same profile decides on (nearly) the same windows: a clear user is found both ways
+    assert lsl["hit_rate"] >= 0.7 and virtual["hit_rate"] >= 0.7, (lsl, virtual)

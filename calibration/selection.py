@@ -38,12 +38,12 @@ logger = logging.getLogger("calibration")
 #: the threshold; ``margin`` multiplies the threshold that just holds the budget on the
 #: calibration data (a calibration holds about a minute of rest, too little to set it).
 POLICY_DEFAULTS = {
-    "drift": 0.1,
+    "drift": 0.0,
     "clip": 0.5,
-    "horizon_s": 3.0,
+    "horizon_s": 6.0,
     "refractory_s": 1.0,
-    "release_s": 1.0,
-    "margin": 1.0,
+    "release_s": 3.0,
+    "margin": 1.25,
 }
 #: Commands per minute of rest the threshold allows by default.
 MAX_FALSE_PER_MIN = 0.5

@@ -38,7 +38,7 @@ from calibration.report import CalibrationReport
 logger = logging.getLogger("calibration")
 
 #: Candidate window lengths (s), chosen leave-one-subject-out (docs/evaluation.md).
-DEFAULT_WINDOWS = (2.0,)
+DEFAULT_WINDOWS = (1.5,)
 
 
 def calibrate_from_files(

@@ -79,6 +79,14 @@ POLICY_GRID = {
     "horizon_s": (2.0, 4.0),
     "release_s": (1.0, 2.0),
 }
+#: Added after the first sweep chose the longest horizon and release of POLICY_GRID for
+#: every held-out subject (the grid's edge): longer evidence and release.
+POLICY_GRID_LONG = {
+    "drift": (0.0, 0.1),
+    "clip": (0.5,),
+    "horizon_s": (6.0, 8.0),
+    "release_s": (2.0, 3.0),
+}
 MARGINS = (0.8, 1.0, 1.25, 1.5, 2.0)
 FBCCA_GRID = {
     "threshold": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
@@ -259,9 +267,10 @@ def stage_streams(config: str | None = None, subjects=None, windows=STREAM_WINDO
 
 # ---------------------------------------------------------------------- stage: policy
 def policy_configs():
-    keys = list(POLICY_GRID)
-    for vals in itertools.product(*POLICY_GRID.values()):
-        yield dict(zip(keys, vals))
+    for grid in (POLICY_GRID, POLICY_GRID_LONG):
+        keys = list(grid)
+        for vals in itertools.product(*grid.values()):
+            yield dict(zip(keys, vals))
 
 
 def _key(w, p) -> str:
@@ -322,6 +331,11 @@ def policy_table(config: str) -> tuple[dict, dict]:
     done = {}
     for path in sorted(CACHE.glob(f"policy_{config}_w*.json")):
         done.update(json.loads(path.read_text()))
+    grid = {_key(w, p) for w in STREAM_WINDOWS for p in policy_configs()}
+    missing = grid - set(done)
+    if missing:
+        raise SystemExit(f"{len(missing)} policy configurations not computed yet: run policy")
+    done = {k: v for k, v in done.items() if k in grid}  # the grid as it stands
     per: dict[str, dict[str, list]] = {}
     for key, by_margin in done.items():
         for m, by_pair in by_margin.items():

@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                         "tdca, ress-fbcca; the template decoders etrca and tdca are skipped "
                         "when the cues are not phase-locked)")
     p.add_argument("--windows", type=positive_floats, default=None,
-                   help="candidate window lengths in s (default 2, chosen leave-one-subject-"
+                   help="candidate window lengths in s (default 1.5, chosen leave-one-subject-"
                         "out on the dev recordings)")
     p.add_argument("--max-false", type=float, default=None, metavar="PER_MIN",
                    help="false-activation budget: commands allowed per minute of rest; the "

@@ -68,8 +68,9 @@ class RessFBCCA(SSVEPDecoder):
     window_s : float | None, default=None
         Length of the windows the decoder classifies (s). When set, ``fit`` accepts longer
         calibration epochs and trains on every ``window_s`` window starting each
-        ``augment_step_s`` inside them (training-window augmentation: about 4 points of
-        4-class accuracy on Kalunga2016 with 1-6 s epochs); ``decision_function`` and
+        ``augment_step_s`` inside them (training-window augmentation: on Kalunga2016 with
+        epochs 1-5 s after the cue, cross-session 4-class accuracy 75.3 % instead of 67.5 %
+        at 1 s, 85.3 % instead of 83.3 % at 2 s; docs/evaluation.md); ``decision_function`` and
         ``predict`` given epochs longer than the window decode the window starting
         ``window_start_s`` into each. None: every window is used as given.
     augment_step_s : float, default=0.5

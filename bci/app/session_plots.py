@@ -149,7 +149,7 @@ def _plot_menus(ax, rec: SessionRecord, t0: float, t_end: float) -> None:
     total = max(1.0, t_end - t0)
     min_text_s = total / (ax.figure.get_figwidth() * 1.2)
     for a, b, posture in spans:
-        shade = shades.setdefault(posture, 0.93 - 0.1 * (len(shades) % 4))
+        shade = shades.setdefault(posture, 0.95 - 0.07 * (len(shades) % 6))
         ax.axvspan(a - t0, b - t0, color=str(shade), lw=0)
         if b - a >= min_text_s:
             ax.text((a + b) / 2 - t0, 0.5, posture.lower(), ha="center", va="center",

@@ -65,9 +65,12 @@ def folds(y, n_folds: int, seed: int) -> np.ndarray:
     """:func:`bci.evaluation.harness.trial_folds` with a calibration error message."""
     try:
         return trial_folds(y, n_folds, seed)
-    except ValueError as exc:
-        raise CalibrationError(f"{exc} Record at least 2 trials per class (more is better).") \
-            from None
+    except ValueError:
+        labels, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+        raise CalibrationError(
+            "Too few calibration trials to cross-validate ("
+            + ", ".join(f"{lab}: {n}" for lab, n in zip(labels.tolist(), counts.tolist()))
+            + "); record at least 2 trials per class (more is better).") from None
 
 
 def decoder(method: str, *, sfreq: float, freqs):
@@ -167,8 +170,8 @@ def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:
 
 
 def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float,
-                     params: Mapping | None = None, rtol: float = 1e-3) -> tuple[
-                         DecisionPolicy, dict]:
+                     params: Mapping | None = None, rtol: float = 1e-3,
+                     allow_no_rest: bool = False) -> tuple[DecisionPolicy, dict]:
     """The policy whose threshold holds the false-activation budget on calibration data.
 
     The threshold is the smallest for which the commands during the rest trials of the
@@ -186,6 +189,9 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
         Overrides of :data:`POLICY_DEFAULTS`.
     rtol : float, default=1e-3
         Relative precision of the threshold.
+    allow_no_rest : bool, default=False
+        Without rest trials no budget can be held: raise CalibrationError, or (True) take
+        the lowest threshold (any target that leads for a moment commits).
 
     Returns
     -------
@@ -198,12 +204,17 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
     p = {**POLICY_DEFAULTS, **dict(params or {})}
     classes = streams[0].classes
     rest_min = sum(st.rest_minutes for st in streams)
+    scale = max(float(np.max(np.abs(st.scores))) for st in streams) or 1.0
+    lo, hi = math.log(scale * 1e-4), math.log(scale * 1e3)
+    if rest_min <= 0 and allow_no_rest:
+        pol = policy_for(classes, math.exp(lo), p)
+        return pol, {**replay(streams, pol), "threshold_at_budget": math.exp(lo),
+                     "held": False}
     if rest_min <= 0:
         raise CalibrationError(
             "The calibration data has no rest trials: the no-control threshold cannot be set "
             "for a false-activation budget. Record rest trials (the user looks at none of the "
             "lights).")
-    scale = max(float(np.max(np.abs(st.scores))) for st in streams) or 1.0
     # false activations depend only on the windows up to the end of the last rest trial
     upto = [_until_last_rest(st) for st in streams]
 
@@ -211,7 +222,6 @@ def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float
         return replay(upto, policy_for(classes, h, p))["false_activations_per_min"] \
             <= max_false_per_min
 
-    lo, hi = math.log(scale * 1e-4), math.log(scale * 1e3)
     if ok(math.exp(lo)):
         hi = lo
     elif not ok(math.exp(hi)):  # commands during rest whatever the threshold

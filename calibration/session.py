@@ -39,6 +39,9 @@ logger = logging.getLogger("calibration")
 
 #: Candidate window lengths (s), chosen leave-one-subject-out (docs/evaluation.md).
 DEFAULT_WINDOWS = (1.5,)
+#: Below this share of target trials reaching a command, the calibrated policy is reported as
+#: weak (a warning with the figure; the profile is still written).
+WEAK_HIT_RATE = 0.5
 
 
 def calibrate_from_files(
@@ -101,6 +104,7 @@ def calibrate_raws(
     output: str | os.PathLike | None = None,
     sources: Sequence[str] = (),
     seed: int = SEED,
+    allow_no_rest: bool = False,
 ) -> tuple[SubjectProfile, CalibrationReport]:
     """Model selection, threshold and fitting on loaded recordings (see
     :func:`calibrate_from_files`).
@@ -108,7 +112,8 @@ def calibrate_raws(
     Parameters
     ----------
     raws : sequence of mne.io.Raw
-        Recordings with cue annotations (same channels and sampling rate), with rest trials.
+        Recordings with cue annotations (same channels and sampling rate), with rest trials
+        (see ``allow_no_rest``).
     methods, windows, max_false_per_min
         See :func:`calibrate_from_files`.
     tmin : float, default=2.0
@@ -140,6 +145,10 @@ def calibrate_raws(
         Names of the recordings (stored in the profile).
     seed : int, default=42
         Cross-validation seed.
+    allow_no_rest : bool, default=False
+        Accept recordings without rest trials: no threshold can then be set for a
+        false-activation budget, and the policy commits any target that leads for a moment
+        (a warning says so). Refused by default.
     """
     raws = list(raws)
     if not raws:
@@ -153,8 +162,19 @@ def calibrate_raws(
     named = bool(methods)
     methods = _known_methods(methods)
     data = _calibration_data(raws, channels, tmin=tmin, rest_model=rest_model)
+    _check_menu_labels(menus, data.freqs)
     windows = _usable_windows(raws, windows, tmin)
     notes: list[str] = []
+    if not data.has_rest:
+        if not allow_no_rest:
+            raise CalibrationError(
+                "The recordings have no rest (no-control) trials, so no threshold can be "
+                "chosen that keeps the exoskeleton still while the user looks away. Record "
+                "rest trials (a live calibration does by default), or accept a profile that "
+                "commands whenever a target leads with --allow-no-rest (allow_no_rest=True).")
+        _note(notes, "Warning: no rest trials: no threshold for a false-activation budget; "
+                     "any target that leads for a moment gives a command, also while the "
+                     "user looks away.")
     phase = None
     templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
     if templates and not named:
@@ -176,11 +196,20 @@ def calibrate_raws(
         window_s=window, classes=data.classes, channels=data.channels,
         train_span=METHODS[method].get("train_span"), step=step_s, n_folds=n_folds,
         seed=seed)
-    pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp)
+    pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp,
+                                    allow_no_rest=allow_no_rest)
     curve = sel.threshold_curve(streams, pol.threshold, pp)
-    if not cal["held"]:
-        logger.warning("no threshold holds %.2f false activations/min on the calibration data "
-                       "(best %.2f/min)", max_false_per_min, cal["false_activations_per_min"])
+    if data.has_rest and not cal["held"]:
+        _note(notes, f"Warning: no threshold holds {max_false_per_min:g} false activations "
+                     f"per minute of rest on the calibration data (best "
+                     f"{cal['false_activations_per_min']:.2f}/min).")
+    if cal["n_target_trials"] and cal["hit_rate"] < WEAK_HIT_RATE:
+        _note(notes, f"Warning: weak policy: with the chosen threshold ({pol.threshold:.3g}) "
+                     f"only {cal['n_hits']} of {cal['n_target_trials']} target trials "
+                     f"({100 * cal['hit_rate']:.0f} %) gave the right command first on the "
+                     "calibration data (out of fold); expect missed selections. Record more "
+                     "(or cleaner) calibration trials, or allow more false activations "
+                     "(--max-false).")
     # 3. the best candidate, fitted on all the data
     tr = sel.trials(raws, method=method, tmin=tmin, window_s=window, channels=data.channels,
                     classes=data.classes)
@@ -197,7 +226,8 @@ def calibrate_raws(
         menus={k: dict(v) for k, v in (menus or {}).items()},
         policy=pol.to_dict(), cv_results=records, max_false_per_min=max_false_per_min,
         source_recordings=[str(s) for s in sources],
-        extra={"step_s": step_s, "rest_model": rest_model, "tmin": tmin,
+        extra={"step_s": step_s, "rest_model": rest_model if data.has_rest else None,
+               "tmin": tmin,
                "criterion": criterion,
                "policy_params": {k: pp[k] for k in ("drift", "clip", "margin")},
                "threshold_at_budget": cal["threshold_at_budget"],
@@ -224,6 +254,7 @@ class _CalibrationData:
     channels: list[str]
     freqs: list[float]
     classes: list[str]
+    has_rest: bool
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -257,14 +288,30 @@ def _calibration_data(raws: list, channels, *, tmin: float,
     if len(freqs) < 2:
         raise CalibrationError(f"Calibration needs cues of at least two stimulus frequencies; "
                                f"the recordings have {freqs}.")
-    if not any(REST_LABEL in set(np.asarray(cue_table(r)[1]).astype(str)) for r in raws):
-        raise CalibrationError(
-            "The calibration recordings have no rest trials: the no-control threshold cannot "
-            "be set. Record rest trials too (the user looks at none of the lights).")
+    has_rest = any(REST_LABEL in set(np.asarray(cue_table(r)[1]).astype(str)) for r in raws)
     classes = [freq_label(f) for f in freqs]
-    if rest_model == "head":
+    if has_rest and rest_model == "head":
         classes.append(REST_LABEL)
-    return _CalibrationData(sfreq, ch, freqs, classes)
+    return _CalibrationData(sfreq, ch, freqs, classes, has_rest)
+
+
+def _check_menu_labels(menus: Mapping[str, Mapping[str, str]] | None, freqs) -> None:
+    """Raise CalibrationError unless every light the menus name is a target of ``freqs``
+    (checked before any work: a calibration takes minutes; the application checks the
+    commands against the safety supervisor's table)."""
+    targets = [freq_label(f) for f in freqs]
+    unknown = sorted({str(k) for m in (menus or {}).values() for k in m if k not in targets})
+    if unknown:
+        raise CalibrationError(
+            f"The menus name {', '.join(unknown)}, but the targets are {', '.join(targets)}: "
+            "name the frequencies of the calibration's lights.")
+
+
+def _note(notes: list[str], text: str) -> None:
+    """A remark for the user, said once: in the report (``ssvep-exo calibrate`` prints it
+    under the table) and the log (at INFO, so that the terminal does not show it twice)."""
+    notes.append(text)
+    logger.info("%s", text)
 
 
 def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: float,
@@ -278,11 +325,10 @@ def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: fl
     phase = sel.phase_check(raws, tmin=tmin, window_s=window_s, channels=channels)
     if phase.locked is False:
         kept = [m for m in methods if m not in templates]
-        note = (f"Cues are not phase-locked (ITC {phase.itc:.2f} vs chance "
-                f"{phase.chance:.2f}, p={phase.p_value:.2g}): template decoders "
-                f"({', '.join(templates)}) skipped; name them with --methods to try anyway.")
-        notes.append(note)
-        logger.info("%s", note)
+        _note(notes, f"Cues are not phase-locked (ITC {phase.itc:.2f} vs chance "
+                     f"{phase.chance:.2f}, p={phase.p_value:.2g}): template decoders "
+                     f"({', '.join(templates)}) skipped; name them with --methods to try "
+                     "anyway.")
         return kept, phase
     if phase.locked is None and phase.rows is not None:
         logger.info("too few trials to tell whether the cues are phase-locked; template "

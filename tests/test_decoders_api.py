@@ -62,7 +62,7 @@ _EXPECTED_FAILED = [
     "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
     "check_readonly_memmap_input", "check_estimators_unfitted",
     "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
-    "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+    "check_estimators_dtypes", "check_dtype_object",
     "check_estimators_empty_data_messages", "check_pipeline_consistency",
     "check_estimators_nan_inf", "check_estimator_sparse_tag", "check_estimator_sparse_array",
     "check_estimator_sparse_matrix", "check_estimators_pickle",

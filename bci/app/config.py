@@ -149,6 +149,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
         "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
         "stall_timeout_s": (0.4, _num(0.0, 60.0, low_open=True), "no sample for this long = "
                             "stream stalled (the exoskeleton is stopped)"),
+        "max_stall_s": (30.0, _num(0.0, 86400.0), "end the session (exit status 3) when the "
+                        "stream (bridge: the decisions stream) sends nothing for this long; 0: "
+                        "never"),
     },
     "decoder": {
         "profile": ("", _str(), "subject profile folder (from `ssvep-exo calibrate`); empty: "

@@ -11,7 +11,6 @@ ssvep-exo calibrate --stream MyAmp --output profiles/me --stimulus --refresh-rat
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from bci.app.config import load_config
 from bci.cli._args import names, positive_floats
@@ -53,6 +52,9 @@ def add_parser(subparsers) -> None:
                    help="command menus for the profile: a TOML file (e.g. a session "
                         "configuration) with [menu.<posture>] tables; default: the standard "
                         "menus for the lights (see docs/configuration.md)")
+    p.add_argument("--allow-no-rest", action="store_true",
+                   help="accept calibration data without rest trials (then no threshold keeps "
+                        "the exoskeleton still while the user looks away; refused by default)")
     live = p.add_argument_group("live calibration")
     live.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                       help="target frequencies in Hz (default 13,17,21)")
@@ -61,7 +63,8 @@ def add_parser(subparsers) -> None:
     live.add_argument("--cue-s", type=float, default=0.0,
                       help="cue (highlight) before each trial (s, default 0; 1 with --stimulus)")
     live.add_argument("--rest-s", type=float, default=0.0, help="pause after each trial (s)")
-    live.add_argument("--no-rest", action="store_true", help="no rest (no-control) trials")
+    live.add_argument("--no-rest", action="store_true",
+                      help="no rest (no-control) trials (needs --allow-no-rest)")
     live.add_argument("--stimulus", action="store_true",
                       help="show the on-screen stimulus (pygame-ce) and let it send the cues")
     live.add_argument("--refresh-rate", type=float, default=None,
@@ -74,12 +77,17 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
+    from calibration.errors import CalibrationError
     from calibration.live import calibrate_live
     from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
+    if args.no_rest and not args.allow_no_rest and not args.files:
+        raise CalibrationError(
+            "--no-rest records no rest (no-control) trials, so no threshold can keep the "
+            "exoskeleton still while the user looks away; add --allow-no-rest to accept that.")
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
           "criterion": args.criterion, "rest_model": args.rest_model,
-          "menus": _menus(args.menus)}
+          "menus": _menus(args.menus), "allow_no_rest": args.allow_no_rest}
     if args.max_false is not None:
         kw["max_false_per_min"] = args.max_false
     if args.tmin is not None:
@@ -97,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     for path in report.plots:
         print(f"plot: {path}")
-    print(Path(args.output) / "profile.json")
+    print(f"Profile saved to {args.output} (use it with: ssvep-exo run --profile "
+          f"{args.output})")
     return 0
 
 

@@ -15,8 +15,10 @@ and no-control threshold) on the subject's other session, the default menus, wit
 confirmations (the recording's cues come in a fixed order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
-during rest (the Kalunga demo: when the session ran to its end); 1 otherwise; 2 user error;
-130/143 stopped by SIGINT/SIGTERM.
+during rest (the Kalunga demo: when the replay ran to its end and at least one target cue got
+its command; it prints the figures either way); 1 otherwise; 2 user error;
+3 the EEG stream stalled for source.max_stall_s; 129/130/131/143 stopped by
+SIGHUP/SIGINT/SIGQUIT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bci.app.exits import EXIT_FAILED_CHECK, EXIT_OK
 from bci.sources.synthetic import synthesize_raw
 from calibration.session import calibrate_from_files, calibrate_raws
 
@@ -99,13 +102,14 @@ def calibrate_demo_user(out_dir: Path, cfg) -> Path:
 
     Returns
     -------
-    profile_dir : Path
+    profile_json : Path
+        The profile's ``profile.json``.
     """
     raw = synthesize_raw(CALIBRATION_SCHEDULE, snr=cfg.source.snr, seed=cfg.source.seed + 100)
     calibrate_raws([raw], methods=["fbcca"], windows=[cfg.decoder.window_s],
                    step_s=cfg.decoder.step_s, output=out_dir, policy_params=DEMO_POLICY,
                    sources=["synthetic calibration: " + CALIBRATION_SCHEDULE])
-    return out_dir
+    return Path(out_dir) / "profile.json"
 
 
 def _find_kalunga(path: str) -> tuple[Path, Path | None]:
@@ -134,6 +138,27 @@ def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
     return out_dir
 
 
+def _kalunga_verdict(result) -> int:
+    """Print whether the replay demo passed (it ran to the end of the recording and at least
+    one target cue got its command) with the figures; return the exit status."""
+    summ = result.summary
+    targets = [r for r in summ.get("cues") or [] if r["label"] != "rest"]
+    hits = sum(1 for r in targets if r["decision"] == "hit")
+    figures = (f"{hits}/{len(targets)} target cues got the right selection first, "
+               f"{summ.get('wrong_commands')} wrong selection(s), "
+               f"{summ.get('false_activations')} false activation(s) in "
+               f"{summ.get('rest_s') or 0:.0f} s of rest")
+    if result.stopped_by != "end of source":
+        why = f"the replay stopped before the end of the recording ({result.stopped_by})"
+    elif not hits:
+        why = "no target cue got its command"
+    else:
+        print(f"Kalunga demo passed: the recording was replayed to its end; {figures}.")
+        return EXIT_OK
+    print(f"Kalunga demo FAILED: {why}; {figures}.", file=sys.stderr)
+    return EXIT_FAILED_CHECK
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
     from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
@@ -148,7 +173,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from bci.app.closed_loop import EXIT_FAILED_CHECK, EXIT_OK, ClosedLoopSession, quiet_console
+    from bci.app.closed_loop import ClosedLoopSession, quiet_console
     from bci.app.config import SessionConfig
 
     quiet_console(args.verbose)
@@ -175,8 +200,10 @@ def _main(args: argparse.Namespace) -> int:
               f"the default menus).")
         session = ClosedLoopSession(cfg)
         result = session.run()
-        print(session.report())
-        return result.exit_code
+        session.out.write(session.report() + "\n")
+        if result.exit_code != EXIT_OK:
+            return result.exit_code
+        return _kalunga_verdict(result)
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
     if args.speed:
         overrides["source.speed"] = args.speed
@@ -199,7 +226,7 @@ def _main(args: argparse.Namespace) -> int:
     executed = [c["command"] for c in summ.get("commands_executed", [])]
     ok_sequence = executed == DEMO_EXPECTED
     ok_rest = summ.get("false_activations") == 0
-    print(session.report())
+    session.out.write(session.report() + "\n")
     if result.exit_code != EXIT_OK:
         return result.exit_code
     if ok_sequence and ok_rest:

@@ -45,14 +45,14 @@ def run_show(args: argparse.Namespace) -> int:
     from calibration.profile import SubjectProfile
 
     prof = SubjectProfile.load(args.path)
+    # the menus the profile will use, checked against the safety supervisor's table
+    menus = CommandMenus.build(prof.menus or None, [c for c in prof.labels if not is_rest(c)],
+                               where=f"Invalid profile ({args.path!r}): its menus")
     if args.stream_channels is not None or args.stream_sfreq is not None:
         chans = (args.stream_channels.split(",") if args.stream_channels is not None
                  else prof.ch_names)
         prof.check_compatible([c.strip() for c in chans], args.stream_sfreq or prof.sfreq)
     print(prof.summary())
-    # the menus the profile will use, checked against the safety supervisor's table
-    menus = CommandMenus.build(prof.menus or None, [c for c in prof.labels if not is_rest(c)],
-                               where=f"the menus of profile {args.path}")
     how = "profile" if prof.menus else "defaults for its lights"
     for posture, menu in menus.to_dict().items():
         print(f"  {posture.lower():<10} ({how}) " + ", ".join(f"{k} -> {v}"

@@ -29,9 +29,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the recording ends (or forever with --loop), --duration or Ctrl-C."""
-    from bci.cli._source_run import quiet_liblsl, run_source
-
-    quiet_liblsl()
+    from bci.cli._source_run import run_source
     from bci.errors import ConfigError
     from bci.sources import RecordingPlayer
 

@@ -37,9 +37,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the schedule ends, --duration passes or Ctrl-C."""
-    from bci.cli._source_run import quiet_liblsl, run_source
-
-    quiet_liblsl()
+    from bci.cli._source_run import run_source
     from bci.errors import ConfigError
     from bci.sources import Schedule, SyntheticEEG
     from bci.sources.synthetic import DEFAULT_SNR

@@ -29,6 +29,8 @@ def _check_sfreq(sfreq) -> float:
 
 def check_X(X, n_channels: int | None = None) -> np.ndarray:
     """Return X as a float64 array ``(n_trials, n_channels, n_samples)`` or raise ValueError."""
+    if np.iscomplexobj(X):  # casting would drop the imaginary part (with a ComplexWarning)
+        raise ValueError("Complex data not supported: X must hold real EEG samples.")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 3:
         raise ValueError(

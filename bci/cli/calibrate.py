@@ -21,8 +21,9 @@ def add_parser(subparsers) -> None:
     """Register the ``calibrate`` subcommand."""
     p = subparsers.add_parser(
         "calibrate", help="build a subject profile (from recordings or a live session)",
-        description="Cross-validate decoders and window lengths on calibration data, choose "
-                    "the no-control threshold for a false-activation target, and write the "
+        description="Cross-validate decoders and window lengths on calibration data, set "
+                    "the decision threshold for a false-activation budget (--max-false, on "
+                    "out-of-fold scores of the windows the online loop decodes), and write the "
                     "subject profile (profile.json + profile.npz) with report plots.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-file", nargs="+", metavar="FILE", dest="files",

@@ -378,8 +378,8 @@ def test_serial_link_cut_while_walking(rig_factory, record_property):
     t0 = time.monotonic()
     rig.sim.cut_link()
     halted, _ = rig.wait_halted(t0)
-    how = (f"watchdog after {rig.sim.model.halts[0].silence_s:.3f} s of silence"
-           if rig.sim.model.halts else "STOP sent by the driver on reconnection")
+    how = (f"{rig.sim.model.halts[0].reason} {rig.sim.model.halts[0].silence_s:.3f} s after "
+           "the last heartbeat" if rig.sim.model.halts else "STOP sent by the driver")
     record_property("link_cut_halt_s", round(halted, 3))
     print(f"\n[fault] serial link cut: controller halted after {halted:.3f} s ({how})")
     assert halted < STOP_BOUND_S

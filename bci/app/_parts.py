@@ -18,7 +18,7 @@ from bci._logging import logger
 from bci.app.config import SessionConfig
 from bci.app.menus import CommandMenus, select, supervisor_mapping
 from bci.errors import BCIError, ConfigError
-from bci.labels import REST_LABEL, freq_label, is_rest
+from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
 
 # ---------------------------------------------------------------------- signal side
 
@@ -345,7 +345,8 @@ def make_supervisor(driver, cfg: SessionConfig, menus: CommandMenus, *, log,
     return SafetySupervisor(
         driver, supervisor_mapping(menus), walk_steps=cfg.device.walk_steps,
         turn_deg=cfg.device.turn_deg,
-        confirm_posture_changes=cfg.device.confirm_posture_changes, log=log, **kw)
+        confirm_posture_changes=cfg.device.confirm_posture_changes,
+        label_key=normalize_label, log=log, **kw)
 
 
 def apply_decision(supervisor, d, *, menus: CommandMenus, driver) -> dict | None:

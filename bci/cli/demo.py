@@ -84,6 +84,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--speed", type=float, metavar="X", default=None,
                    help="run the EEG source (and the simulated exoskeleton) X times faster")
     p.add_argument("--no-live-view", action="store_true", help="no terminal live view")
+    p.add_argument("--port", metavar="URL", default=None,
+                   help="drive this controller instead of the simulated exoskeleton, e.g. "
+                   "exofw://avr (the reference firmware's AVR image in simavr; `make "
+                   "firmware` first) or /dev/ttyUSB0 (a real board on its stand)")
     p.set_defaults(func=main)
 
 
@@ -180,6 +184,8 @@ def _main(args: argparse.Namespace) -> int:
     overrides = {"session.output": args.output}
     if args.no_live_view:
         overrides["session.live_view"] = False
+    if args.port:
+        overrides["device.port"] = args.port
     if args.kalunga:
         recording, calibration = _find_kalunga(args.kalunga)
         cfg = SessionConfig(KALUNGA_CONFIG, origin="ssvep-exo demo --kalunga")
@@ -205,12 +211,18 @@ def _main(args: argparse.Namespace) -> int:
             return result.exit_code
         return _kalunga_verdict(result)
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
+    if args.speed and args.speed != 1.0 and args.port:
+        from bci.errors import ConfigError
+
+        raise ConfigError("--speed needs the simulated exoskeleton: a controller on --port "
+                          "walks in real time.")
     if args.speed:
         overrides["source.speed"] = args.speed
         overrides["device.sim_speed"] = args.speed
     cfg = cfg.with_overrides(overrides)
     print("ssvep-exo demo: a simulated user looks at three lights; what each means depends "
-          "on the posture:")
+          "on the posture" + (f" (the controller is {args.port})" if args.port else "")
+          + ":")
     for posture in ("SITTING", "STANDING", "WALKING"):
         print(f"  {cfg.menus.describe(posture)}")
     print("Calibrating the user on 85 s of synthetic calibration EEG (FBCCA with a rest "

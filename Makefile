@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,stimulus]"
+	$(PY) -m pip install --quiet -e ".[dev,stimulus,moabb,cluster]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -37,7 +37,7 @@ demo-kalunga: $(STAMP)
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
-	$(BENCH_PY) -m pip install --quiet -e ".[dev,bench]"
+	$(BENCH_PY) -m pip install --quiet -e ".[dev,bench,cluster]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

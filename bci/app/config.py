@@ -135,7 +135,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
                  "(a recorded file streamed through LSL)"),
         "stream_name": ("", _str(), "LSL name of the EEG stream (lsl: to find; synthetic/"
                         "replay: to publish; empty: any EEG stream / an automatic name)"),
-        "stream_type": ("EEG", _str(), "LSL type of the EEG stream"),
+        "stream_type": ("EEG", _str(), "LSL type of the EEG stream (matched "
+                        "case-insensitively; empty: any type)"),
         "source_id": ("", _str(), "pin the EEG stream to this LSL source id (recommended)"),
         "host": ("", _str(), "pin the EEG stream to this host name"),
         "replay_file": ("", _str(), "recording to replay (source.kind = replay)"),

@@ -27,6 +27,7 @@ from bci.evaluation.harness import (
     trial_folds,
 )
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
+from bci.evaluation.parallel import TASK_RUNNER
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
 GAZE_SHIFT_S = 0.5
@@ -43,6 +44,9 @@ def _fit_score(estimator, X_train, y_train, X_test, y_test):
 
 
 def _run(tasks, n_jobs: int):
+    runner = TASK_RUNNER.get()  # bci.evaluation.parallel: the fits of a whole sweep at once
+    if runner is not None:
+        return runner(tasks)
     if n_jobs == 1:
         return [f(*a) for f, *a in tasks]
     from joblib import Parallel, delayed

@@ -102,7 +102,7 @@ def load_sessions(
     return out
 
 
-def class_labels(n_classes: int) -> tuple[str, ...]:
+def labels_for(n_classes: int) -> tuple[str, ...]:
     """The labels used for a class count (3 = targets only, 4 = targets + rest)."""
     return LABELS_3 if n_classes == 3 else LABELS_4
 
@@ -122,7 +122,7 @@ def cut(
     With ``allow_outside`` a window that runs past the recording is returned filled with NaN
     (training-window augmentation leaves those out, as ``bci.datasets.epoch`` does).
     """
-    keep = np.isin(sess.labels, class_labels(n_classes))
+    keep = np.isin(sess.labels, labels_for(n_classes))
     n = int(round(window_s * sess.sfreq)) + extra
     start = sess.cue_samples[keep] + int(round(tmin * sess.sfreq))
     idx = start[:, None] + np.arange(n)[None, :]

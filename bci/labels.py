@@ -80,3 +80,23 @@ def normalize_label(label: object) -> str:
     except ValueError:
         return str(label).strip()
     return REST_LABEL if freq is None else freq_label(freq)
+
+
+def class_labels(classes) -> tuple[str, ...]:
+    """A decoder's ``classes_`` as canonical label strings.
+
+    Numbers and frequency strings name frequencies (``13``, ``"13"``, ``"13 Hz"`` ->
+    ``"13.0Hz"``); the rest class becomes ``"rest"``. The decision policy, the online loop,
+    calibration and the evaluation all use these labels.
+
+    Raises
+    ------
+    ValueError
+        When a class names neither a frequency nor rest.
+    """
+    out = []
+    for c in classes:
+        c = c.item() if isinstance(c, np.generic) else c
+        f = label_to_freq(c)
+        out.append(REST_LABEL if f is None else freq_label(f))
+    return tuple(out)

@@ -25,7 +25,7 @@ from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
 from calibration.profile import SubjectProfile
 from calibration.report import CalibrationReport
-from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, check_command_map
+from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 from calibration.signal_check import check_signal
 from calibration.stimulus import Stimulus, Target
 
@@ -46,7 +46,7 @@ def calibrate_live(
     start_at: float | None = None,
     stimulus: bool = False,
     refresh_rate: float | None = None,
-    command_map: Mapping[str, str] | None = None,
+    menus: Mapping[str, Mapping[str, str]] | None = None,
     output: str | os.PathLike,
     record_path: str | os.PathLike | None = None,
     signal_check: bool = True,
@@ -83,8 +83,9 @@ def calibrate_live(
         Show the on-screen stimulus (pygame-ce) and let it publish the cues.
     refresh_rate : float | None
         Declared display refresh rate for the stimulus (default: measured).
-    command_map : dict | None
-        Target label -> command name.
+    menus : dict | None
+        Posture -> {target label: command}, stored in the profile (and shown on the
+        stimulus tiles).
     output : path-like
         Directory for the profile, the report plots and (by default) the recording.
     record_path : path-like | None
@@ -102,7 +103,7 @@ def calibrate_live(
     progress : callable | None
         Called with a one-line status per trial.
     **calibration_kw
-        Passed to :func:`calibrate_raws` (``methods``, ``windows``, ``far_target_per_min``,
+        Passed to :func:`calibrate_raws` (``methods``, ``windows``, ``max_false_per_min``,
         ``tmin`` ...).
     """
     if name is None and source_id is None:
@@ -110,8 +111,6 @@ def calibrate_live(
     seq = sequence or CueSequence.balanced(freqs, n_per_class, include_rest=include_rest,
                                            trial_s=trial_s, cue_s=cue_s, rest_s=rest_s,
                                            seed=seed)
-    if command_map is not None:
-        check_command_map(command_map, seq.freqs)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rec_path = Path(record_path) if record_path is not None else out / "calibration.xdf"
@@ -130,7 +129,7 @@ def calibrate_live(
         try:
             if stimulus:
                 t_end = _run_with_stimulus(seq, recorder, refresh_rate=refresh_rate,
-                                           marker_name=marker_name, command_map=command_map,
+                                           marker_name=marker_name, menus=menus,
                                            start_at=start_at, say=say)
             else:
                 t_end = _run_with_outlet(seq, recorder, marker_name=marker_name,
@@ -151,9 +150,8 @@ def calibrate_live(
     if not windows:
         raise CalibrationError(f"No window fits {seq.trial_s:g} s trials starting {tmin:g} s "
                                "after the cue; use longer trials or shorter windows.")
-    kw.setdefault("guard_s", tmin)
     return calibrate_from_files([rec_path], windows=windows, tmin=tmin, output=out,
-                                command_map=command_map, **kw)
+                                menus=menus, **kw)
 
 
 def _wait_window(stream, n: int, timeout: float):
@@ -203,11 +201,14 @@ def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at,
     return end
 
 
-def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, command_map,
+def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, menus,
                        start_at, say) -> float:
     """Run the cue sequence on the on-screen stimulus; its markers are recorded too."""
-    cmap = dict(command_map or {})
-    targets = [Target(f, 0.0, cmap.get(freq_label(f), freq_label(f))) for f in seq.freqs]
+    def caption(label: str) -> str:  # what the light means, over all postures
+        cmds = dict.fromkeys(m[label] for m in (menus or {}).values() if label in m)
+        return "/".join(cmds) or label
+
+    targets = [Target(f, 0.0, caption(freq_label(f))) for f in seq.freqs]
 
     def record(marker: str, t: float) -> None:
         recorder.push_marker(t, marker)

@@ -35,7 +35,7 @@ from calibration.errors import ProfileError
 
 logger = logging.getLogger("calibration")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT_NAME = "ssvep-exo-profile"
 JSON_NAME = "profile.json"
 NPZ_NAME = "profile.npz"
@@ -59,8 +59,11 @@ class SubjectProfile:
         Stimulus phases (radians), one per target (zeros for free-running LEDs).
     labels : list of str
         Decoder classes (``"13.0Hz"``, ..., maybe ``"rest"``).
-    command_map : dict of str to str
-        Target label -> command name (e.g. ``{"13.0Hz": "walk"}``).
+    menus : dict of str to dict of str to str
+        Posture-aware command menus: posture (``"SITTING"``, ``"STANDING"``, ...) ->
+        {target label: command name}, e.g. ``{"SITTING": {"13.0Hz": "stand"}}``. Empty:
+        the application's defaults for the profile's lights. The application checks them
+        against the safety supervisor's legal transitions when the profile is used.
     method : str
         Decoder registry name (:data:`bci.decoders.METHODS`).
     decoder_params : dict
@@ -75,8 +78,9 @@ class SubjectProfile:
         Keyword arguments for :class:`bci.online.DecisionPolicy`.
     cv_results : list of dict
         Cross-validation records of the model selection.
-    far_target_per_min : float | None
-        False-activation target the thresholds were chosen for.
+    max_false_per_min : float | None
+        The false-activation budget (commands per minute of rest) the policy's threshold
+        was set for.
     source_recordings : list of str
         Recordings the profile was fitted on.
     software_version : str
@@ -97,10 +101,10 @@ class SubjectProfile:
     decoder_arrays: dict[str, np.ndarray] = field(default_factory=dict)
     decoder_params: dict = field(default_factory=dict)
     phases: list[float] | None = None
-    command_map: dict[str, str] = field(default_factory=dict)
+    menus: dict[str, dict[str, str]] = field(default_factory=dict)
     policy: dict = field(default_factory=dict)
     cv_results: list[dict] = field(default_factory=list)
-    far_target_per_min: float | None = None
+    max_false_per_min: float | None = None
     source_recordings: list[str] = field(default_factory=list)
     software_version: str = ""
     created: str = ""
@@ -234,16 +238,22 @@ class SubjectProfile:
             "targets     " + ", ".join(
                 f"{f:g} Hz (phase {p:.2f})" for f, p in zip(self.freqs, self.phases or [])),
             f"classes     {', '.join(self.labels)}",
-            "commands    " + (", ".join(f"{k} -> {v}" for k, v in self.command_map.items())
-                              or "(none)"),
+            "menus       " + ("; ".join(
+                f"{posture.lower()}: " + ", ".join(f"{k} -> {v}" for k, v in menu.items())
+                for posture, menu in self.menus.items()) or "(defaults)"),
             f"decoder     {self.method}  params {json.dumps(self.decoder_params, sort_keys=True)}",
             "arrays      " + (", ".join(f"{k} {tuple(v.shape)}"
                                         for k, v in self.decoder_arrays.items()) or "(none)"),
             f"window      {self.window_s:g} s ({self.n_samples} samples)",
             f"policy      {json.dumps(self.policy, sort_keys=True)}",
         ]
-        if self.far_target_per_min is not None:
-            lines.append(f"FAR target  {self.far_target_per_min:g} per min")
+        if self.max_false_per_min is not None:
+            lines.append(f"budget      {self.max_false_per_min:g} false activations per "
+                         "minute of rest")
+        exp = self.extra.get("calibration_replay") if isinstance(self.extra, dict) else None
+        if isinstance(exp, dict) and exp.get("hit_rate") is not None:
+            lines.append("calibration " + ", ".join(f"{k}={_fmt(v)}" for k, v in exp.items())
+                         + " (out of fold, on the calibration data)")
         sel = self.extra.get("selected") if isinstance(self.extra, dict) else None
         if isinstance(sel, dict):
             lines.append("selected    " + ", ".join(f"{k}={_fmt(v)}" for k, v in sel.items()))
@@ -260,14 +270,14 @@ class SubjectProfile:
             "freqs": list(self.freqs),
             "phases": list(self.phases or []),
             "labels": list(self.labels),
-            "command_map": dict(self.command_map),
+            "menus": {k: dict(v) for k, v in self.menus.items()},
             "method": self.method,
             "decoder_params": self.decoder_params,
             "decoder_meta": self.decoder_meta,
             "window_s": self.window_s,
             "policy": self.policy,
             "cv_results": self.cv_results,
-            "far_target_per_min": self.far_target_per_min,
+            "max_false_per_min": self.max_false_per_min,
             "source_recordings": list(self.source_recordings),
             "software_version": self.software_version,
             "created": self.created,
@@ -365,14 +375,14 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "freqs": (list,),
     "phases": (list,),
     "labels": (list,),
-    "command_map": (dict,),
+    "menus": (dict,),
     "method": (str,),
     "decoder_params": (dict,),
     "decoder_meta": (dict,),
     "window_s": (int, float),
     "policy": (dict,),
     "cv_results": (list,),
-    "far_target_per_min": (int, float, type(None)),
+    "max_false_per_min": (int, float, type(None)),
     "source_recordings": (list,),
     "software_version": (str,),
     "created": (str,),
@@ -416,12 +426,14 @@ def _validate_fields(f: dict, arrays: dict, *, where: str, exc: type[Exception])
         raise bad(f"'phases' has {len(f['phases'])} values for {len(f['freqs'])} frequencies")
     if not f["labels"] or not all(isinstance(c, str) and c for c in f["labels"]):
         raise bad("'labels' must be a non-empty list of class labels")
-    cmap = f.get("command_map") or {}
-    if not all(isinstance(v, str) for v in cmap.values()):
-        raise bad("'command_map' values must be command names (strings)")
-    unknown = [k for k in cmap if k not in f["labels"]]
-    if unknown:
-        raise bad(f"'command_map' maps label(s) {unknown} that are not classes {f['labels']}")
+    for posture, menu in (f.get("menus") or {}).items():
+        if not isinstance(menu, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in menu.items()):
+            raise bad(f"'menus' entry {posture!r} must map target labels to command names")
+        unknown = [k for k in menu if k not in f["labels"]]
+        if unknown:
+            raise bad(f"'menus' entry {posture!r} offers label(s) {unknown} that are not "
+                      f"classes {f['labels']}")
     if not f["method"]:
         raise bad("'method' is empty")
     for name, arr in arrays.items():

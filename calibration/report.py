@@ -19,9 +19,10 @@ class CalibrationReport:
     selected : dict
         The chosen candidate and its thresholds.
     far_curve : list of dict
-        False activations per minute of rest against ``min_margin`` for the chosen decoder.
-    far_target_per_min : float
-        The false-activation target.
+        False activations per minute of rest and hit rate against the policy's threshold
+        for the chosen decoder (out-of-fold replay of the calibration data).
+    max_false_per_min : float
+        The false-activation budget.
     plots : list of Path
         PNG files written by :meth:`plot`.
     notes : list of str
@@ -31,31 +32,30 @@ class CalibrationReport:
     records: list[dict]
     selected: dict
     far_curve: list[dict] = field(default_factory=list)
-    far_target_per_min: float = 1.0
+    max_false_per_min: float = 0.5
     plots: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def table(self) -> str:
         """A plain-text table of the candidates (the chosen one is starred)."""
         head = (f"{'':1} {'method':<10} {'window s':>8} {'classes':>7} {'accuracy':>8} "
-                f"{'ITR b/min':>9} {'FA/min':>7}")
+                f"{'ITR b/min':>9}")
         lines = [head, "-" * len(head)]
         for r in self.records:
             star = "*" if (r["method"], r["window_s"]) == (
                 self.selected.get("method"), self.selected.get("window_s")) else " "
-            fa = r.get("false_per_min")
-            fa_s = "-" if fa is None or (isinstance(fa, float) and math.isnan(fa)) else f"{fa:.2f}"
             lines.append(f"{star} {r['method']:<10} {r['window_s']:>8.2f} {r['n_classes']:>7d} "
-                         f"{100 * r['accuracy']:>7.1f}% {r['itr_bits_per_min']:>9.1f} {fa_s:>7}")
+                         f"{100 * r['accuracy']:>7.1f}% {r['itr_bits_per_min']:>9.1f}")
         s = self.selected
         if s:
             lines.append("")
             lines.append(
-                f"selected: {s.get('method')} {s.get('window_s'):g} s, min_margin "
-                f"{s.get('min_margin', 0.0):.4g}, false activations "
-                f"{_f(s.get('false_per_min'))}/min of rest (target {self.far_target_per_min:g}), "
-                f"target trials reached {s.get('target_segments_hit', '-')}/"
-                f"{s.get('target_segments', '-')}"
+                f"selected: {s.get('method')} {s.get('window_s'):g} s, evidence threshold "
+                f"{s.get('threshold', 0.0):.4g}; on the calibration data (out of fold): "
+                f"{_f(s.get('false_per_min'))} false activations/min of rest (budget "
+                f"{self.max_false_per_min:g}), hits {_pct(s.get('hit_rate'))}, wrong "
+                f"{_pct(s.get('wrong_command_rate'))}, median "
+                f"{_f(s.get('median_time_to_command_s'))} s from cue"
             )
         lines.extend(self.notes)
         return "\n".join(lines)
@@ -63,6 +63,7 @@ class CalibrationReport:
     def plot(self, directory: str | Path) -> list[Path]:
         """Write ``calibration_accuracy_itr.png`` and ``calibration_false_activations.png``."""
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, faster import
+        from matplotlib.ticker import FuncFormatter
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -92,19 +93,23 @@ class CalibrationReport:
         if self.far_curve:
             fig = Figure(figsize=(6, 4))
             ax = fig.subplots()
-            xs = [c["min_margin"] for c in self.far_curve]
+            xs = [c["threshold"] for c in self.far_curve]
             ax.plot(xs, [c["false_per_min"] for c in self.far_curve], "o-",
                     label="false activations (rest)")
-            ax.axhline(self.far_target_per_min, color="r", ls="--", label="target")
-            if sel and "min_margin" in sel:
-                ax.axvline(sel["min_margin"], color="k", ls=":", label="chosen threshold")
+            ax.axhline(self.max_false_per_min, color="r", ls="--", label="budget")
+            if sel and "threshold" in sel:
+                ax.axvline(sel["threshold"], color="k", ls=":", label="chosen threshold")
+            ax.set_xscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
+            ax.tick_params(axis="x", which="minor", labelsize=7)
             ax2b = ax.twinx()
-            tot = [max(1, c["target_segments"]) for c in self.far_curve]
-            ax2b.plot(xs, [100 * c["target_segments_hit"] / t for c, t in zip(self.far_curve, tot)],
+            ax2b.plot(xs, [100 * c["hit_rate"] for c in self.far_curve],
                       "s-", color="tab:green", label="target trials reached")
             ax2b.set_ylabel("target trials with the right command (%)", color="tab:green")
             ax2b.set_ylim(0, 105)
-            ax.set(xlabel="min_margin (decision threshold)",
+            ax.set(xlabel="evidence threshold",
                    ylabel="commands per minute of rest",
                    title=f"{sel.get('method')} {sel.get('window_s'):g} s: false activations")
             handles, labels = ax.get_legend_handles_labels()
@@ -120,7 +125,7 @@ class CalibrationReport:
     def to_dict(self) -> dict:
         """Plain-JSON form."""
         return {"records": self.records, "selected": self.selected,
-                "far_curve": self.far_curve, "far_target_per_min": self.far_target_per_min,
+                "far_curve": self.far_curve, "max_false_per_min": self.max_false_per_min,
                 "plots": [str(p) for p in self.plots], "notes": list(self.notes)}
 
 
@@ -128,3 +133,9 @@ def _f(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{v:.2f}"
+
+
+def _pct(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{100 * v:.0f} %"

@@ -1,127 +1,95 @@
-"""Model selection on calibration data: decoder x window, then no-control thresholds.
+"""Model selection on calibration data: decoder x window, then the no-control threshold.
 
-Three pieces, all on recordings loaded by :func:`bci.datasets.load_recording`:
+All on recordings loaded by :func:`bci.datasets.load_recording`, through the evaluation
+harness (:mod:`bci.evaluation.harness`), so calibration cuts, folds and scores exactly as
+the evaluation does:
 
 - :func:`cross_validate`: stratified k-fold accuracy and ITR of each candidate decoder and
   window length on the cued windows (rest included when the recording has rest trials);
-- :func:`sliding_scores`: out-of-fold decoder scores of sliding windows over the whole
-  recording, as the online loop would see them, each labelled with what the user attended;
-- :func:`false_activation_rate` / :func:`choose_thresholds`: replay the decision policy over
-  those windows and keep the margin that holds the commands per minute of rest under target.
+- :func:`choose_threshold`: THE threshold procedure of the project. It replays the decision
+  policy over out-of-fold scores of the windows the online loop would decode
+  (:func:`bci.evaluation.harness.out_of_fold_streams`) and raises the evidence threshold
+  until the commands during rest trials stay within the false-activation budget;
+- :func:`replay`: the commands a policy gives on score streams, scored per cued trial by
+  :mod:`bci.evaluation.scoring`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
-from bci.datasets import cue_table, epoch, pick_channels
 from bci.decoders import METHODS, make_decoder
+from bci.evaluation.harness import ScoreStream, Trials, trial_folds
 from bci.evaluation.metrics import itr_bits_per_min
-from bci.labels import REST_LABEL, is_rest
+from bci.evaluation.scoring import Selection, pool, score_trials, totals, trial_ends
+from bci.labels import class_labels, is_rest
 from bci.online.policy import DecisionPolicy
 from calibration.errors import CalibrationError
 
 logger = logging.getLogger("calibration")
 
-
-@dataclass
-class LabelledScores:
-    """Decoder scores of consecutive sliding windows over one or more recordings.
-
-    Attributes
-    ----------
-    scores : ndarray, shape (n_windows, n_classes)
-        Scores in ``classes`` order.
-    labels : list of (str | None)
-        What the user attended during each window (None: a cue changed inside the window,
-        or the gaze shift after a cue).
-    classes : tuple of str
-        Column labels.
-    step_s : float
-        Time between consecutive windows (s).
-    trial_ids : ndarray of int
-        Cued trial each window ends in (-1: before the first cue, or a cue of another class).
-    trial_labels : list of (str | None)
-        Cue of that trial. Commands are scored per trial, from its cue to the next cue (as
-        :mod:`bci.online.pseudo_online` does): the first command of a target trial is a hit
-        when it is the cued target; any command in a rest trial is a false activation.
-    """
-
-    scores: np.ndarray
-    labels: list
-    classes: tuple[str, ...]
-    step_s: float
-    trial_ids: np.ndarray
-    trial_labels: list
-
-    @property
-    def rest_minutes(self) -> float:
-        """Minutes of rest trials (cue to next cue) covered by the windows."""
-        n = sum(1 for lab in self.trial_labels if lab is not None and is_rest(lab))
-        return n * self.step_s / 60
+#: Defaults of the evidence policy, chosen leave-one-subject-out on the dev recordings
+#: (docs/evaluation.md, scripts/loso_defaults.py). ``drift`` and ``clip`` are fractions of
+#: the threshold; ``margin`` multiplies the threshold that just holds the budget on the
+#: calibration data (a calibration holds about a minute of rest, too little to set it).
+POLICY_DEFAULTS = {
+    "drift": 0.0,
+    "clip": 0.5,
+    "horizon_s": 6.0,
+    "refractory_s": 1.0,
+    "release_s": 3.0,
+    "margin": 1.25,
+}
+#: Commands per minute of rest the threshold allows by default.
+MAX_FALSE_PER_MIN = 0.5
 
 
-def class_labels(classes: Sequence[object]) -> tuple[str, ...]:
-    """Decoder ``classes_`` as label strings (numbers become ``"13.0Hz"``)."""
-    from bci.labels import freq_label, label_to_freq
-
-    out = []
-    for c in classes:
-        c = c.item() if hasattr(c, "item") else c
-        f = label_to_freq(c)
-        out.append(REST_LABEL if f is None else freq_label(f))
-    return tuple(out)
-
-
-def _cut(raw, *, tmin, window, channels, classes, offsets=None):
-    """Epoch one recording; return (X, y, cue onset of each window)."""
-    out = epoch(raw, tmin=tmin, window=window, channels=channels, classes=classes,
-                offsets=offsets)
-    y = np.asarray(out[1]).astype(str)
-    if offsets is None:
-        cue = np.asarray(out[2]) - tmin
-    else:
-        onsets, labels = cue_table(raw)
-        keep = np.isin(np.asarray(labels).astype(str), list(classes))
-        cue = np.asarray(onsets)[keep][np.asarray(out[3], int)]
-    return out[0], y, np.round(cue, 3)
-
-
-def _epochs(raws, *, tmin, window, channels, classes):
-    """Cued windows of every recording; keys (recording, cue onset) identify trials."""
-    Xs, ys, keys = [], [], []
-    for r, raw in enumerate(raws):
-        X, y, cue = _cut(raw, tmin=tmin, window=window, channels=channels, classes=classes)
-        Xs.append(X)
-        ys.append(y)
-        keys += [(r, float(c)) for c in cue]
-    if not keys:
+def trials(raws, *, method: str, tmin: float, window_s: float, channels, classes) -> Trials:
+    """The cued trials of the calibration recordings (with the method's training epochs)."""
+    try:
+        return Trials.build(list(raws), tmin=tmin, window_s=window_s, channels=channels,
+                            classes=classes, train_span=METHODS[method].get("train_span"))
+    except ValueError as exc:
         raise CalibrationError(
-            f"No calibration trial of the classes {list(classes)} fits a {window:g} s window "
-            f"starting {tmin:g} s after its cue; record longer trials or use shorter windows."
-        )
-    return np.concatenate(Xs), np.concatenate(ys), keys
+            f"No calibration trial of the classes {list(classes)} fits a {window_s:g} s window "
+            f"starting {tmin:g} s after its cue ({exc}); record longer trials or use shorter "
+            "windows.") from exc
 
 
-def _fold_ids(y_trial: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    labels, counts = np.unique(y_trial, return_counts=True)
-    k = int(min(n_folds, counts.min()))
-    if k < 2:
+def folds(y, n_folds: int, seed: int) -> np.ndarray:
+    """:func:`bci.evaluation.harness.trial_folds` with a calibration error message."""
+    try:
+        return trial_folds(y, n_folds, seed)
+    except ValueError:
+        labels, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
         raise CalibrationError(
             "Too few calibration trials to cross-validate ("
             + ", ".join(f"{lab}: {n}" for lab, n in zip(labels.tolist(), counts.tolist()))
-            + "); record at least 2 trials per class (more is better)."
-        )
-    folds = np.empty(len(y_trial), int)
-    skf = StratifiedKFold(k, shuffle=True, random_state=seed)
-    for f, (_, test) in enumerate(skf.split(np.zeros(len(y_trial)), y_trial)):
-        folds[test] = f
-    return folds
+            + "); record at least 2 trials per class (more is better).") from None
+
+
+def decoder(method: str, *, sfreq: float, freqs):
+    """The unfitted registry decoder."""
+    return make_decoder(method, sfreq=sfreq, freqs=freqs)
+
+
+def fit(method: str, tr: Trials, train_ids: np.ndarray, *, sfreq: float, freqs):
+    """Fit ``method`` on the given trials; a fitting failure is a CalibrationError."""
+    try:
+        return tr.fit(decoder(method, sfreq=sfreq, freqs=freqs), train_ids)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        labels, counts = np.unique(tr.y[np.isin(tr.trial, train_ids)], return_counts=True)
+        per_class = ", ".join(f"{lab} {n}" for lab, n in zip(labels, counts))
+        raise CalibrationError(
+            f"{method} cannot be fitted on these {tr.window_s:g} s calibration windows "
+            f"({per_class}): {str(exc).rstrip('.')}. Record more trials per class, or choose "
+            "other methods with --methods."
+        ) from exc
 
 
 def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[float],
@@ -134,31 +102,6 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
     estimates) is left out with a line in ``notes``; when none can be fitted,
     :class:`~calibration.errors.CalibrationError` says why.
 
-    Parameters
-    ----------
-    raws : sequence of mne.io.Raw
-        Calibration recordings (annotated cues).
-    methods : sequence of str
-        Decoder registry names.
-    windows : sequence of float
-        Window lengths (s).
-    freqs : sequence of float
-        Target frequencies (Hz).
-    channels : sequence of str
-        Channels to decode.
-    classes : sequence of str
-        Labels to classify (targets, plus ``"rest"`` when the recording has rest trials).
-    tmin : float, default=2.0
-        Window start after each cue (s).
-    n_folds : int, default=5
-        Folds (fewer when a class has fewer trials). Windows of one trial stay together.
-    seed : int, default=42
-        Shuffling seed; the same folds for every candidate.
-    gaze_shift_s : float, default=0.5
-        Added to the window length for the ITR's time per selection.
-    notes : list of str | None
-        Receives one line per candidate left out.
-
     Returns
     -------
     records : list of dict
@@ -167,29 +110,27 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
     """
     records: list[dict] = []
     failures: list[str] = []
+    sfreq = float(raws[0].info["sfreq"])
     for w in windows:
-        X, y, keys = _epochs(raws, tmin=tmin, window=w, channels=channels, classes=classes)
-        folds = _fold_ids(y, n_folds, seed)
         for m in methods:
-            offs = _offsets(m, tmin, w)
+            tr = trials(raws, method=m, tmin=tmin, window_s=w, channels=channels, classes=classes)
+            fo = folds(tr.y, n_folds, seed)
             correct = 0
             try:
-                for f in np.unique(folds):
-                    train = {k for k, fo in zip(keys, folds) if fo != f}
-                    dec = _fit(m, raws, freqs=freqs, channels=channels, classes=classes,
-                               tmin=tmin, window=w, offsets=offs, keep_trials=train)
-                    correct += int(np.sum(class_labels(dec.predict(X[folds == f]))
-                                          == y[folds == f]))
+                for f in range(fo.max() + 1):
+                    dec = fit(m, tr, tr.trial[fo != f], sfreq=sfreq, freqs=freqs)
+                    pred = np.asarray(class_labels(dec.predict(tr.X[fo == f])))
+                    correct += int(np.sum(pred == tr.y[fo == f]))
             except CalibrationError as exc:
                 failures.append(f"{m} at {w:g} s left out: {exc}")
                 logger.warning("%s", failures[-1])
                 continue
-            acc = correct / len(y)
+            acc = correct / len(tr.y)
             records.append({
                 "method": m, "window_s": float(w), "n_classes": len(classes),
                 "accuracy": acc,
                 "itr_bits_per_min": itr_bits_per_min(acc, len(classes), w, gaze_shift_s),
-                "n_trials": int(len(y)), "n_folds": int(len(np.unique(folds))),
+                "n_trials": int(len(tr.y)), "n_folds": int(fo.max() + 1),
             })
             logger.info("cv %s %.2f s: accuracy %.3f", m, w, acc)
     if notes is not None:
@@ -200,269 +141,132 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
     return records
 
 
-def _offsets(method: str, tmin: float, window: float):
-    offs = METHODS[method].get("train_offsets")
-    if not offs:
-        return None
-    return [tmin + o for o in offs if tmin + o >= 0]
-
-
-def _fit(method: str, raws, *, freqs, channels, classes, tmin, window, offsets=None,
-         keep_trials: set | None = None):
-    """Fit ``method`` on the cued windows of ``raws`` (only ``keep_trials`` when given)."""
-    Xs, ys = [], []
-    for r, raw in enumerate(raws):
-        X, y, cue = _cut(raw, tmin=tmin, window=window, channels=channels, classes=classes,
-                         offsets=offsets)
-        if keep_trials is not None:
-            keep = np.array([(r, float(c)) in keep_trials for c in cue], bool)
-            X, y = X[keep], y[keep]
-        Xs.append(X)
-        ys.append(y)
-    X, y = np.concatenate(Xs), np.concatenate(ys)
-    sfreq = raws[0].info["sfreq"]
-    dec = make_decoder(method, sfreq=sfreq, freqs=freqs)
-    try:
-        return dec.fit(X, y)
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        labels, counts = np.unique(y, return_counts=True)
-        per_class = ", ".join(f"{lab} {n}" for lab, n in zip(labels, counts))
-        raise CalibrationError(
-            f"{method} cannot be fitted on these {window:g} s calibration windows "
-            f"({per_class}): {str(exc).rstrip('.')}. Record more trials per class, or choose "
-            "other methods with --methods."
-        ) from exc
-
-
-def fit_decoder(method: str, raws: Sequence, *, freqs, channels, classes, tmin: float,
-                window: float):
-    """Fit ``method`` on every cued window of the calibration recordings."""
-    return _fit(method, list(raws), freqs=freqs, channels=channels, classes=classes, tmin=tmin,
-                window=window, offsets=_offsets(method, tmin, window))
-
-
-def window_labels(raw, ends_s: np.ndarray, window_s: float, *, guard_s: float = 1.0,
-                  classes: Sequence[str] | None = None) -> tuple[list, np.ndarray]:
-    """Label sliding windows ending at ``ends_s`` with the cue they lie in.
-
-    A window gets a cue's label when it starts at least ``guard_s`` after that cue and ends
-    before the next one; otherwise None. Also returns each window's cue index (-1: none).
-    """
-    onsets, labels = cue_table(raw)
-    labels = np.asarray(labels).astype(str)
-    end_rec = raw.n_times / raw.info["sfreq"]
-    nxt = np.append(onsets[1:], end_rec)
-    out, idx = [], np.full(len(ends_s), -1)
-    starts = ends_s - window_s
-    seg = np.searchsorted(onsets, ends_s, side="right") - 1
-    for i, (s, e, j) in enumerate(zip(starts, ends_s, seg)):
-        if j < 0:
-            out.append(None)
-            continue
-        idx[i] = j
-        ok = s >= onsets[j] + guard_s and e <= nxt[j] + 1e-9
-        lab = labels[j]
-        if classes is not None and lab not in classes:
-            ok = False
-        out.append(str(lab) if ok else None)
-    return out, idx
-
-
-def sliding_scores(method: str, raws: Sequence, *, freqs, channels, classes, tmin: float,
-                   window: float, step_s: float = 0.25, guard_s: float = 1.0,
-                   n_folds: int = 5, seed: int = 42) -> LabelledScores:
-    """Out-of-fold scores of sliding windows over the recordings, as online.
-
-    Trials are split into folds as in :func:`cross_validate`; the windows inside a trial
-    are scored by the decoder fitted without that trial.
-    """
-    raws = list(raws)
-    _, y, keys = _epochs(raws, tmin=tmin, window=window, channels=channels, classes=classes)
-    folds = _fold_ids(y, n_folds, seed)
-    fold_of = dict(zip(keys, folds.tolist()))
-    offs = _offsets(method, tmin, window)
-    decs = {}
-    for f in np.unique(folds):
-        train = {k for k, fo in fold_of.items() if fo != f}
-        decs[int(f)] = _fit(method, raws, freqs=freqs, channels=channels, classes=classes,
-                            tmin=tmin, window=window, offsets=offs, keep_trials=train)
-    all_scores, all_labels, all_tid, all_tlab = [], [], [], []
-    cls = class_labels(decs[0].classes_)
-    for r, raw in enumerate(raws):
-        sf = raw.info["sfreq"]
-        win, ends = _windows(raw, channels, window, step_s)
-        labs, seg = window_labels(raw, ends / sf, window, guard_s=guard_s)
-        onsets, _ = cue_table(raw)
-        onsets = np.round(np.asarray(onsets), 3)
-        # each window is scored by the model that did not see the trial it lies in
-        fold_w = np.array([fold_of.get((r, float(onsets[j])), 0) if j >= 0 else 0
-                           for j in seg], int)
-        scores = np.empty((len(ends), len(cls)))
-        for f, dec in decs.items():
-            m = fold_w == f
-            if m.any():
-                scores[m] = dec.decision_function(win[m])
-        all_scores.append(scores)
-        all_labels += [lab if (lab is None or lab in classes or is_rest(lab)) else None
-                       for lab in labs]
-        tid, tlab = _trials(raw, seg, cls, offset=100_000 * r)
-        all_tid.append(tid)
-        all_tlab += tlab
-    return LabelledScores(np.concatenate(all_scores), all_labels, cls, float(step_s),
-                          np.concatenate(all_tid), all_tlab)
-
-
-def _windows(raw, channels, window: float, step_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sliding windows ``(n_windows, n_channels, n)`` and their end sample indices."""
-    sf = raw.info["sfreq"]
-    n = int(round(window * sf))
-    data = raw.get_data(picks=pick_channels(raw, channels))
-    step = max(1, int(round(step_s * sf)))
-    ends = np.arange(n, data.shape[1] + 1, step)
-    view = np.lib.stride_tricks.sliding_window_view(data, n, axis=1)
-    return np.ascontiguousarray(view[:, ends - n].transpose(1, 0, 2)), ends
-
-
-def score_recording(decoder, raw, *, channels, window: float, step_s: float = 0.25,
-                    guard_s: float = 1.0) -> LabelledScores:
-    """Scores of a fitted decoder on sliding windows over a recording (e.g. another session)."""
-    win, ends = _windows(raw, channels, window, step_s)
-    labs, seg = window_labels(raw, ends / raw.info["sfreq"], window, guard_s=guard_s)
-    scores = decoder.decision_function(win)
-    cls = class_labels(decoder.classes_)
-    labs = [lab if (lab is None or lab in cls or is_rest(lab)) else None for lab in labs]
-    tid, tlab = _trials(raw, seg, cls)
-    return LabelledScores(np.asarray(scores), labs, cls, float(step_s), tid, tlab)
-
-
-def _trials(raw, seg: np.ndarray, classes, offset: int = 0) -> tuple[np.ndarray, list]:
-    """Trial id and cue label of each window (from its cue index ``seg``)."""
-    _, cue_labels = cue_table(raw)
-    cue_labels = np.asarray(cue_labels).astype(str)
-    tid = np.full(len(seg), -1)
-    tlab: list = []
-    for i, j in enumerate(seg):
-        lab = cue_labels[j] if j >= 0 else None
-        if lab is None or not (lab in classes or is_rest(lab)):
-            tlab.append(None)
-            continue
-        tid[i] = offset + int(j)
-        tlab.append(str(lab))
-    return tid, tlab
-
-
-def replay_policy(ls: LabelledScores, policy: DecisionPolicy) -> dict:
-    """Run the policy over the windows; score its commands per cued trial.
+# ---------------------------------------------------------------------- threshold
+def replay(streams: Sequence[ScoreStream], policy: DecisionPolicy) -> dict:
+    """Replay ``policy`` over score streams; score its commands per cued trial.
 
     Returns
     -------
     result : dict
-        ``false_per_min`` (commands during rest trials per minute of rest trial),
-        ``n_false``, ``rest_min``, ``n_commands``, ``target_segments`` (target trials),
-        ``target_segments_hit`` (target trials whose first command is the cued target),
-        ``wrong_commands`` (commands for another target during a target trial).
+        :func:`bci.evaluation.scoring.pool` of the streams (``false_activations_per_min``,
+        ``hit_rate``, ``wrong_command_rate``, ``n_false_activations``, ``rest_minutes``, ...).
     """
-    policy.reset()
-    n_false = n_cmd = wrong = 0
-    first: dict[int, str] = {}
-    target_trials = {int(t): lab for t, lab in zip(ls.trial_ids, ls.trial_labels)
-                     if lab is not None and not is_rest(lab)}
-    for i, row in enumerate(ls.scores):
-        res = policy.update(i * ls.step_s, row)
-        if res.outcome is None:
-            continue
-        n_cmd += 1
-        lab = ls.trial_labels[i]
-        if lab is None:
-            continue
-        if is_rest(lab):
-            n_false += 1
-            continue
-        tid = int(ls.trial_ids[i])
-        first.setdefault(tid, res.outcome)
-        if res.outcome != lab:
-            wrong += 1
-    policy.reset()
-    rest_min = ls.rest_minutes
-    hits = sum(1 for t, out in first.items() if out == target_trials.get(t))
-    return {
-        "false_per_min": (n_false / rest_min) if rest_min > 0 else float("nan"),
-        "n_false": n_false, "rest_min": rest_min, "n_commands": n_cmd,
-        "wrong_commands": wrong, "target_segments_hit": hits,
-        "target_segments": len(target_trials),
-    }
+    recs = []
+    for st in streams:
+        commits = policy.replay(st.t, st.scores)
+        rows = score_trials([Selection(t, lab) for t, lab in commits], st.onsets, st.labels,
+                            end_s=st.end_s)
+        recs.append(totals(rows))
+    return pool(recs)
 
 
-def false_activation_curve(ls: LabelledScores, margins: Sequence[float], **policy_kw) -> list:
-    """False activations per minute of rest for each ``min_margin`` (for the report plot)."""
+def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:
+    """The policy for ``threshold`` with ``drift`` and ``clip`` given as its fractions."""
+    p = {**POLICY_DEFAULTS, **dict(params)}
+    return DecisionPolicy(
+        classes, threshold=threshold, drift=p["drift"] * threshold,
+        clip=None if p["clip"] is None else p["clip"] * threshold, horizon_s=p["horizon_s"],
+        refractory_s=p["refractory_s"], release_s=p["release_s"])
+
+
+def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float,
+                     params: Mapping | None = None, rtol: float = 1e-3,
+                     allow_no_rest: bool = False) -> tuple[DecisionPolicy, dict]:
+    """The policy whose threshold holds the false-activation budget on calibration data.
+
+    The threshold is the smallest for which the commands during the rest trials of the
+    (out-of-fold) score streams stay at or under ``max_false_per_min`` per minute of rest
+    (bisection in log scale down to a relative width ``rtol``; false activations fall as the
+    threshold rises), times ``params["margin"]``.
+
+    Parameters
+    ----------
+    streams : sequence of ScoreStream
+        Out-of-fold scores of the calibration recordings.
+    max_false_per_min : float
+        The false-activation budget: commands per minute of rest.
+    params : mapping | None
+        Overrides of :data:`POLICY_DEFAULTS`.
+    rtol : float, default=1e-3
+        Relative precision of the threshold.
+    allow_no_rest : bool, default=False
+        Without rest trials no budget can be held: raise CalibrationError, or (True) take
+        the lowest threshold (any target that leads for a moment commits).
+
+    Returns
+    -------
+    policy : DecisionPolicy
+    calibration : dict
+        The replay of the chosen policy on the streams (:func:`replay`) plus
+        ``threshold_at_budget`` (before the margin) and ``held`` (False when even a
+        threshold above every window's evidence breaks the budget).
+    """
+    p = {**POLICY_DEFAULTS, **dict(params or {})}
+    classes = streams[0].classes
+    rest_min = sum(st.rest_minutes for st in streams)
+    scale = max(float(np.max(np.abs(st.scores))) for st in streams) or 1.0
+    lo, hi = math.log(scale * 1e-4), math.log(scale * 1e3)
+    if rest_min <= 0 and allow_no_rest:
+        pol = policy_for(classes, math.exp(lo), p)
+        return pol, {**replay(streams, pol), "threshold_at_budget": math.exp(lo),
+                     "held": False}
+    if rest_min <= 0:
+        raise CalibrationError(
+            "The calibration data has no rest trials: the no-control threshold cannot be set "
+            "for a false-activation budget. Record rest trials (the user looks at none of the "
+            "lights).")
+    # false activations depend only on the windows up to the end of the last rest trial
+    upto = [_until_last_rest(st) for st in streams]
+
+    def ok(h: float) -> bool:
+        return replay(upto, policy_for(classes, h, p))["false_activations_per_min"] \
+            <= max_false_per_min
+
+    if ok(math.exp(lo)):
+        hi = lo
+    elif not ok(math.exp(hi)):  # commands during rest whatever the threshold
+        lo = hi
+    else:
+        while hi - lo > math.log1p(rtol):
+            mid = 0.5 * (lo + hi)
+            if ok(math.exp(mid)):
+                hi = mid
+            else:
+                lo = mid
+    h0 = math.exp(hi)
+    pol = policy_for(classes, h0 * p["margin"], p)
+    rep = replay(streams, pol)
+    rep["threshold_at_budget"] = h0
+    rep["held"] = rep["false_activations_per_min"] <= max_false_per_min
+    return pol, rep
+
+
+def _until_last_rest(st: ScoreStream) -> ScoreStream:
+    """The stream cut after its last rest trial (what its false activations depend on)."""
+    ends = trial_ends(st.onsets, st.end_s)
+    rest = [e for e, lab in zip(ends, st.labels) if is_rest(lab)]
+    if not rest:
+        return st
+    keep = st.t < max(rest)
+    return replace(st, scores=st.scores[keep], t=st.t[keep])
+
+
+def threshold_curve(streams: Sequence[ScoreStream], threshold: float, params: Mapping | None,
+                    n: int = 13) -> list[dict]:
+    """False activations and hits on the streams for thresholds around ``threshold``."""
+    p = {**POLICY_DEFAULTS, **dict(params or {})}
     out = []
-    for m in margins:
-        pol = DecisionPolicy(ls.classes, min_margin=float(m), **policy_kw)
-        r = replay_policy(ls, pol)
-        out.append({"min_margin": float(m), **r})
+    for h in threshold * np.geomspace(0.25, 4.0, n):
+        r = replay(streams, policy_for(streams[0].classes, float(h), p))
+        out.append({"threshold": float(h), "false_per_min": r["false_activations_per_min"],
+                    "hit_rate": r["hit_rate"], "wrong_command_rate": r["wrong_command_rate"]})
     return out
 
 
-def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float, candidates: int = 60,
-                      n_refine: int = 10, **policy_kw) -> DecisionPolicy:
-    """Return a DecisionPolicy whose ``min_margin`` holds the false-activation target.
-
-    The candidates are quantiles of the windows' top-two margins (as in
-    :meth:`bci.online.policy.DecisionPolicy.fit_thresholds`); false activations fall as the
-    margin rises, so a bisection finds the smallest margin whose replay gives at most
-    ``far_target_per_min`` commands per minute of rest (about 7 replays instead of 60).
-    Among ``n_refine`` margins from there up that also hold the target, the one with the
-    most target trials whose first command is the cued target wins (ties: the smallest).
-    Without rest windows the margin stays 0 and a warning is logged.
-    """
-    pol = DecisionPolicy(ls.classes, **policy_kw)
-    if ls.rest_minutes <= 0:
-        logger.debug("no rest windows: min_margin stays 0")  # calibrate_raws says it once
-        return pol
-    m = _margins(ls.scores)
-    grid = np.unique(np.concatenate([[0.0], np.quantile(m, np.linspace(0, 1, candidates)),
-                                     [m.max() * 1.01 + 1e-12]]))
-
-    def ok(i: int) -> bool:
-        pol.min_margin = float(grid[i])
-        return replay_policy(ls, pol)["false_per_min"] <= far_target_per_min
-
-    lo, hi = 0, len(grid) - 1  # grid[hi] (above every margin) never commits
-    if ok(lo):
-        hi = lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    # Among (up to ``n_refine``) feasible margins from there on, keep the one whose first
-    # command in the most target trials is the cued one (ties: the smallest margin).
-    best_key, best_m = None, float(grid[hi])
-    for i in np.unique(np.linspace(hi, len(grid) - 1, n_refine).round().astype(int)):
-        pol.min_margin = float(grid[i])
-        r = replay_policy(ls, pol)
-        if r["false_per_min"] > far_target_per_min:
-            continue
-        key = (r["target_segments_hit"], -float(grid[i]))
-        if best_key is None or key > best_key:
-            best_key, best_m = key, float(grid[i])
-    pol.min_margin = best_m
-    pol.reset()
-    return pol
-
-
-def _margins(scores: np.ndarray) -> np.ndarray:
-    """Top-minus-second score of each window."""
-    srt = np.sort(scores, axis=1)
-    return srt[:, -1] - srt[:, -2] if scores.shape[1] > 1 else srt[:, -1]
-
-
+# ---------------------------------------------------------------------- phase locking
 #: Default candidates are pruned only when the data gives no evidence of phase locking at
 #: this level (pooled Rayleigh test over the stimulus frequencies).
 PHASE_LOCK_ALPHA = 0.05
-
-
 @dataclass
 class PhaseCheck:
     """Whether the calibration cues are phase-locked (see :func:`phase_check`).
@@ -497,7 +301,7 @@ class PhaseCheck:
                 "p_value": num(self.p_value)}
 
 
-def phase_check(raws: Sequence, *, tmin: float, window: float,
+def phase_check(raws: Sequence, *, tmin: float, window_s: float,
                 channels: Sequence[str] | None = None) -> PhaseCheck:
     """Tell phase-locked cues (screen stimuli) from free-running lights on calibration data.
 
@@ -509,7 +313,7 @@ def phase_check(raws: Sequence, *, tmin: float, window: float,
     ----------
     raws : sequence of mne.io.Raw
         Calibration recordings with cue annotations.
-    tmin, window : float
+    tmin, window_s : float
         The window analysed, seconds after each cue.
     channels : sequence of str | None
         Channels to average the ITC over.
@@ -525,7 +329,7 @@ def phase_check(raws: Sequence, *, tmin: float, window: float,
     from bci.evaluation.phase import phase_locking_analysis
 
     try:
-        rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window=window,
+        rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window_s=window_s,
                                       channels=channels).rows
     except Exception as exc:  # noqa: BLE001 - the check only prunes candidates
         logger.info("phase-locking check skipped: %s", exc)

@@ -20,7 +20,6 @@ Protocol (see ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -29,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from bci.evaluation.harness import N_FOLDS, SEED, session_pairs, trial_folds
+from bci.evaluation.metrics import itr_bits_per_min
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(os.environ.get("SSVEP_EXO_BENCH_DIR", REPO / "bench")).resolve()
@@ -48,8 +50,6 @@ WINDOWS = (0.5, 1.0, 2.0)
 CLASS_COUNTS = (3, 4)
 SCHEMES = ("within", "cross")
 PROTOCOLS = ("window", "whole")
-N_FOLDS = 5
-SEED = 42
 
 
 @dataclass
@@ -102,7 +102,7 @@ def load_sessions(
     return out
 
 
-def class_labels(n_classes: int) -> tuple[str, ...]:
+def labels_for(n_classes: int) -> tuple[str, ...]:
     """The labels used for a class count (3 = targets only, 4 = targets + rest)."""
     return LABELS_3 if n_classes == 3 else LABELS_4
 
@@ -111,7 +111,7 @@ def cut(
     data: np.ndarray,
     sess: Session,
     *,
-    window: float,
+    window_s: float,
     n_classes: int,
     tmin: float = TMIN,
     extra: int = 0,
@@ -122,13 +122,13 @@ def cut(
     With ``allow_outside`` a window that runs past the recording is returned filled with NaN
     (training-window augmentation leaves those out, as ``bci.datasets.epoch`` does).
     """
-    keep = np.isin(sess.labels, class_labels(n_classes))
-    n = int(round(window * sess.sfreq)) + extra
+    keep = np.isin(sess.labels, labels_for(n_classes))
+    n = int(round(window_s * sess.sfreq)) + extra
     start = sess.cue_samples[keep] + int(round(tmin * sess.sfreq))
     idx = start[:, None] + np.arange(n)[None, :]
     outside = (idx.max(axis=1) >= data.shape[-1]) | (idx.min(axis=1) < 0)
     if outside.any() and not allow_outside:
-        raise ValueError(f"window [{tmin}, {tmin + window}) s runs outside {sess.name}")
+        raise ValueError(f"window [{tmin}, {tmin + window_s}) s runs outside {sess.name}")
     idx = np.clip(idx, 0, data.shape[-1] - 1)
     X = np.ascontiguousarray(np.moveaxis(data[:, idx], 1, 0))  # (n_trials, n_ch, n)
     X[outside] = np.nan
@@ -186,7 +186,7 @@ class EpochSource:
         self,
         sess: Session,
         *,
-        window: float,
+        window_s: float,
         n_classes: int,
         prefilter: str,
         protocol: str,
@@ -195,7 +195,7 @@ class EpochSource:
         allow_outside: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Filtered windows of one session under one protocol (NaN rows: see :func:`cut`)."""
-        kw = dict(window=window, n_classes=n_classes, tmin=tmin, extra=extra,
+        kw = dict(window_s=window_s, n_classes=n_classes, tmin=tmin, extra=extra,
                   allow_outside=allow_outside)
         if protocol == "whole":
             return cut(self._continuous(sess, prefilter), sess, **kw)
@@ -210,27 +210,20 @@ class EpochSource:
 
 # ----------------------------------------------------------------------------- folds
 def within_folds(y: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """StratifiedKFold(5, shuffle=True, random_state=42) on the pooled trials."""
-    from sklearn.model_selection import StratifiedKFold
+    """The project's folds (:func:`bci.evaluation.harness.trial_folds`) as index pairs."""
+    folds = trial_folds(y, N_FOLDS, SEED)
+    for k in range(folds.max() + 1):
+        yield np.flatnonzero(folds != k), np.flatnonzero(folds == k)
 
-    skf = StratifiedKFold(N_FOLDS, shuffle=True, random_state=SEED)
-    yield from skf.split(np.zeros(len(y)), y)
 
-
-def cross_pairs(n_sessions: int) -> list[tuple[int, int]]:
-    """Every ordered (train, test) pair of distinct sessions."""
-    return [(a, b) for a in range(n_sessions) for b in range(n_sessions) if a != b]
+#: Every ordered (train, test) pair of distinct sessions (the project's cross-session pairs).
+cross_pairs = session_pairs
 
 
 # ----------------------------------------------------------------------------- figures
 def wolpaw_itr(p: float, n: int, t: float) -> float:
-    """Wolpaw ITR in bits/min; 0 when p <= 1/n (no information)."""
-    if p <= 1.0 / n:
-        return 0.0
-    bits = math.log2(n) + p * math.log2(p)
-    if p < 1.0:
-        bits += (1 - p) * math.log2((1 - p) / (n - 1))
-    return bits * 60.0 / t
+    """Wolpaw ITR in bits/min (:func:`bci.evaluation.metrics.itr_bits_per_min`)."""
+    return itr_bits_per_min(p, n, t)
 
 
 def time_calls(fn: Callable[[], object], n_calls: int = 300, warmup: int = 20) -> dict:

@@ -120,11 +120,11 @@ def _sort_key(row):
     return (LIB_ORDER.get(row["library"], 9), row["method"])
 
 
-def best(agg, *, library_is_ours: bool, protocol, scheme, n_classes, window):
+def best(agg, *, library_is_ours: bool, protocol, scheme, n_classes, window_s):
     """Best row (highest mean accuracy) among ours or among peers for one setting."""
     cand = [r for r in agg if (r["library"] == "ours") == library_is_ours
             and r["protocol"] == protocol and r["scheme"] == scheme
-            and r["n_classes"] == n_classes and r["window_s"] == window and "accuracy" in r]
+            and r["n_classes"] == n_classes and r["window_s"] == window_s and "accuracy" in r]
     return max(cand, key=lambda r: r["accuracy"]) if cand else None
 
 
@@ -151,7 +151,7 @@ def accuracy_tables(agg: list[dict]) -> list[str]:
                 pipes = sorted({(r["library"], r["method"], r["family"]) for r in rows},
                                key=lambda t: (LIB_ORDER.get(t[0], 9), t[1]))
                 bests = {w: (best(agg, library_is_ours=False, protocol=prot, scheme=sch,
-                                  n_classes=nc, window=w) or {}).get("accuracy") for w in windows}
+                                  n_classes=nc, window_s=w) or {}).get("accuracy") for w in windows}
                 for lib, meth, fam in pipes:
                     cells = []
                     for w in windows:
@@ -179,9 +179,9 @@ def headline(agg: list[dict]) -> list[str]:
             for nc in (4, 3):
                 for w in (1.0, 2.0):
                     o = best(agg, library_is_ours=True, protocol=prot, scheme=sch,
-                             n_classes=nc, window=w)
+                             n_classes=nc, window_s=w)
                     p = best(agg, library_is_ours=False, protocol=prot, scheme=sch,
-                             n_classes=nc, window=w)
+                             n_classes=nc, window_s=w)
                     if not o or not p:
                         continue
                     d = 100 * (o["accuracy"] - p["accuracy"])

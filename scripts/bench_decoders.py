@@ -3,7 +3,8 @@
 Prints, per registry method, the median and p99 latency of ``decision_function`` on one
 1 s window ``(1, 8, 256)`` at 256 Hz (per-window filtering included) over many calls, and
 the median fit time on one subject's 1 s windows (Kalunga subject01 when the data is there,
-synthetic windows otherwise; calibrated methods with their training-window offsets).
+synthetic windows otherwise; calibrated methods that cut their own training windows get the
+epochs of the registry's training span).
 
 Usage: OMP_NUM_THREADS=1 python scripts/bench_decoders.py [--calls 2000]
 """
@@ -11,41 +12,34 @@ Usage: OMP_NUM_THREADS=1 python scripts/bench_decoders.py [--calls 2000]
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
+from bci.datasets import epoch, find_recordings, load_recording
 from bci.decoders import METHODS, make_decoder
 
 ROOT = os.environ.get("SSVEP_EXO_DATA", os.path.join(os.path.dirname(__file__), "..", "..",
                                                      "shared", "data", "kalunga2016"))
-CODES = {1: "rest", 2: "13.0Hz", 3: "21.0Hz", 4: "17.0Hz"}
 SF = 256.0
 
 
-def training_windows(offsets) -> tuple[np.ndarray, np.ndarray, str]:
-    """Return 1 s training windows of subject01 (or synthetic ones) and their labels."""
-    offs = (0.0, *(offsets or ()))
-    files = sorted(glob.glob(os.path.join(ROOT, "subject01", "*_raw.fif")))
-    if files:
-        import mne
-
-        X, y = [], []
-        for f in files:
-            data = mne.io.read_raw_fif(f, preload=True, verbose="error").get_data()
-            for s, _, c in mne.read_events(f.replace("_raw.fif", "-eve.fif"), verbose="error"):
-                for o in offs:
-                    a = s + int(round((2.0 + o) * SF))
-                    if a + 256 <= data.shape[1]:
-                        X.append(data[:, a:a + 256])
-                        y.append(CODES[int(c)])
-        return np.asarray(X), np.asarray(y), "Kalunga subject01"
+def training_data(span) -> tuple[np.ndarray, np.ndarray, str]:
+    """Training data of subject01 (or synthetic): 1 s windows 2 s after each cue, or the
+    epochs ``[cue + span[0], cue + span[1])`` for decoders that cut their own windows."""
+    start, n = (2.0, 256) if span is None else (span[0], int(round((span[1] - span[0]) * SF)))
+    found = find_recordings(ROOT) if Path(ROOT).is_dir() else {}
+    if found.get("subject01"):
+        parts = [epoch(load_recording(p), tmin=start, window_s=n / SF)
+                 for p in found["subject01"]]
+        return (np.concatenate([x for x, _, _ in parts]),
+                np.concatenate([y for _, y, _ in parts]), "Kalunga subject01")
     rng = np.random.default_rng(0)
-    y = np.repeat(["13.0Hz", "17.0Hz", "21.0Hz", "rest"], 16 * len(offs))
-    t = np.arange(256) / SF
-    X = rng.standard_normal((len(y), 8, 256))
+    y = np.repeat(["13.0Hz", "17.0Hz", "21.0Hz", "rest"], 16)
+    t = np.arange(n) / SF
+    X = rng.standard_normal((len(y), 8, n))
     for i, lab in enumerate(y):
         if lab != "rest":
             X[i] += 0.5 * np.sin(2 * np.pi * float(lab[:-2]) * t + rng.uniform(0, 6.3))
@@ -59,14 +53,16 @@ def main() -> None:
     print(f"{'method':12s} {'classes':>7s} {'median ms':>10s} {'p99 ms':>8s} {'fit ms':>8s} "
           f"{'n_train':>7s}  data")
     for name, info in METHODS.items():
-        X, y, src = training_windows(info["train_offsets"] if info["calibrated"] else None)
+        span = info["train_span"] if info["calibrated"] else None
+        X, y, src = training_data(span)
+        extra = {} if span is None else {"window_s": 1.0}  # cuts its own 1 s windows
         fits = []
         for _ in range(3):
-            est = make_decoder(name, sfreq=SF, freqs=(13.0, 17.0, 21.0))
+            est = make_decoder(name, sfreq=SF, freqs=(13.0, 17.0, 21.0), **extra)
             t0 = time.perf_counter()
             est.fit(X, y)
             fits.append(time.perf_counter() - t0)
-        x1 = np.ascontiguousarray(X[:1])
+        x1 = np.ascontiguousarray(X[:1, :, :256])  # one 1 s window
         for _ in range(20):
             est.decision_function(x1)
         ts = np.empty(a.calls)

@@ -120,9 +120,10 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
         freqs = list(bc.FREQS)
         dec = make_decoder("fbcca", sfreq=sfreq, freqs=freqs).fit(
             np.zeros((1, n_ch, int(window_s * sfreq))), None)
-        from bci.online.loop import class_labels
+        from bci.app.config import TRAINING_FREE_POLICY
+        from bci.labels import class_labels
 
-        policy = DecisionPolicy(class_labels(dec.classes_))
+        policy = DecisionPolicy(class_labels(dec.classes_), **TRAINING_FREE_POLICY)
 
         def on_decision(d):
             if d.outcome is None or d.outcome == "rest" or d.outcome not in mapping:
@@ -178,7 +179,7 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
             f"{seg_s:g} s) pushed to a real LSL outlet in 4-sample chunks, {duration:g} s in "
             "real time; "
             f"`EEGStream` -> `OnlineLoop` (FBCCA, {window_s:g} s window, step {step_s:g} s, "
-            "default `DecisionPolicy`) -> `SafetySupervisor` -> `ExoskeletonDriver` over "
+            "training-free `DecisionPolicy`) -> `SafetySupervisor` -> `ExoskeletonDriver` over "
             "`socket://` -> `ExoSimulator`. Latency = ACK received - LSL timestamp of the "
             "newest sample of the deciding window (= from the window's first sample, minus "
             "the window length).", "",
@@ -192,10 +193,9 @@ def measure(duration: float = 90.0, window_s: float = 1.0, step_s: float = 0.1,
             f"{res['step_ms_median']:.2f} | {res['step_ms_p99']:.2f} |",
             f"| of which: supervisor -> driver -> simulator -> ACK | "
             f"{res['rtt_ms_median']:.2f} | {res['rtt_ms_p99']:.2f} |",
-            "", f"Supervisor outcomes: {res['statuses']}. Not included: the policy's dwell "
-            f"({policy.n_consecutive} consecutive windows, i.e. "
-            f"{(policy.n_consecutive - 1) * step_s:.1f} s of extra steps after the first "
-            "winning window) and the window length itself.",
+            "", f"Supervisor outcomes: {res['statuses']}. Not included: the time the policy's "
+            f"evidence takes to reach its threshold ({policy.threshold:g}, training-free "
+            "defaults) and the window length itself.",
         ])
     else:
         res.update(status="error", reason="no command reached the simulator")

@@ -50,16 +50,17 @@ def _decoder(method, raw, window_s):
         return d.fit(np.zeros((1, len(raw.ch_names), n)), None)
     from bci.datasets import epoch
 
-    X, y, _ = epoch(raw, tmin=2.0, window=window_s)  # timing only: trained on the same session
+    X, y, _ = epoch(raw, tmin=2.0, window_s=window_s)  # timing only: trained on the same session
     return d.fit(X, y)
 
 
 def bench_steps(method: str, window_s: float, step_s: float) -> dict:
-    from bci.online import DecisionPolicy, OnlineLoop, RecordingSource, class_labels
+    from bci.labels import class_labels
+    from bci.online import DecisionPolicy, OnlineLoop, RecordingSource
 
     raw, name = _session()
     dec = _decoder(method, raw, window_s)
-    policy = DecisionPolicy(class_labels(dec.classes_), n_consecutive=12, min_margin=0.1)
+    policy = DecisionPolicy(class_labels(dec.classes_), threshold=1.0, drift=0.1, clip=0.5)
     src = RecordingSource(raw, start_s=window_s)
     loop = OnlineLoop(src, dec, policy, window_s=window_s, step_s=step_s, max_lag_s=10.0)
     for _ in range(20):  # warm-up
@@ -88,14 +89,15 @@ def bench_steps(method: str, window_s: float, step_s: float) -> dict:
 
 def bench_replay(method: str, window_s: float, step_s: float, speed: float, seconds: float):
     from bci.acquisition import EEGStream
-    from bci.online import DecisionPolicy, OnlineLoop, class_labels
+    from bci.labels import class_labels
+    from bci.online import DecisionPolicy, OnlineLoop
     from bci.sources import RecordingPlayer
 
     raw, name = _session()
     raw = raw.copy().crop(0, min(seconds, raw.times[-1]))
     dec = _decoder(method, raw, window_s) if method != "ress-fbcca" else _decoder(
         method, _session()[0], window_s)
-    policy = DecisionPolicy(class_labels(dec.classes_), n_consecutive=12, min_margin=0.1)
+    policy = DecisionPolicy(class_labels(dec.classes_), threshold=1.0, drift=0.1, clip=0.5)
     sname = f"bench-online-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
     player = RecordingPlayer(raw, name=sname, speed=speed).open()

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     methods = a.methods.split(",") if a.methods else list(DEFAULT_METHODS)
     estimators = {m: make_decoder(m, sfreq=raws[0].info["sfreq"], freqs=freqs) for m in methods}
     kw = dict(windows=[float(w) for w in a.windows.split(",")], schemes=a.schemes.split(","),
-              train_offsets={m: METHODS[m].get("train_offsets") for m in methods},
+              train_spans={m: METHODS[m].get("train_span") for m in methods},
               progress=False)
     # warm-up (imports, filter caches) so that neither timed run pays for it
     run_evaluation({subjects[0]: recordings[subjects[0]]}, estimators,

@@ -48,7 +48,8 @@ class Pipeline:
     prefilter: dict = field(default_factory=lambda: {"window": "bp10-42", "whole": "bp10-42"})
     supports_rest: bool = True
     extra_train: int = 0  # extra samples at the end of training windows (TDCA)
-    train_offsets: tuple = ()  # extra training windows, offsets (s) from TMIN
+    train_span: tuple | None = None  # training epochs (s after the cue) for decoders that
+    # cut their own training windows (bci.decoders.METHODS[...]["train_span"])
     filter_note: str = ""
 
     @property
@@ -92,10 +93,10 @@ class _MoabbWrap:
 class _ArrayWrap:
     """numpy pipelines (pyRiemann, MetaBCI): scaled input, labels coded as the peer needs."""
 
-    def __init__(self, est, *, needs_yf=False, index_output=False, window=1.0, pad=0,
+    def __init__(self, est, *, needs_yf=False, index_output=False, window_s=1.0, pad=0,
                  n_harm=2):
         self.est, self.needs_yf, self.index_output = est, needs_yf, index_output
-        self.window, self.pad, self.n_harm = window, pad, n_harm
+        self.window, self.pad, self.n_harm = window_s, pad, n_harm
 
     def _yf(self, n_samples):
         t = np.arange(n_samples) / bc.SFREQ  # not MetaBCI's linspace (off by N/(N-1))
@@ -231,16 +232,18 @@ def ours_pipelines(methods: list[str] | None = None) -> list[Pipeline]:
         pinv = bool(info.get("phase_invariant", False))
         family = ("CCA (training-free)" if not cal else
                   "calibrated phase-invariant" if pinv else "template (phase-locked)")
-        offs = tuple(info.get("train_offsets") or ())
+        span = info.get("train_span")
 
-        def make(nc, win, _m=m):
-            return _OursWrap(decoders.make_decoder(_m, sfreq=bc.SFREQ, freqs=list(bc.FREQS)))
+        def make(nc, win, _m=m, _span=span):
+            extra = {} if _span is None else {"window_s": win}  # it cuts its own windows
+            return _OursWrap(decoders.make_decoder(_m, sfreq=bc.SFREQ, freqs=list(bc.FREQS),
+                                                   **extra))
 
         out.append(Pipeline(
             "ours", m, family, make,
             prefilter={"window": "none", "whole": "bp10-42"},
             supports_rest=True,
-            train_offsets=offs,
+            train_span=span,
             filter_note="inside the decoder (per window)",
         ))
     return out
@@ -249,28 +252,25 @@ def ours_pipelines(methods: list[str] | None = None) -> list[Pipeline]:
 
 
 # ----------------------------------------------------------------------------- evaluation
-def _windows(src, sess, pipe, protocol, window, n_classes, *, train: bool):
+def _windows(src, sess, pipe, protocol, window_s, n_classes, *, train: bool):
     pf = pipe.prefilter[protocol]
     extra = pipe.extra_train if train else 0
-    X, y = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
+    X, y = src.windows(sess, window_s=window_s, n_classes=n_classes, prefilter=pf,
                        protocol=protocol, extra=extra)
-    if not train or not pipe.train_offsets:
+    if not train or not pipe.train_span:
         return [X], y
-    Xs = [X]
-    for off in pipe.train_offsets:
-        Xo, _ = src.windows(sess, window=window, n_classes=n_classes, prefilter=pf,
-                            protocol=protocol, extra=extra, tmin=bc.TMIN + off,
-                            allow_outside=True)
-        Xs.append(Xo)
-    return Xs, y
+    start, end = pipe.train_span
+    Xl, _ = src.windows(sess, window_s=end - start, n_classes=n_classes, prefilter=pf,
+                        protocol=protocol, extra=extra, tmin=start, allow_outside=True)
+    return [Xl], y
 
 
-def _fit_predict(pipe, n_classes, window, Xtr_list, ytr, Xte):
+def _fit_predict(pipe, n_classes, window_s, Xtr_list, ytr, Xte):
     Xtr = np.concatenate(Xtr_list, axis=0)
     ytr = np.tile(ytr, len(Xtr_list))
     inside = ~np.isnan(Xtr[:, 0, 0])  # augmented windows past the recording are left out
     Xtr, ytr = Xtr[inside], ytr[inside]
-    est = pipe.make(n_classes, window)
+    est = pipe.make(n_classes, window_s)
     t0 = time.perf_counter()
     est.fit(Xtr, ytr)
     fit_s = time.perf_counter() - t0
@@ -355,9 +355,9 @@ def _prepare_timing(pipe: Pipeline, src: bc.EpochSource) -> dict:
     # one window as it arrives online: raw for ours, already filtered for peers
     sess = sessions[0]
     if pipe.library == "ours":
-        x1, _ = bc.cut(sess.data, sess, window=1.0, n_classes=nc)
+        x1, _ = bc.cut(sess.data, sess, window_s=1.0, n_classes=nc)
     else:
-        x1, _ = src.windows(sess, window=1.0, n_classes=nc, prefilter=pipe.prefilter["whole"],
+        x1, _ = src.windows(sess, window_s=1.0, n_classes=nc, prefilter=pipe.prefilter["whole"],
                             protocol="whole")
     x1 = np.ascontiguousarray(x1[:1])
     est.predict(x1)

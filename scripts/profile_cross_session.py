@@ -27,28 +27,29 @@ from bci.datasets import find_recordings, load_recording  # noqa: E402
 from bci.decoders import METHODS, make_decoder  # noqa: E402
 from bci.evaluation.crossval import evaluate_cross  # noqa: E402
 from calibration.apply import apply_profile  # noqa: E402
-from calibration.session import calibrate_raws  # noqa: E402
+from calibration.selection import MAX_FALSE_PER_MIN  # noqa: E402
+from calibration.session import DEFAULT_WINDOWS, calibrate_raws  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: Excluded by the dataset's authors for a protocol problem (see the data README).
 FLAGGED = {"record-[2013.04.06-16.22.32]_raw.fif"}
 
 
-def run_pair(raw_a, raw_b, *, far: float, methods=None, windows=(0.5, 1.0, 2.0),
+def run_pair(raw_a, raw_b, *, far: float, methods=None, windows=DEFAULT_WINDOWS,
              rest_model: str = "head") -> dict:
     """Calibrate on ``raw_a``, apply to ``raw_b``; return the figures."""
     t0 = time.perf_counter()
     prof, rep = calibrate_raws([raw_a], methods=methods, windows=windows,
-                               far_target_per_min=far, rest_model=rest_model)
+                               max_false_per_min=far, rest_model=rest_model)
     res = apply_profile(prof, raw_b)
-    offs = METHODS[prof.method].get("train_offsets")
+    span = METHODS[prof.method].get("train_span")
     ref = evaluate_cross(
         [raw_a, raw_b], {prof.method: make_decoder(prof.method, sfreq=prof.sfreq,
                                                    freqs=prof.freqs)},
-        subject="", window=prof.window_s, classes=prof.labels,
-        train_offsets={prof.method: offs})[0]
+        subject="", window_s=prof.window_s, classes=prof.labels,
+        train_spans={prof.method: span})[0]
     return {"method": prof.method, "window_s": prof.window_s,
-            "min_margin": prof.policy["min_margin"],
+            "threshold": prof.policy["threshold"],
             "cal_far": rep.selected["false_per_min"], "cal_acc": rep.selected["accuracy"],
             "eval_cross_acc": ref["accuracy"], "seconds": time.perf_counter() - t0, **res}
 
@@ -57,8 +58,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="?", default=str(REPO.parent / "shared/data/kalunga2016"))
     ap.add_argument("--subjects", nargs="*", default=None)
-    ap.add_argument("--far", type=float, default=1.0, help="false activations/min target")
-    ap.add_argument("--windows", nargs="*", type=float, default=[0.5, 1.0, 2.0])
+    ap.add_argument("--far", type=float, default=MAX_FALSE_PER_MIN,
+                    help="false-activation budget (commands per minute of rest)")
+    ap.add_argument("--windows", nargs="*", type=float, default=list(DEFAULT_WINDOWS))
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument("--rest-model", default="head", choices=["head", "threshold"])
     ap.add_argument("--all-pairs", action="store_true",
@@ -89,16 +91,16 @@ def main(argv=None) -> int:
             print(f"{subject:<10} {pair:<44} {r['method']:<6} {r['window_s']:>4.1f} "
                   f"{100 * r['cal_acc']:>6.1f}% {100 * r['accuracy']:>5.1f}% "
                   f"{100 * r['accuracy_targets']:>5.1f}% {100 * r['eval_cross_acc']:>10.1f}% "
-                  f"{r['cal_far']:>8.2f} {r['false_per_min']:>9.2f} "
-                  f"{r['target_segments_hit']:>3d}/{r['target_segments']:<3d} "
-                  f"{r['wrong_commands']:>5d}", flush=True)
+                  f"{r['cal_far']:>8.2f} {r['false_activations_per_min']:>9.2f} "
+                  f"{r['n_hits']:>3d}/{r['n_target_trials']:<3d} "
+                  f"{r['n_wrong_trials']:>5d}", flush=True)
     if not rows:
         print("no session pairs found")
         return 1
     acc = np.array([r["accuracy"] for r in rows])
     acc3 = np.array([r["accuracy_targets"] for r in rows])
     ref = np.array([r["eval_cross_acc"] for r in rows])
-    fa = np.array([r["false_per_min"] for r in rows])
+    fa = np.array([r["false_activations_per_min"] for r in rows])
     print()
     print(f"pairs: {len(rows)} over {len({r['subject'] for r in rows})} subjects; "
           f"FA target {args.far:g}/min")

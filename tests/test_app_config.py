@@ -22,34 +22,46 @@ def test_defaults_cover_every_key():
     cfg = SessionConfig()
     d = cfg.to_dict()
     for sec, keys in SCHEMA.items():
-        if sec != "mapping":
+        if sec != "menu":
             assert set(d[sec]) == set(keys)
     assert cfg.targets == ["13.0Hz", "17.0Hz", "21.0Hz"]
-    assert cfg.mapping == {"13.0Hz": "walk", "17.0Hz": "turn_left", "21.0Hz": "stop"}
+    assert set(cfg.menus.menu("SITTING").values()) == {"stand"}
+    assert cfg.menus.menu("STANDING") == {"13.0Hz": "walk", "17.0Hz": "turn_left",
+                                          "21.0Hz": "sit"}
+    assert set(cfg.menus.menu("WALKING").values()) == {"stop"}
     assert cfg.session.role == "all"
 
 
 @pytest.mark.parametrize("name", ["demo.toml", "example.toml"])
 def test_shipped_configs_load(name):
     cfg = load_config(REPO / "configs" / name)
-    assert set(cfg.mapping) <= set(cfg.targets)
+    assert cfg.explicit_menus
+    assert all(set(m) <= set(cfg.targets) for m in cfg.menus.to_dict().values())
 
 
-def test_file_values_and_mapping(tmp_path):
+def test_file_values_and_menus(tmp_path):
     p = _write(tmp_path, """
 [decoder]
 freqs = [12, 15.5]
 window_s = 1.5
-[mapping]
+[menu.sitting]
 "12.0Hz" = "stand"
+[menu.STANDING]
 "15.5" = "sit"
+12 = "walk"
 [device]
 port = "socket://localhost:7000"
 """)
     cfg = load_config(p)
     assert cfg.decoder.window_s == 1.5
-    assert cfg.mapping == {"12.0Hz": "stand", "15.5Hz": "sit"}
+    assert cfg.menus.to_dict() == {"SITTING": {"12.0Hz": "stand"},
+                                   "STANDING": {"15.5Hz": "sit", "12.0Hz": "walk"}}
+    assert cfg.menus.command("WALKING", "12.0Hz") is None  # no menu: nothing offered
     assert cfg.device.port == "socket://localhost:7000"
+    # overrides keep explicit menus; an explicit menu override replaces them
+    assert cfg.with_overrides({"session.role": "all"}).menus == cfg.menus
+    new = cfg.with_overrides({"menu": {"sitting": {"15.5Hz": "stand"}}})
+    assert new.menus.to_dict() == {"SITTING": {"15.5Hz": "stand"}}
 
 
 def test_overrides_win_and_are_validated(tmp_path):
@@ -66,20 +78,24 @@ def test_overrides_win_and_are_validated(tmp_path):
     ("text", "match"),
     [
         ("[polcy]\n", r"unknown section \[polcy\]\. Did you mean 'policy'\?"),
-        ("[policy]\nn_consecutve = 2\n", r"unknown key 'policy.n_consecutve'\. Did you mean "
-                                         r"'n_consecutive'\?"),
-        ("[policy]\nn_consecutive = 0\n", r"'policy.n_consecutive' must be >= 1, got 0"),
-        ("[policy]\nn_consecutive = 2.5\n", r"'policy.n_consecutive' must be an integer"),
+        ("[policy]\nthreshhold = 2\n", r"unknown key 'policy.threshhold'\. Did you mean "
+                                      r"'threshold'\?"),
+        ("[policy]\nthreshold = 0\n", r"'policy.threshold' must be > 0.0, got 0"),
+        ("[policy]\nhorizon_s = 'long'\n", r"'policy.horizon_s' must be a number"),
         ("[decoder]\nwindow_s = 'long'\n", r"'decoder.window_s' must be a number"),
         ("[decoder]\nfreqs = []\n", r"'decoder.freqs' must be a non-empty list"),
         ("[decoder]\nfreqs = [13, 13.0]\n", r"must not repeat a frequency"),
         ("[session]\nlive_view = 1\n", r"'session.live_view' must be true or false"),
         ("[source]\nkind = 'lsll'\n", r"Did you mean 'lsl'\?"),
-        ("[mapping]\n'13.0Hz' = 'wlk'\n", r"'mapping.13.0Hz' must be one of .*Did you mean "
-                                          r"'walk'\?"),
-        ("[mapping]\nrest = 'walk'\n", r"'rest' \(no control\) never moves"),
-        ("[mapping]\n'19.0Hz' = 'walk'\n", r"names 19 Hz, which is not in decoder.freqs"),
-        ("[mapping]\nleft = 'walk'\n", r"'mapping.left' is not a target label"),
+        ("[mapping]\n'13.0Hz' = 'walk'\n", r"\[mapping\] was replaced by posture-aware menus"),
+        ("[menu.sitting]\n'13.0Hz' = 'wlk'\n", r"sitting: 13.0Hz -> 'wlk' is not a command"),
+        ("[menu.sitting]\n'13.0Hz' = 'walk'\n",
+         r"sitting: 13.0Hz -> walk is not legal while sitting \(legal: stand, stop\)"),
+        ("[menu.walking]\n'17.0Hz' = 'turn_left'\n", r"turn_left is not legal while walking"),
+        ("[menu.sitting]\nrest = 'stand'\n", r"'rest' is not one of the lights"),
+        ("[menu.sitting]\n'19.0Hz' = 'stand'\n", r"'19.0Hz' is not one of the lights"),
+        ("[menu.lying]\n'13.0Hz' = 'stand'\n", r"unknown posture 'lying'"),
+        ("[menu]\nsitting = 3\n", r"\[menu\] must hold one table per posture"),
         ("[session\n", r"not valid TOML"),
         ("session = 3\n", r"\[session\] must be a table"),
     ],

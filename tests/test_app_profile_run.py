@@ -21,7 +21,7 @@ from calibration.errors import ProfileError
 from calibration.session import calibrate_raws
 
 SCHEDULE = ",".join(["rest:3"] + [f"{f}:4,rest:3" for f in (13, 17, 21)] * 3)
-POLICY = {"n_consecutive": 3, "refractory_s": 2.5, "release_s": 0.7}
+POLICY = {"horizon_s": 2.0, "refractory_s": 2.5, "release_s": 0.7}
 STEP_S = 0.25
 WINDOW_S = 1.0
 
@@ -67,8 +67,8 @@ def test_run_uses_the_profiles_policy_window_and_step(tmp_path, profile_dir, uni
     assert loop.step_s == pytest.approx(STEP_S)  # the config's default step is 0.1 s
     assert loop.window_s == pytest.approx(WINDOW_S)  # the config's default window is 2 s
     assert loop.policy.to_dict() == profile.build_policy().to_dict()
-    assert (loop.policy.n_consecutive, loop.policy.refractory_s, loop.policy.release_s) == (
-        3, 2.5, 0.7)
+    assert (loop.policy.horizon_s, loop.policy.refractory_s, loop.policy.release_s) == (
+        2.0, 2.5, 0.7)
     assert "a decision every 0.25 s" in text
     assert "Warning" not in text
     assert session.record.decisions  # it did decode

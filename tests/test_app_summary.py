@@ -18,8 +18,12 @@ from bci.online.decision import Decision
 CLASSES = ("13.0Hz", "17.0Hz", "rest")
 
 
+MENUS = {"SITTING": {"17.0Hz": "stand"}, "STANDING": {"13.0Hz": "walk", "17.0Hz": "sit"},
+         "WALKING": {"13.0Hz": "stop", "17.0Hz": "stop"}}
+
+
 def _record() -> SessionRecord:
-    rec = SessionRecord(mapping={"13.0Hz": "walk", "17.0Hz": "stand"}, t0=100.0, t_end=130.0)
+    rec = SessionRecord(menus=MENUS, t0=100.0, t_end=130.0)
     for t, lab in [(100, "rest"), (105, "17.0Hz"), (110, "rest"), (115, "13.0Hz"),
                    (120, "rest"), (125, "17.0Hz")]:
         rec.add_cue(t, lab)
@@ -30,44 +34,66 @@ def _record() -> SessionRecord:
                                   reason="rest", latency_s=0.004))
     ev = [
         (107.0, "17.0Hz", "stand", "awaiting_confirmation", ""),
-        (110.5, "17.0Hz", "stand", "executed", ""),  # late, within the grace after the cue
+        (110.5, "17.0Hz", "stand", "executed", ""),  # after the cue change: a false activation
         (117.0, "13.0Hz", "walk", "executed", ""),
-        (122.0, "13.0Hz", "walk", "executed", ""),  # during rest: false activation
-        (126.0, "13.0Hz", "walk", "refused", "walk refused while walking: stop first"),
-        (127.0, "13.0Hz", "walk", "executed", ""),  # wrong target for the 17 Hz cue
+        (122.0, "13.0Hz", None, "refused", "13.0Hz means nothing while sitting"),  # rest
+        (126.0, "13.0Hz", "stop", "executed", ""),  # wrong target for the 17 Hz cue
+        (127.0, "17.0Hz", "sit", "refused", "sit refused while walking: stop first"),
     ]
     for t, label, cmd, result, reason in ev:
-        rec.add_event(t, "command", {"label": label, "command": cmd, "result": result,
-                                     "reason": reason, "rtt_s": 0.01})
+        rec.add_event(t + 0.05, "command", {"label": label, "command": cmd, "result": result,
+                                            "reason": reason, "rtt_s": 0.01,
+                                            "t_decision": t})
     rec.add_event(123.0, "safety_stop", {"reason": "EEG stream stalled"})
     for i, t in enumerate(np.arange(117.0, 121.0, 0.5)):
         rec.add_pose(float(t), 0.25 * i, 0.0, 0.0, "WALKING")
     return rec
 
 
-def test_summary_scores_commands_against_cues(tmp_path):
-    s = summarize(_record(), grace_s=1.0)
-    assert s["n_executed"] == 4
-    assert [c["command"] for c in s["commands_executed"]] == ["stand", "walk", "walk", "walk"]
-    assert s["refused"] == {"walk refused while walking: stop first": 1}
+def test_summary_scores_selections_against_cues_with_the_one_scorer(tmp_path):
+    s = summarize(_record())
+    assert s["n_executed"] == 3
+    assert [c["command"] for c in s["commands_executed"]] == ["stand", "walk", "stop"]
+    assert s["refused"] == {"13.0Hz means nothing while sitting": 1,
+                            "sit refused while walking: stop first": 1}
     assert s["n_awaiting_confirmation"] == 1
     assert s["safety_stops"] == {"EEG stream stalled": 1}
-    assert s["false_activations"] == 1 and s["wrong_commands"] == 1
+    # selections during rest count whatever became of them (one executed, one refused)
+    assert s["false_activations"] == 2 and s["wrong_commands"] == 1
     rows = [r for r in s["cues"] if r["label"] != "rest"]
-    assert [r["hit"] for r in rows] == [True, True, False]
-    assert rows[0]["time_to_command_s"] == pytest.approx(2.0)
+    assert [r["decision"] for r in rows] == ["hit", "hit", "wrong"]
+    assert [r["executed"] for r in rows] == [False, True, False]
+    assert rows[0]["result"] == "awaiting_confirmation" and rows[0]["time_s"] == 2.0
+    assert rows[2]["selections"] == ["13.0Hz", "17.0Hz"]
+    assert rows[2]["reason"] == "sit refused while walking: stop first"
+    assert s["cues"][-1]["end"] - s["cues"][-1]["onset"] == 5.0  # one cue spacing
     assert s["rest_s"] == pytest.approx(15.0)
-    assert s["false_activations_per_min_rest"] == pytest.approx(4.0)
+    assert s["false_activations_per_min_rest"] == pytest.approx(8.0)
+    assert s["scores"]["executed_rate"] == pytest.approx(1 / 3)
     assert s["latency"]["processing_median_s"] == pytest.approx(0.004)
+    assert s["latency"]["cue_to_command_median_s"] == pytest.approx(2.0)
     text = format_summary(s)
-    assert "Commands executed (4): stand, walk, walk, walk" in text
-    assert "2/3 target cues got their command, 1 wrong command(s), 1 false activation(s)" in text
+    assert "Commands executed (3): stand, walk, stop" in text
+    assert ("2/3 target cues got the right selection first (1 executed), 1 with a wrong one, "
+            "2 false activation(s)") in text
     p = write_summary(s, tmp_path / "summary.json")
-    assert json.loads(p.read_text())["n_executed"] == 4
+    assert json.loads(p.read_text())["n_executed"] == 3
+
+
+def test_decoder_role_scores_the_decisions():
+    rec = SessionRecord(t0=0.0, t_end=20.0)
+    for t, lab in [(0, "rest"), (5, "13.0Hz"), (10, "17.0Hz")]:
+        rec.add_cue(t, lab)
+    rec.add_decision(Decision(timestamp=7.2, window_end=7.0, classes=CLASSES,
+                              scores=(1.0, 0.0, 0.0), outcome="13.0Hz", reason="committed"))
+    s = summarize(rec)
+    assert [r["decision"] for r in s["cues"]] == ["rest", "hit", "none"]
+    assert s["cues"][1]["time_s"] == 2.0  # from the window's last sample
+    assert s["scores"]["executed_rate"] is None
 
 
 def test_summary_without_cues_or_commands():
-    s = summarize(SessionRecord(), grace_s=1.0)
+    s = summarize(SessionRecord())
     assert s["cues"] is None and s["false_activations"] is None and s["n_executed"] == 0
     assert "Commands executed (0): none" in format_summary(s)
 
@@ -105,8 +131,9 @@ def test_scores_plot_shows_probabilities_reasons_and_readable_cue_labels():
     ax = fig.axes[0]
     assert ax.get_ylabel() == "decoder score (unitless; higher = more likely)"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(t.startswith("command refused:\n  walk: walk refused while walking") for t in
-               legend)
+    refused = [t for t in legend if t.startswith("command refused:\n")]
+    assert refused and "sit: sit refused while walking: stop first (x1)" in refused[0]
+    assert "13.0Hz: 13.0Hz means nothing while sitting (x1)" in refused[0]
     assert not any("refused" in t for t in _texts(fig))  # no text over the curves
     # log-probabilities (a decoder with a calibrated rest class) are drawn as probabilities
     rec = SessionRecord(t0=0.0, t_end=240.0)
@@ -130,12 +157,16 @@ def test_scores_plot_shows_probabilities_reasons_and_readable_cue_labels():
 
 def test_live_view_in_place_and_plain():
     state = ViewState(classes=list(CLASSES), scores=[0.6, 0.2, 0.1],
-                      mapping={"13.0Hz": "walk", "17.0Hz": "stand"}, decision="13.0Hz -> walk",
+                      menu={"13.0Hz": "stop", "17.0Hz": "stop"},
+                      menu_line="walking: 13.0Hz stop, 17.0Hz stop", decision="13.0Hz selected",
                       posture="WALKING", pose=(1.0, 0.5, 90.0), last_ack="ACK WALK",
                       ch_names=["Oz", "O1"], bad_channels={"O1": "flat"}, latency_ms=3.2,
-                      rule="a target must win 4 windows in a row", margin=0.4)
+                      rule="evidence must add up to 2", threshold=2.0, evidence=1.0)
     lines = render_lines(state)
-    assert any("13.0Hz" in ln and "walk" in ln and "0.600" in ln for ln in lines)
+    assert any("13.0Hz" in ln and "stop" in ln and "0.600" in ln for ln in lines)
+    assert "menu: walking: 13.0Hz stop, 17.0Hz stop" in lines
+    ev = next(ln for ln in lines if ln.startswith("evidence"))
+    assert "1.00" in ev and "threshold 2.00" in ev and ev.index("#") < ev.index("|")
     assert any("Oz:ok O1:flat" in ln for ln in lines)
     assert any("WALKING" in ln and "heading=+90 deg" in ln and "ACK WALK" in ln for ln in lines)
     out = io.StringIO()
@@ -149,7 +180,8 @@ def test_live_view_in_place_and_plain():
     view.draw(state)
     view.draw(state)  # not due yet
     assert out.getvalue().count("\n") == 1 and "\x1b" not in out.getvalue()
-    assert "decision='13.0Hz -> walk'" in out.getvalue()
+    assert "decision='13.0Hz selected'" in out.getvalue()
+    assert "menu='walking: 13.0Hz stop, 17.0Hz stop'" in out.getvalue()
 
 
 def test_health_problems_reach_the_view():
@@ -169,21 +201,13 @@ def test_live_view_shows_log_probabilities_as_probabilities():
 
     state = ViewState(classes=["13.0Hz", "rest"], scores=[math.log(0.2), math.log(0.8)])
     lines = render_lines(state)
-    assert lines[1] == "probabilities"
+    assert lines[1].startswith("probabilities")
     assert any(ln.strip().startswith("rest") and ln.endswith("0.800") for ln in lines)
     assert " top=rest:p=0.80 " in render_plain(state)
 
 
-def test_live_view_marks_the_score_each_target_needs():
-    state = ViewState(classes=["13.0Hz", "17.0Hz"], scores=[0.6, 0.3], min_margin=0.1)
-    bars = [ln for ln in render_lines(state) if "Hz" in ln and "[" in ln]
-    # 13 Hz needs 0.3 + 0.1 = 0.4, inside its filled bar; 17 Hz needs 0.7, past its end
-    assert bars[0].index("|") < bars[0].rindex("#")
-    assert bars[1].index("|") > bars[1].rindex("#")
-
-
 def test_cues_canonicalised_and_other_markers_left_out():
-    rec = SessionRecord(mapping={"13.0Hz": "walk"}, t0=0.0, t_end=20.0)
+    rec = SessionRecord(t0=0.0, t_end=20.0)
     for t, lab in [(0, "BAD_acq_skip"), (1, "Rest"), (5, "Stimulus/13 Hz"), (9, "start"),
                    (12, "rest")]:
         rec.add_cue(t, lab)
@@ -195,13 +219,13 @@ def test_kalunga_demo_verdict_says_passed_or_failed_with_the_figures(tmp_path, c
     from bci.app.closed_loop import SessionResult
     from bci.cli.demo import _kalunga_verdict
 
-    summ = summarize(_record(), grace_s=1.0)
+    summ = summarize(_record())
     ran = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="end of source")
     assert _kalunga_verdict(ran) == 0
     out = capsys.readouterr().out
     assert out.startswith("Kalunga demo passed: the recording was replayed to its end; 2/3 "
-                          "target cues got their command, 1 wrong command(s), 1 false "
-                          "activation(s) in 15 s of rest.")
+                          "target cues got the right selection first, 1 wrong selection(s), "
+                          "2 false activation(s) in 15 s of rest.")
     cut = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="duration")
     assert _kalunga_verdict(cut) == 1
     assert "Kalunga demo FAILED: the replay stopped before the end of the recording " \

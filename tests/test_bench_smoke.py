@@ -29,8 +29,8 @@ def src(kalunga_root):
 
 def test_windows_are_exact_and_identical_across_protocols(src):
     sess = src.sessions["subject01"][0]
-    Xw, yw = src.windows(sess, window=0.5, n_classes=4, prefilter="bp10-42", protocol="window")
-    Xh, yh = src.windows(sess, window=0.5, n_classes=4, prefilter="bp10-42", protocol="whole")
+    Xw, yw = src.windows(sess, window_s=0.5, n_classes=4, prefilter="bp10-42", protocol="window")
+    Xh, yh = src.windows(sess, window_s=0.5, n_classes=4, prefilter="bp10-42", protocol="whole")
     assert Xw.shape == Xh.shape == (32, 8, 128)
     assert list(yw) == list(yh)
     assert set(yw) == set(bc.LABELS_4)

@@ -17,9 +17,12 @@ def recording(calibration_file) -> Path:
 
 def test_calibrate_from_file_then_profile_show(recording, tmp_path, capsys):
     out = tmp_path / "prof"
+    menus = tmp_path / "menus.toml"
+    menus.write_text('[decoder]\nfreqs = [13, 17]\n[menu.sitting]\n13 = "stand"\n'
+                     '[menu.standing]\n13 = "walk"\n17 = "sit"\n', encoding="utf-8")
     rc = main(["calibrate", "--from-file", str(recording), "--output", str(out),
-               "--methods", "fbcca", "--windows", "1", "--tmin", "1", "--far-target", "2",
-               "--commands", "13=walk,17=sit"])
+               "--methods", "fbcca", "--windows", "1", "--tmin", "1", "--max-false", "2",
+               "--menus", str(menus)])
     captured = capsys.readouterr()
     assert rc == 0
     lines = captured.out.strip().splitlines()
@@ -29,8 +32,8 @@ def test_calibrate_from_file_then_profile_show(recording, tmp_path, capsys):
     rc = main(["profile", "show", str(out)])
     shown = capsys.readouterr().out
     assert rc == 0
-    assert "13.0Hz -> walk, 17.0Hz -> sit" in shown and "fbcca" in shown
-    assert "FAR target  2 per min" in shown
+    assert "standing: 13.0Hz -> walk, 17.0Hz -> sit" in shown and "fbcca" in shown
+    assert "budget      2 false activations per minute of rest" in shown
     rc = main(["profile", "show", str(out / "profile.json"), "--stream-channels", "Oz,O1",
                "--stream-sfreq", "256"])
     err = capsys.readouterr().err
@@ -55,10 +58,12 @@ def test_profile_show_invalid_is_one_line(tmp_path, capsys, recording):
 def test_calibrate_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["calibrate", "--output", str(tmp_path)])  # no source
-    with pytest.raises(SystemExit):
-        main(["calibrate", "--from-file", "x.fif", "--output", str(tmp_path),
-              "--commands", "walk"])
-    assert "expected FREQ=COMMAND pairs" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[menu.sitting]\n13 = "walk"\n', encoding="utf-8")
+    rc = main(["calibrate", "--from-file", "x.fif", "--output", str(tmp_path),
+               "--menus", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "13.0Hz -> walk is not legal while sitting" in err
     rc = main(["calibrate", "--from-file", str(tmp_path / "none.fif"), "--output",
                str(tmp_path)])
     err = capsys.readouterr().err

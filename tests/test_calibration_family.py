@@ -65,12 +65,12 @@ def test_named_template_methods_are_tried_on_free_running_data(free_raw):
 
 
 def test_phase_check_tells_locked_free_and_too_few_trials(free_raw, locked_raw):
-    free = sel.phase_check([free_raw], tmin=1.0, window=1.0)
-    locked = sel.phase_check([locked_raw], tmin=1.0, window=1.0)
+    free = sel.phase_check([free_raw], tmin=1.0, window_s=1.0)
+    locked = sel.phase_check([locked_raw], tmin=1.0, window_s=1.0)
     assert free.locked is False and locked.locked is True
     assert locked.itc > 1.4 * locked.chance > free.itc
     # two trials per frequency: even identical phases would not be significant
-    few = sel.phase_check([_raw(True, reps=2)], tmin=1.0, window=1.0)
+    few = sel.phase_check([_raw(True, reps=2)], tmin=1.0, window_s=1.0)
     assert few.locked is None
 
 

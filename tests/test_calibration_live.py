@@ -119,7 +119,7 @@ def test_live_calibration_with_stimulus(unique_name, tmp_path):
                                    refresh_rate=60.0, output=tmp_path, methods=["fbcca"],
                                    windows=[1.0], step_s=0.2,
                                    marker_name=f"{unique_name}-cues",
-                                   command_map={"13.0Hz": "walk", "17.0Hz": "stop"})
+                                   menus={"SITTING": {"13.0Hz": "stand"}})
     raw = load_recording(tmp_path / "calibration.xdf")
     descs = [a["description"] for a in raw.annotations]
     cues = [d for d in descs if d in ("13.0Hz", "17.0Hz", "rest")]
@@ -129,7 +129,7 @@ def test_live_calibration_with_stimulus(unique_name, tmp_path):
     cue_on = on[[d in ("13.0Hz", "17.0Hz", "rest") for d in descs]]
     stim_on = on[[d == "stim_on" for d in descs]]
     np.testing.assert_allclose(stim_on - cue_on, 0.3, atol=0.05)  # the cue lasts 18 frames
-    assert prof.command_map == {"13.0Hz": "walk", "17.0Hz": "stop"}
+    assert prof.menus == {"SITTING": {"13.0Hz": "stand"}}
     assert rep.selected["accuracy"] >= 0.6
 
 

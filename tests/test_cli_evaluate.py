@@ -77,16 +77,18 @@ def test_evaluate_defaults_on_any_folder(synth_folder, tmp_path, capsys):
 def test_evaluate_online(synth_folder, tmp_path, capsys):
     js = tmp_path / "online.json"
     rc = main(["evaluate", str(synth_folder / "subject01"), "--online", "--methods", "fbcca",
-               "--windows", "1", "--json", str(js), "--no-progress"])  # fmt: skip
+               "--windows", "1", "--max-false", "1", "--json", str(js), "--no-progress"])  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0
-    assert "subject01" in out and "fbcca" in out
+    assert "subject01" in out and "fbcca" in out and "exec %" in out
     (rec,) = json.loads(js.read_text())
-    for key in ("subject", "method", "hit_rate", "false_activations_per_min", "wrong_commands",
-                "median_time_to_command_s"):  # fmt: skip
+    for key in ("subject", "method", "hit_rate", "false_activations_per_min",
+                "wrong_command_rate", "median_time_to_command_s", "executed_rate"):  # fmt: skip
         assert key in rec
     assert rec["subject"] == "subject01" and rec["method"] == "fbcca"
-    assert 0.0 <= rec["hit_rate"] <= 1.0
+    assert rec["max_false_per_min"] == 1.0
+    assert 0.0 <= rec["hit_rate"] <= 1.0 and 0.0 <= rec["executed_rate"] <= rec["hit_rate"]
+    assert all(s["trials"] for s in rec["sessions"])
 
 
 def test_default_methods_come_from_the_registry():

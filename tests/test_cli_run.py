@@ -21,8 +21,9 @@ from bci.app.config import SessionConfig
 from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
 from devices.simulator import ExoSimulator
 
-# a simulated user selecting "stand" twice (the supervisor asks for a confirmation)
-STAND_SCHEDULE = "rest:2.5,21:3,rest:1.5,21:3.5,rest:2.5"
+# a simulated user selecting "stand" (13 Hz while sitting) twice: the supervisor asks for a
+# confirmation
+STAND_SCHEDULE = "rest:2.5,13:3,rest:1.5,13:3.5,rest:2.5"
 EXE = [sys.executable, "-m", "bci"]
 
 
@@ -92,7 +93,7 @@ def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_
     assert eeg[0]["time_series"].shape[1] == 8
     cues = [m[0] for n, s in by_name.items() if n.endswith("-markers")
             for m in s["time_series"]]
-    assert cues[:2] == ["rest", "21.0Hz"]
+    assert cues[:2] == ["rest", "13.0Hz"]
     decisions = [s for n, s in by_name.items() if "decision" in n]
     assert len(decisions[0]["time_series"]) > 50
 
@@ -262,9 +263,9 @@ def test_busy_port(tmp_path):
 
 def test_bad_config_key(tmp_path):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text("[policy]\nn_consecutve = 3\n")
+    cfg.write_text("[policy]\nthreshhold = 3\n")
     r = _run(["run", "--config", str(cfg)])
-    _one_line_error(r, r"unknown key 'policy.n_consecutve'\. Did you mean 'n_consecutive'\?")
+    _one_line_error(r, r"unknown key 'policy.threshhold'\. Did you mean 'threshold'\?")
 
 
 def test_bad_profile(tmp_path):

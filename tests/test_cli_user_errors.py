@@ -72,37 +72,38 @@ def _xdf(path: Path, schedule: str) -> Path:
 # ---------------------------------------------------------------------- command maps
 
 
-def test_calibrate_refuses_an_unknown_command_before_any_work(recording, tmp_path):
+def test_calibrate_refuses_an_illegal_menu_before_any_work(recording, tmp_path):
     out = tmp_path / "prof"
-    r = _run(["calibrate", "--from-file", recording, "--output", out, "--commands",
-              "13=fly,17=stop"])
-    _one_line_error(r, "calibrate", r"--commands: '13.0Hz' is mapped to 'fly', which is not a "
-                                    r"command; choose from stand, sit, walk, turn_left, "
-                                    r"turn_right, stop")
+    menus = tmp_path / "menus.toml"
+    menus.write_text('[menu.sitting]\n13 = "walk"\n', encoding="utf-8")
+    r = _run(["calibrate", "--from-file", recording, "--output", out, "--menus", menus])
+    _one_line_error(r, "calibrate", r"sitting: 13.0Hz -> walk is not legal while sitting "
+                                    r"\(legal: stand, stop\)")
     assert not out.exists()
 
 
 def test_calibrate_refuses_a_frequency_the_recordings_do_not_have(recording, tmp_path):
     out = tmp_path / "prof"
-    r = _run(["calibrate", "--from-file", recording, "--output", out, "--commands",
-              "14=walk,17=stop"])
-    _one_line_error(r, "calibrate", r"The command map names 14.0Hz, but the targets are "
+    menus = tmp_path / "menus.toml"
+    menus.write_text('[decoder]\nfreqs = [14, 17]\n[menu.sitting]\n14 = "stand"\n',
+                     encoding="utf-8")
+    r = _run(["calibrate", "--from-file", recording, "--output", out, "--menus", menus])
+    _one_line_error(r, "calibrate", r"The menus name 14.0Hz, but the targets are "
                                     r"13.0Hz, 17.0Hz")
     assert not out.exists()
 
 
-def test_profile_mapping_an_unknown_command_is_refused_by_show_and_run(tmp_path, unique_name):
+def test_profile_menu_with_an_unknown_command_is_refused_by_show_and_run(tmp_path, unique_name):
     prof = calibrate_demo_user(tmp_path / "prof", SessionConfig(DEMO_CONFIG))
     doc = json.loads(prof.read_text())
-    doc["command_map"]["13.0Hz"] = "fly"  # the JSON is not digested: an edit passes load
+    doc["menus"] = {"SITTING": {"13.0Hz": "fly"}}  # the JSON is not digested: passes load
     prof.write_text(json.dumps(doc))
     r = _run(["profile", "show", prof.parent])
-    _one_line_error(r, "profile", r"'13.0Hz' is mapped to 'fly', which is not a command")
+    _one_line_error(r, "profile", r"sitting: 13.0Hz -> 'fly' is not a command")
     out = tmp_path / "sessions"
     r = _run(["run", "--profile", prof.parent, "--simulator", "--stream", unique_name,
               "--output", out, "--no-live-view", "--duration", "5"])
-    _one_line_error(r, "run", r"profile .*'13.0Hz' is mapped to 'fly', which is not a "
-                              r"command")
+    _one_line_error(r, "run", r"profile .*sitting: 13.0Hz -> 'fly' is not a command")
     assert not out.exists() or not any(out.iterdir())  # no half-written session folder
 
 

@@ -45,7 +45,7 @@ def test_fif_with_annotations(tmp_path, rng):
     assert "BAD_blink" in list(ann.description)
     cue = [i for i, d in enumerate(ann.description) if d != "BAD_blink"]
     np.testing.assert_allclose(ann.duration[cue], [6, 6, 6, 6])
-    X, y, _ = epoch(out, tmin=1.0, window=2.0)
+    X, y, _ = epoch(out, tmin=1.0, window_s=2.0)
     assert X.shape == (4, 4, 512)
     np.testing.assert_allclose(X[1], raw.get_data()[:, 9 * 256 : 11 * 256])
 
@@ -70,7 +70,7 @@ def test_fif_with_stim_channel_and_event_id(tmp_path, rng):
     onsets, labels = cue_table(out)
     np.testing.assert_allclose(onsets, [3, 9, 15, 21])
     assert list(labels) == ["rest", "13.0Hz", "17.0Hz", "21.0Hz"]
-    X, _, _ = epoch(out, window=1.0)
+    X, _, _ = epoch(out, window_s=1.0)
     assert X.shape == (4, 4, 256)  # the stim channel is not an EEG channel
 
 

@@ -92,7 +92,7 @@ def test_codes_match_spectra(all_raws):
     X, y = [], []
     for raws in all_raws.values():
         for raw in raws:
-            Xi, yi, _ = epoch(raw, tmin=1.5, window=3.0)
+            Xi, yi, _ = epoch(raw, tmin=1.5, window_s=3.0)
             X.append(Xi)
             y.append(yi)
     X, y = np.concatenate(X), np.concatenate(y)
@@ -124,9 +124,9 @@ def test_path_forms_give_the_same_recording(kalunga_session):
 def test_epoch_shapes_labels_and_channels(kalunga_session):
     raw = load_recording(kalunga_session)
     for window in (0.5, 1.0, 2.0, 1.3):
-        X, y, onsets = epoch(raw, window=window)
+        X, y, onsets = epoch(raw, window_s=window)
         assert X.shape == (32, 8, round(window * 256))
-    X, y, onsets = epoch(raw, window=1.0, channels=["O2", "Oz"], classes=[13, "17.0Hz", "21"])
+    X, y, onsets = epoch(raw, window_s=1.0, channels=["O2", "Oz"], classes=[13, "17.0Hz", "21"])
     assert X.shape == (24, 2, 256)
     assert set(y) == {"13.0Hz", "17.0Hz", "21.0Hz"}
     cue_on, _ = cue_table(raw)
@@ -138,10 +138,10 @@ def test_epoch_shapes_labels_and_channels(kalunga_session):
 
 def test_epoch_offsets_return_trial_index(kalunga_session):
     raw = load_recording(kalunga_session)
-    X, y, onsets, trials = epoch(raw, window=1.0, offsets=[1.0, 3.0])
+    X, y, onsets, trials = epoch(raw, window_s=1.0, offsets=[1.0, 3.0])
     assert X.shape == (96, 8, 256)
     np.testing.assert_array_equal(np.bincount(trials), np.full(32, 3))
-    X0, y0, on0 = epoch(raw, window=1.0)
+    X0, y0, on0 = epoch(raw, window_s=1.0)
     first = np.flatnonzero(np.isclose(onsets - on0[trials], 0.0))
     np.testing.assert_array_equal(X[first], X0)
     assert all(y[trials == t][0] == y0[t] for t in range(32))
@@ -149,21 +149,21 @@ def test_epoch_offsets_return_trial_index(kalunga_session):
 
 def test_epoch_prefilter_is_whole_recording_zero_phase(kalunga_session):
     raw = load_recording(kalunga_session)
-    Xr, _, _ = epoch(raw, window=1.0)
-    Xf, _, _ = epoch(raw, window=1.0, prefilter=(10.0, 42.0))
+    Xr, _, _ = epoch(raw, window_s=1.0)
+    Xf, _, _ = epoch(raw, window_s=1.0, prefilter=(10.0, 42.0))
     assert Xf.shape == Xr.shape
     assert not np.allclose(Xf, Xr)
     # the band-pass removed the slow drift and the broadband offset
     assert np.abs(Xf.mean(axis=-1)).mean() < 0.1 * np.abs(Xr.mean(axis=-1)).mean()
     # the recording itself is untouched
-    X2, _, _ = epoch(raw, window=1.0)
+    X2, _, _ = epoch(raw, window_s=1.0)
     np.testing.assert_array_equal(X2, Xr)
 
 
 def test_to_epochs_matches_epoch(kalunga_session):
     raw = load_recording(kalunga_session)
-    ep = to_epochs(raw, window=1.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
-    X, y, _ = epoch(raw, window=1.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
+    ep = to_epochs(raw, window_s=1.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
+    X, y, _ = epoch(raw, window_s=1.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
     assert isinstance(ep, mne.Epochs)
     assert ep.get_data().shape == X.shape
     np.testing.assert_allclose(ep.get_data(), X)

@@ -134,7 +134,7 @@ def test_xdf_eeg_and_markers_aligned(tmp_path, rng):
     np.testing.assert_allclose(onsets, [on for on, _ in schedule], atol=1.0 / SFREQ)
     # a marker that is not a label stays as an annotation but is not a cue
     assert "trial_start" in list(raw.annotations.description)
-    X, y, _ = epoch(raw, tmin=1.0, window=2.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
+    X, y, _ = epoch(raw, tmin=1.0, window_s=2.0, classes=["13.0Hz", "17.0Hz", "21.0Hz"])
     assert X.shape == (4, 4, 512)
     spec = np.abs(np.fft.rfft(X, axis=-1)).mean(axis=1)
     freqs = np.fft.rfftfreq(512, 1 / SFREQ)

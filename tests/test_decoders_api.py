@@ -139,7 +139,9 @@ def test_state_round_trip_gives_identical_outputs(method, tmp_path):
 def test_registry_contents():
     assert BEST_METHOD in METHODS and set(DEFAULT_METHODS) <= set(METHODS)
     for name, info in METHODS.items():
-        assert {"calibrated", "phase_invariant", "train_offsets"} <= set(info), name
+        assert {"calibrated", "phase_invariant", "train_span"} <= set(info), name
+        if info["train_span"] is not None:  # given to decoders that cut their own windows
+            assert "window_s" in info["cls"]().get_params(), name
     assert METHODS[BEST_METHOD]["phase_invariant"]
     assert make_decoder("etrca", sfreq=SF, freqs=FREQS).ensemble is True
     assert make_decoder("trca", sfreq=SF, freqs=FREQS).ensemble is False

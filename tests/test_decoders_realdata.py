@@ -23,8 +23,8 @@ def _sessions(root, subject):
     return out
 
 
-def _cut(data, ev, window=1.0, offsets=(0.0,), rest=True):
-    n = int(window * SF)
+def _cut(data, ev, window_s=1.0, offsets=(0.0,), rest=True):
+    n = int(window_s * SF)
     X, y, t = [], [], []
     for s, _, c in ev:
         lab = CODES[int(c)]
@@ -45,7 +45,7 @@ def subjects(kalunga_root):
 
 
 def test_fbcca_training_free_on_real_sessions(subjects):
-    X, y, _ = _cut(*subjects["subject04"][0], window=2.0, rest=False)
+    X, y, _ = _cut(*subjects["subject04"][0], window_s=2.0, rest=False)
     est = FBCCA().fit(X)  # no labels: classes_ are 13, 17, 21 Hz
     pred = np.array([f"{p:.1f}Hz" for p in est.predict(X)])
     assert np.mean(pred == y) >= 0.85
@@ -66,13 +66,15 @@ def test_rest_detection_does_not_follow_time_in_session(subjects):
     drift would give frequency trials a rest probability that falls with time since the
     rest block (negative correlation); ours must not follow time.
     """
-    info = METHODS["ress-fbcca"]
+    start, end = METHODS["ress-fbcca"]["train_span"]
     rs, accs, recalls = [], [], []
     for sessions in subjects.values():
         for i, j in ((0, 1), (1, 0)):
-            Xtr, ytr, _ = _cut(*sessions[i], offsets=(0.0, *info["train_offsets"]))
+            # training epochs over the registry's span; the decoder cuts its 1 s windows
+            Xtr, ytr, _ = _cut(*sessions[i], window_s=end - start, offsets=(start - 2.0,))
             Xte, yte, tt = _cut(*sessions[j])
-            est = make_decoder("ress-fbcca", sfreq=SF, freqs=(13, 17, 21)).fit(Xtr, ytr)
+            est = make_decoder("ress-fbcca", sfreq=SF, freqs=(13, 17, 21), window_s=1.0)
+            est.fit(Xtr, ytr)
             p_rest = est.predict_proba(Xte)[:, list(est.classes_).index("rest")]
             f = yte != "rest"
             rs.append(spearmanr(p_rest[f], tt[f])[0])

@@ -64,7 +64,7 @@ def sessions():
 
 def test_within_scores_and_records(sessions):
     ests = {"psd-lda": psd_lda(), "majority": Majority()}
-    recs = evaluate_within(sessions[:2], ests, subject="synth", window=1.0)
+    recs = evaluate_within(sessions[:2], ests, subject="synth", window_s=1.0)
     assert [r["method"] for r in recs] == ["psd-lda", "majority"]
     for r in recs:
         assert KEYS <= set(r)
@@ -76,7 +76,7 @@ def test_within_scores_and_records(sessions):
     assert chance["accuracy"] == pytest.approx(0.25, abs=0.05)
     assert chance["itr_bits_per_min"] < 1.0 < good["itr_bits_per_min"]
     assert good["itr_bits_per_min_gaze"] < good["itr_bits_per_min"]
-    three = evaluate_within(sessions[:2], ests, subject="synth", window=1.0,
+    three = evaluate_within(sessions[:2], ests, subject="synth", window_s=1.0,
                             classes=["13.0Hz", "17.0Hz", "21.0Hz"])  # fmt: skip
     assert three[0]["n_classes"] == 3 and three[0]["n_test_trials"] == 48
 
@@ -103,56 +103,68 @@ class TrialSpy(BaseEstimator, ClassifierMixin):
 
     log: list = []
 
+    def __init__(self, window_s=None):
+        self.window_s = window_s  # a window_s parameter: it is given the long epochs
+
     def fit(self, X, y):
         self.classes_ = np.unique(y)
         self.train_trials_ = set(np.unique(X[:, 1]).tolist()) - {0.0}
-        TrialSpy.log.append(("fit", len(X), self.train_trials_))
+        # every training epoch lies inside one trial
+        assert all(len(set(np.unique(x[1]).tolist()) - {0.0}) == 1 for x in X)
+        TrialSpy.log.append(("fit", len(X), self.train_trials_, X.shape[2]))
         return self
 
     def predict(self, X):
         test = set(np.unique(X[:, 1]).tolist()) - {0.0}
         assert not (test & self.train_trials_), "a test trial leaked into training"
-        TrialSpy.log.append(("predict", len(X), test))
+        TrialSpy.log.append(("predict", len(X), test, X.shape[2]))
         return np.full(len(X), self.classes_[0])
 
 
-def test_train_offsets_stay_inside_training_trials():
+def test_train_spans_stay_inside_training_trials():
     raw = _tagged_raw()
     TrialSpy.log = []
-    evaluate_within([raw], {"spy": TrialSpy()}, subject="s", window=1.0, tmin=1.5,
-                    train_offsets={"spy": [-1.0, 0.5, 1.5]})  # fmt: skip
+    evaluate_within([raw], {"spy": TrialSpy()}, subject="s", window_s=1.0, tmin=1.5,
+                    train_spans={"spy": (0.5, 3.5)})  # fmt: skip
     fits = [e for e in TrialSpy.log if e[0] == "fit"]
     preds = [e for e in TrialSpy.log if e[0] == "predict"]
     assert len(fits) == len(preds) == 5
-    # 4 windows per training trial (tmin and 3 offsets), 1 per test trial
-    assert all(n == 4 * len(trials) for _, n, trials in fits)
-    assert sum(n for _, n, _ in preds) == 24
-    assert set().union(*(t for *_, t in preds)) == set(range(1, 25))
+    # one 3 s epoch per training trial (the decoder cuts its windows), 1 s test windows
+    assert all(n == len(trials) and ns == 3 * SFREQ for _, n, trials, ns in fits)
+    assert all(ns == SFREQ for *_, ns in preds)
+    assert sum(n for _, n, _, _ in preds) == 24
+    assert set().union(*(t for _, _, t, _ in preds)) == set(range(1, 25))
     TrialSpy.log = []
-    evaluate_cross([raw, _tagged_raw(first_tag=101)], {"spy": TrialSpy()}, subject="s", window=1.0,
-                   tmin=1.5, train_offsets={"spy": [0.5]})  # fmt: skip
-    assert [n for k, n, _ in TrialSpy.log if k == "fit"] == [48, 48]
+    evaluate_cross([raw, _tagged_raw(first_tag=101)], {"spy": TrialSpy()}, subject="s",
+                   window_s=1.0, tmin=1.5, train_spans={"spy": (1.0, 3.0)})  # fmt: skip
+    assert [(n, ns) for k, n, _, ns in TrialSpy.log if k == "fit"] == [(24, 2 * SFREQ)] * 2
+    # an estimator without a window_s parameter is fitted on the test windows
+    (rec,) = evaluate_within([raw], {"plain": Majority()}, subject="s", window_s=1.0, tmin=1.5,
+                             train_spans={"plain": (0.5, 3.5)})  # fmt: skip
+    assert rec["train_span"] is None and rec["accuracy"] is not None
 
 
 def test_trial_ids_stay_distinct_when_a_last_window_is_cut():
-    """The last cue's test window runs past the end but an earlier augmentation window fits:
-    trial numbering must still keep sessions apart."""
+    """The last cue's test window runs past the end (its trial is left out, though its
+    training epoch would fit): trial numbering must still keep sessions apart."""
     raws = [_tagged_raw(tail_s=2.0), _tagged_raw(first_tag=101, tail_s=2.0)]
     TrialSpy.log = []
-    evaluate_within(raws, {"spy": TrialSpy()}, subject="s", window=1.0, tmin=1.5,
-                    train_offsets={"spy": [-1.0]})  # fmt: skip
-    tested = set().union(*(t for k, _, t in TrialSpy.log if k == "predict"))
+    evaluate_within(raws, {"spy": TrialSpy()}, subject="s", window_s=1.0, tmin=1.5,
+                    train_spans={"spy": (0.2, 1.9)})  # fmt: skip
+    tested = set().union(*(t for k, _, t, _ in TrialSpy.log if k == "predict"))
     assert 24.0 not in tested and 124.0 not in tested  # their test windows do not fit
     assert len(tested) == 46
+    trained = set().union(*(t for k, _, t, _ in TrialSpy.log if k == "fit"))
+    assert len(trained) == 46 and not {24.0, 124.0} & trained
 
 
 def test_cross_session_pairs_and_single_session(sessions):
-    recs = evaluate_cross(sessions, {"psd-lda": psd_lda()}, subject="synth", window=2.0)
+    recs = evaluate_cross(sessions, {"psd-lda": psd_lda()}, subject="synth", window_s=2.0)
     (r,) = recs
     assert r["scheme"] == "cross" and r["n_pairs"] == 6 and r["available"]
     assert r["n_test_trials"] == 6 * 32
     assert r["accuracy"] > 0.8
-    (single,) = evaluate_cross(sessions[:1], {"psd-lda": psd_lda()}, subject="one", window=2.0)
+    (single,) = evaluate_cross(sessions[:1], {"psd-lda": psd_lda()}, subject="one", window_s=2.0)
     assert single["available"] is False and single["accuracy"] is None
     assert single["itr_bits_per_min"] is None and "one independent session" in single["note"]
 
@@ -160,10 +172,10 @@ def test_cross_session_pairs_and_single_session(sessions):
 @pytest.mark.slow
 def test_parallel_and_prefilter(sessions):
     ests = {"psd-lda": psd_lda()}
-    a = evaluate_within(sessions[:1], ests, subject="s", window=1.0, n_jobs=1)[0]
-    b = evaluate_within(sessions[:1], ests, subject="s", window=1.0, n_jobs=2)[0]
+    a = evaluate_within(sessions[:1], ests, subject="s", window_s=1.0, n_jobs=1)[0]
+    b = evaluate_within(sessions[:1], ests, subject="s", window_s=1.0, n_jobs=2)[0]
     assert a["accuracy"] == b["accuracy"] and a["confusion"] == b["confusion"]
-    c = evaluate_within(sessions[:1], ests, subject="s", window=1.0, prefilter=(10.0, 42.0))[0]
+    c = evaluate_within(sessions[:1], ests, subject="s", window_s=1.0, prefilter=(10.0, 42.0))[0]
     assert c["prefilter"] == "whole 10-42 Hz" and a["prefilter"] == "none"
     assert c["accuracy"] > 0.6
 

@@ -48,7 +48,7 @@ def synthetic():
 def test_jobs_give_the_serial_records(synthetic):
     est = {m: make_decoder(m, sfreq=256.0, freqs=[13, 17, 21]) for m in ("fbcca", "ress-fbcca")}
     kw = dict(windows=[1.0], schemes=["within", "cross"], tmin=0.5, progress=False,
-              train_offsets={m: METHODS[m].get("train_offsets") for m in est})
+              train_spans={m: METHODS[m].get("train_span") for m in est})
     serial = run_evaluation(synthetic, est, **kw)
     parallel = run_evaluation(synthetic, est, n_jobs=2, **kw)
     assert len(serial) == 2 * 2 * 2  # class sets x schemes x methods
@@ -64,9 +64,9 @@ def test_run_calls_counts_each_method_once(synthetic):
 
     est = {m: make_decoder(m, sfreq=256.0, freqs=[13, 17, 21]) for m in ("cca", "fbcca")}
     raws = synthetic["s0"]
-    calls = [partial(evaluate_within, raws, est, subject="s0", window=1.0, tmin=0.5),
-             partial(evaluate_cross, raws, est, subject="s0", window=1.0, tmin=0.5),
-             partial(evaluate_cross, raws[:1], est, subject="s0", window=1.0, tmin=0.5)]
+    calls = [partial(evaluate_within, raws, est, subject="s0", window_s=1.0, tmin=0.5),
+             partial(evaluate_cross, raws, est, subject="s0", window_s=1.0, tmin=0.5),
+             partial(evaluate_cross, raws[:1], est, subject="s0", window_s=1.0, tmin=0.5)]
     ticks = []
     out = run_calls(calls, jobs=2, on_group_done=lambda: ticks.append(1))
     assert [len(r) for r in out] == [2, 2, 2]

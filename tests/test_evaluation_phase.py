@@ -24,7 +24,7 @@ def test_itc_of_fixed_and_random_phases(rng):
 
 def test_phase_locked_synthetic_recommends_templates():
     raws = {"s": [synthesize_raw(SCHEDULE, phase_locked=True, seed=3, snr=1.0)]}
-    rep = phase_locking_analysis(raws, tmin=1.0, window=2.0)
+    rep = phase_locking_analysis(raws, tmin=1.0, window_s=2.0)
     assert rep.family == "template"
     assert all(r["locked"] and r["itc"] > 0.7 for r in rep.rows)
     assert [r["freq"] for r in rep.rows] == [13.0, 17.0, 21.0]
@@ -34,7 +34,7 @@ def test_phase_locked_synthetic_recommends_templates():
 
 def test_free_running_synthetic_recommends_phase_invariant():
     raws = {"s": [synthesize_raw(SCHEDULE, phase_locked=False, seed=3, snr=1.0)]}
-    rep = phase_locking_analysis(raws, tmin=1.0, window=2.0)
+    rep = phase_locking_analysis(raws, tmin=1.0, window_s=2.0)
     assert rep.family == "phase-invariant"
     assert not any(r["locked"] for r in rep.rows)
     assert all(r["chance"] == pytest.approx(1 / np.sqrt(8)) for r in rep.rows)

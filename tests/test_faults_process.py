@@ -35,7 +35,7 @@ def profile(tmp_path_factory) -> Path:
 
 def _config(tmp_path: Path) -> Path:
     demo = (Path(__file__).resolve().parents[1] / "configs" / "demo.toml").read_text()
-    text = (demo.replace("walk_steps = 4", "walk_steps = 10")
+    text = (demo.replace("walk_steps = 8", "walk_steps = 10")
             .replace("confirm_posture_changes = true", "confirm_posture_changes = false"))
     assert "walk_steps = 10" in text and "confirm_posture_changes = false" in text
     p = tmp_path / "kill.toml"

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from bci.app import _parts
 from bci.app.config import SCHEMA, SessionConfig, load_config
+from bci.app.menus import legal
 from bci.datasets import load_recording
 from bci.errors import BCIError, ConfigError, DatasetError
 from bci.recording import SessionRecorder
@@ -105,10 +106,11 @@ def test_config_structured_only_config_errors_and_accepted_is_consistent(text):
         return
     again = SessionConfig(cfg.to_dict())  # what was accepted validates again
     assert again.to_dict() == cfg.to_dict()
-    assert set(cfg.mapping) <= set(cfg.targets)
-    assert "rest" not in cfg.mapping
+    for posture, menu in cfg.menus.to_dict().items():
+        assert set(menu) <= set(cfg.targets)
+        assert all(legal(posture, c) for c in menu.values())
     for sec, keys in SCHEMA.items():
-        if sec != "mapping":
+        if sec != "menu":
             assert set(cfg.to_dict()[sec]) == set(keys)
 
 
@@ -123,15 +125,15 @@ _DECODER_PARAMS = st.dictionaries(
        method=st.sampled_from(["fbcca", "cca", "trca", "nope", "FBCCA"]),
        freqs=st.lists(st.sampled_from([6.0, 13.0, 17.0, 21.0, 40.0, 127.0]), min_size=1,
                       max_size=4, unique=True),
-       n_consecutive=st.integers(1, 100), window_s=st.floats(0.1, 10.0))
-def test_accepted_config_builds_a_decoder_or_says_why(params, method, freqs, n_consecutive,
+       threshold=st.floats(0.01, 100.0), window_s=st.floats(0.1, 10.0))
+def test_accepted_config_builds_a_decoder_or_says_why(params, method, freqs, threshold,
                                                       window_s):
     """A configuration the loader accepts must not fail later with a traceback: building
     its decoder and policy raises only a BCIError (one line for the user)."""
     try:
         cfg = SessionConfig({"decoder": {"method": method, "params": params, "freqs": freqs,
                                          "window_s": window_s},
-                             "policy": {"n_consecutive": n_consecutive}})
+                             "policy": {"threshold": threshold}})
     except ConfigError:
         return
     stream = SimpleNamespace(sfreq=256.0, ch_names=("Oz", "O1", "O2", "POz"))

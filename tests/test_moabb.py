@@ -185,3 +185,17 @@ def test_evaluate_cli_on_a_moabb_dataset(tmp_path):
 
 def test_fake_events_are_the_moabb_labels():
     assert tuple(SSVEPFakeDataset(**SMALL).event_id) == EVENTS
+
+
+def test_ress_augmentation_inside_the_moabb_pipeline():
+    """The training-window augmentation reaches a MOABB pipeline through its parameters."""
+    from bci.decoders import RessFBCCA
+
+    trials = [("13", 13.0), ("17", 17.0), ("21", 21.0)] * 6
+    names = np.array([n for n, _ in trials])
+    ep = _epochs(trials, {"13": 1, "17": 2, "21": 3})
+    params = {"window_s": 1.0, "window_start_s": 0.5}
+    d = MOABBDecoder("ress-fbcca", params=params).fit(ep, names)
+    ref = RessFBCCA(sfreq=256.0, freqs=[13.0, 17.0, 21.0], **params).fit(ep.get_data(), names)
+    np.testing.assert_allclose(d.decoder_.coef_, ref.coef_, rtol=1e-8, atol=1e-12)
+    assert list(d.predict(ep)) == list(ref.predict(ep.get_data()))

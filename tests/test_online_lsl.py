@@ -11,8 +11,9 @@ import pytest
 
 from bci.acquisition import EEGStream
 from bci.decoders import make_decoder
-from bci.online import DecisionPolicy, OnlineLoop, class_labels
-from bci.online.pseudo_online import score_commands
+from bci.evaluation.scoring import Selection, score_trials, totals
+from bci.labels import class_labels
+from bci.online import DecisionPolicy, OnlineLoop
 from bci.sources import SyntheticEEG
 
 SPEED = 4.0
@@ -26,8 +27,9 @@ def test_synthetic_lsl_stream_through_the_loop(unique_name):
         np.zeros((1, 8, 256)), None
     )
     # Times in the policy are LSL timestamps; at 4x they run 4x slower than the data.
-    policy = DecisionPolicy(class_labels(decoder.classes_), n_consecutive=6, min_margin=0.3,
-                            refractory_s=1.0 / SPEED, release_s=1.0 / SPEED)
+    policy = DecisionPolicy(class_labels(decoder.classes_), threshold=1.5, drift=0.2, clip=0.5,
+                            horizon_s=3.0 / SPEED, refractory_s=1.0 / SPEED,
+                            release_s=1.0 / SPEED)
     decisions = []
     stop = threading.Event()
     with SyntheticEEG(SCHEDULE, name=unique_name, speed=SPEED, snr=1.0, seed=3) as src, \
@@ -50,9 +52,9 @@ def test_synthetic_lsl_stream_through_the_loop(unique_name):
     onsets = np.array([t for t, _ in markers])
     labels = [lab for _, lab in markers]
     assert labels[:7] == ["rest", "13.0Hz", "rest", "17.0Hz", "rest", "21.0Hz", "rest"]
-    cmds = [(d.window_end, d.outcome) for d in decisions if d.outcome is not None]
+    cmds = [Selection(d.window_end, d.outcome) for d in decisions if d.outcome is not None]
     end = max(d.window_end for d in decisions if np.isfinite(d.window_end))
-    c = score_commands(cmds, onsets, labels, end)
+    c = totals(score_trials(cmds, onsets, labels, end_s=end))
     assert c["n_hits"] == c["n_target_trials"] == 3, (cmds, markers)
     assert c["n_false_activations"] == 0 and c["n_wrong_commands"] == 0, (cmds, markers)
     # The loop kept up with 4x real time.

@@ -1,4 +1,5 @@
-"""DecisionPolicy: dwell, margin, probability, refractory, latching, release, rest, health."""
+"""DecisionPolicy: evidence against the runner-up, threshold, clip, drift, horizon, refractory,
+latching and release, rest, health, serialisation."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import pytest
 from bci.online import DecisionPolicy
 
 CLASSES = ("13.0Hz", "17.0Hz", "21.0Hz", "rest")
+# log-posterior-like rows: A favours 13 Hz by 1.0 over the runner-up, B 17 Hz, R rest
 A, B, R = [1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
-WEAK_A = [0.50, 0.45, 0.0, 0.0]
+WEAK_A = [0.1, 0.0, 0.0, 0.0]
 
 
 def feed(policy, rows, step=0.1, t0=0.0):
     """Feed rows; return the list of (time, outcome, reason)."""
     out = []
     for i, row in enumerate(rows):
-        t = t0 + i * step
+        t = round(t0 + i * step, 6)
         r = policy.update(t, np.asarray(row, float))
         out.append((round(t, 3), r.outcome, r.reason))
     return out
@@ -29,53 +31,70 @@ def commits(results):
 
 
 def make(**kw):
-    params = dict(n_consecutive=3, min_margin=0.2, refractory_s=0.5, release_s=0.5)
+    params = dict(threshold=3.0, refractory_s=0.5, release_s=0.5, horizon_s=3.0)
     params.update(kw)
     return DecisionPolicy(CLASSES, **params)
 
 
-def test_commits_after_n_consecutive_wins():
+def test_commits_when_the_evidence_reaches_the_threshold():
     res = feed(make(), [A] * 3)
-    assert [r[2] for r in res] == ["dwell", "dwell", "committed"]
+    assert [r[2] for r in res] == ["evidence", "evidence", "committed"]
     assert res[2][1] == "13.0Hz"
 
 
-def test_interrupted_run_restarts_the_count():
-    res = feed(make(), [A, A, B, A, A])
-    assert commits(res) == []
-    assert [r[2] for r in res][-1] == "dwell"
+def test_evidence_is_against_the_strongest_competitor_rest_included():
+    # 13 Hz leads the other targets by 1 but rest is higher still: no evidence at all
+    row = [1.0, 0.0, 0.0, 1.2]
+    res = feed(make(), [row] * 20)
+    assert commits(res) == [] and {r[2] for r in res} == {"rest"}
+    # 13 Hz leads rest by 0.2: five times slower than by 1.0
+    assert commits(feed(make(threshold=0.95), [[1.0, 0.0, 0.0, 0.8]] * 6)) == [(0.4, "13.0Hz")]
 
 
-def test_margin_below_threshold_is_no_control():
-    res = feed(make(), [WEAK_A] * 10)
-    assert commits(res) == []
-    assert {r[2] for r in res} == {"margin"}
-    assert commits(feed(make(min_margin=0.04), [WEAK_A] * 3)) == [(0.2, "13.0Hz")]
+def test_clip_bounds_what_one_window_adds():
+    strong = [10.0, 0.0, 0.0, 0.0]
+    assert commits(feed(make(), [strong])) == [(0.0, "13.0Hz")]
+    res = feed(make(clip=0.5), [strong] * 6)
+    assert commits(res) == [(0.5, "13.0Hz")]
 
 
-def test_min_probability():
-    probs = [0.55, 0.15, 0.15, 0.15]
-    assert commits(feed(make(min_probability=0.6), [probs] * 5)) == []
-    assert commits(feed(make(min_probability=0.5), [probs] * 3)) == [(0.2, "13.0Hz")]
+def test_drift_keeps_weak_sustained_evidence_from_adding_up():
+    assert commits(feed(make(threshold=0.95), [WEAK_A] * 30)) == [(0.9, "13.0Hz")]
+    assert commits(feed(make(threshold=1.0, drift=0.1), [WEAK_A] * 200)) == []
+
+
+def test_evidence_older_than_the_horizon_does_not_count():
+    rows = [A, A] + [WEAK_A] * 25 + [A]
+    # within a long horizon the evidence adds up (2 + 25 * 0.1 > 3) ...
+    assert commits(feed(make(horizon_s=10.0), rows)) != []
+    # ... within 1 s it never does (at most 1 + 9 * 0.1)
+    assert commits(feed(make(horizon_s=1.0), rows)) == []
+
+
+def test_a_run_against_the_target_is_dropped_as_in_a_cusum():
+    # two strong windows, then evidence against 13 Hz: the accumulated 2.0 is lost
+    rows = [A, A] + [B] * 3 + [A, A]
+    res = feed(make(threshold=3.0, refractory_s=0.0), rows)
+    assert commits(res) == [(0.4, "17.0Hz")]  # B reached 3 first; A never reaches 3 again
 
 
 def test_rest_winner_is_no_control():
-    res = feed(make(min_margin=0.0), [R] * 10)
+    res = feed(make(), [R] * 10)
     assert commits(res) == []
     assert {r[2] for r in res} == {"rest"}
 
 
 def test_refractory_blocks_another_target():
-    p = make(refractory_s=1.0)
+    p = make(refractory_s=1.0, release_s=0.0)
     res = feed(p, [A] * 3 + [B] * 12)
-    # B wins from t=0.3; third win at 0.5 is within the refractory (commit at 0.2 + 1.0).
-    assert commits(res) == [(0.2, "13.0Hz"), (1.2, "17.0Hz")]
-    assert ("refractory" in {r[2] for r in res[3:10]})
+    # B reaches the threshold at 0.5, within the refractory period (commit at 0.2 + 1.0)
+    assert commits(res)[0] == (0.2, "13.0Hz")
+    assert commits(res)[1] == (1.2, "17.0Hz")
+    assert "refractory" in {r[2] for r in res[3:12]}
 
 
 def test_latching_blocks_the_same_command_until_released():
     p = make(release_s=0.5)
-    # A held for 3 s: one command only.
     res = feed(p, [A] * 30)
     assert commits(res) == [(0.2, "13.0Hz")]
     assert res[-1][2] == "latched"
@@ -84,15 +103,14 @@ def test_latching_blocks_the_same_command_until_released():
 
 def test_short_dip_does_not_release_the_latch():
     p = make(release_s=0.5)
-    res = feed(p, [A] * 5 + [R] * 3 + [A] * 10)
-    assert commits(res) == [(0.2, "13.0Hz")]
+    assert commits(feed(p, [A] * 5 + [R] * 3 + [A] * 10)) == [(0.2, "13.0Hz")]
 
 
-def test_release_after_release_s_of_no_control():
+def test_release_after_release_s_away_and_fresh_evidence():
     p = make(release_s=0.5)
     res = feed(p, [A] * 5 + [R] * 7 + [A] * 5)
+    # released at 1.0 (0.5 s after the dip began at 0.5); evidence restarts at 1.2
     assert commits(res) == [(0.2, "13.0Hz"), (1.4, "13.0Hz")]
-    assert p.latched == "13.0Hz"
 
 
 def test_another_target_releases_too():
@@ -103,19 +121,24 @@ def test_another_target_releases_too():
 
 def test_without_latching_the_command_repeats():
     p = make(release_s=0.0, refractory_s=0.5)
-    res = feed(p, [A] * 20)
-    assert len(commits(res)) > 1
+    assert len(commits(feed(p, [A] * 20))) > 1
 
 
-def test_unhealthy_window_resets_evidence():
+def test_unhealthy_window_clears_the_evidence():
     p = make()
     p.update(0.0, np.asarray(A))
     p.update(0.1, np.asarray(A))
     r = p.update(0.2, None, healthy=False)
     assert (r.outcome, r.reason, r.winner) == (None, "unhealthy", None)
-    assert p.update(0.3, np.asarray(A)).reason == "dwell"
-    assert p.update(0.4, np.asarray(A)).reason == "dwell"
+    assert p.update(0.3, np.asarray(A)).reason == "evidence"
+    assert p.update(0.4, np.asarray(A)).reason == "evidence"
     assert p.update(0.5, np.asarray(A)).outcome == "13.0Hz"
+
+
+def test_result_reports_the_evidence():
+    p = make()
+    assert p.update(0.0, np.asarray(A)).evidence == pytest.approx(1.0)
+    assert p.update(0.1, np.asarray(A)).evidence == pytest.approx(2.0)
 
 
 def test_reset_forgets_latch():
@@ -126,6 +149,16 @@ def test_reset_forgets_latch():
     assert commits(feed(p, [A] * 3, t0=1.0)) == [(1.2, "13.0Hz")]
 
 
+def test_replay_equals_updates(rng):
+    scores = rng.normal(size=(300, 4))
+    t = np.arange(300) * 0.1
+    p = make(threshold=2.0, clip=1.0, drift=0.2)
+    expected = [(ti, r.outcome) for ti in t.tolist()
+                for r in [p.update(ti, scores[int(round(ti * 10))])] if r.outcome]
+    assert p.replay(t, scores) == expected
+    assert expected  # the stream commits something
+
+
 def test_wrong_number_of_scores():
     with pytest.raises(ValueError, match="Expected 4 scores"):
         make().update(0.0, np.zeros(3))
@@ -134,10 +167,10 @@ def test_wrong_number_of_scores():
 @pytest.mark.parametrize(
     ("kw", "exc", "match"),
     [
-        ({"n_consecutive": 0}, ValueError, "'n_consecutive' must be >= 1"),
-        ({"n_consecutive": 2.5}, TypeError, "'n_consecutive' must be an int"),
-        ({"min_margin": -1.0}, ValueError, "'min_margin' must be in"),
-        ({"min_probability": 1.5}, ValueError, "'min_probability' must be in"),
+        ({"threshold": 0.0}, ValueError, "'threshold' must be in"),
+        ({"drift": -1.0}, ValueError, "'drift' must be in"),
+        ({"clip": 0.0}, ValueError, "'clip' must be in"),
+        ({"horizon_s": 0.0}, ValueError, "'horizon_s' must be in"),
         ({"refractory_s": -0.1}, ValueError, "'refractory_s' must be in"),
         ({"release_s": "1"}, TypeError, "'release_s' must be a number"),
     ],
@@ -152,56 +185,22 @@ def test_bad_classes():
         DecisionPolicy([])
     with pytest.raises(ValueError, match="must be unique"):
         DecisionPolicy(["13.0Hz", "13.0Hz"])
+    with pytest.raises(ValueError, match="no target"):
+        DecisionPolicy(["rest"])
 
 
 def test_to_dict_roundtrip_through_json():
-    p = make(min_margin=0.123, min_probability=0.4)
+    p = make(threshold=1.23, drift=0.1, clip=0.6, horizon_s=2.0)
     q = DecisionPolicy.from_dict(json.loads(json.dumps(p.to_dict())))
     assert q.to_dict() == p.to_dict()
     with pytest.raises(ValueError, match="Unknown decision policy key"):
-        DecisionPolicy.from_dict({**p.to_dict(), "dwell": 3})
+        DecisionPolicy.from_dict({**p.to_dict(), "n_consecutive": 3})
     with pytest.raises(ValueError, match="needs its 'classes'"):
-        DecisionPolicy.from_dict({"n_consecutive": 3})
+        DecisionPolicy.from_dict({"threshold": 3})
 
 
-def _calibration_stream(rng, n_blocks=6, per=40):
-    """Rest blocks with noisy scores (margins up to ~0.3), target blocks with clear winners."""
-    rows, labels = [], []
-    for b in range(n_blocks):
-        for _ in range(per):
-            s = rng.uniform(0, 0.3, 4)
-            s[3] = 0.0
-            rows.append(s)
-            labels.append("rest")
-        target = b % 3
-        for _ in range(per):
-            s = rng.uniform(0, 0.3, 4)
-            s[3] = 0.0
-            s[target] = 0.9
-            rows.append(s)
-            labels.append(CLASSES[target])
-    return np.array(rows), labels
-
-
-def test_fit_thresholds_holds_the_false_activation_target(rng):
-    scores, labels = _calibration_stream(rng)
-    p = make(min_margin=0.0, n_consecutive=2).fit_thresholds(
-        scores, labels, step_s=0.1, max_false_per_min=0.0
-    )
-    assert 0.05 < p.min_margin <= 0.6 + 1e-9
-    fa, hits, wrong = p._simulate(scores, labels, 0.1, p.min_margin)
-    assert (fa, hits, wrong) == (0, 6, 0)
-    # Without calibration (margin 0), rest windows do produce commands.
-    fa0, _, _ = p._simulate(scores, labels, 0.1, 0.0)
-    assert fa0 > 0
-
-
-def test_fit_thresholds_errors(rng):
-    scores, labels = _calibration_stream(rng)
-    p = make()
-    with pytest.raises(ValueError, match="must have shape"):
-        p.fit_thresholds(scores[:, :3], labels, step_s=0.1)
-    with pytest.raises(ValueError, match="'labels' has 3 entries"):
-        p.fit_thresholds(scores, labels[:3], step_s=0.1)
-    with pytest.raises(ValueError, match="without rest windows"):
-        p.fit_thresholds(scores, ["13.0Hz"] * len(labels), step_s=0.1)
+def test_noise_that_adds_no_evidence_releases_the_latch():
+    # after the commit, 13 Hz still leads by 0.1 (below the drift): that is not favouring it
+    p = make(threshold=1.5, drift=0.2, release_s=0.5, refractory_s=0.0)
+    res = feed(p, [A] * 3 + [WEAK_A] * 8 + [A] * 3)
+    assert commits(res) == [(0.1, "13.0Hz"), (1.2, "13.0Hz")]

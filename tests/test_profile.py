@@ -24,7 +24,7 @@ SCHEDULE = ",".join(f"{lab}:4" for lab in ["rest", "13", "17", "21"] * 3)
 @pytest.fixture(scope="module")
 def fitted():
     raw = synthesize_raw(SCHEDULE, seed=3)
-    X, y, _ = epoch(raw, tmin=1.0, window=1.0)
+    X, y, _ = epoch(raw, tmin=1.0, window_s=1.0)
     dec = make_decoder("fbcca", sfreq=raw.info["sfreq"], freqs=[13, 17, 21]).fit(X, y)
     return raw, X, dec
 
@@ -32,12 +32,13 @@ def fitted():
 @pytest.fixture
 def profile(fitted):
     raw, _, dec = fitted
-    pol = DecisionPolicy(["13.0Hz", "17.0Hz", "21.0Hz", "rest"], min_margin=0.7)
+    pol = DecisionPolicy(["13.0Hz", "17.0Hz", "21.0Hz", "rest"], threshold=0.7)
     return SubjectProfile.from_decoder(
         dec, method="fbcca", ch_names=raw.ch_names, sfreq=raw.info["sfreq"], window_s=1.0,
-        command_map={"13.0Hz": "walk", "17.0Hz": "stop"}, policy=pol.to_dict(),
+        menus={"SITTING": {"13.0Hz": "stand"}, "WALKING": {"17.0Hz": "stop"}},
+        policy=pol.to_dict(),
         cv_results=[{"method": "fbcca", "window_s": 1.0, "accuracy": 0.9}],
-        source_recordings=["synthetic"], far_target_per_min=1.0,
+        source_recordings=["synthetic"], max_false_per_min=1.0,
     )
 
 
@@ -71,17 +72,17 @@ def test_round_trip_decodes_identically(profile, saved, fitted):
         loaded = SubjectProfile.load(p)
         assert loaded.ch_names == profile.ch_names and loaded.sfreq == 256.0
         assert loaded.freqs == [13.0, 17.0, 21.0] and loaded.phases == [0.0, 0.0, 0.0]
-        assert loaded.command_map == {"13.0Hz": "walk", "17.0Hz": "stop"}
+        assert loaded.menus == {"SITTING": {"13.0Hz": "stand"}, "WALKING": {"17.0Hz": "stop"}}
         assert loaded.labels == ["13.0Hz", "17.0Hz", "21.0Hz", "rest"]
         np.testing.assert_allclose(loaded.build_decoder().decision_function(X),
                                    dec.decision_function(X))
         pol = loaded.build_policy()
-        assert isinstance(pol, DecisionPolicy) and pol.min_margin == pytest.approx(0.7)
+        assert isinstance(pol, DecisionPolicy) and pol.threshold == pytest.approx(0.7)
     doc = json.loads((saved / "profile.json").read_text())
-    assert doc["schema_version"] == 1 and len(doc["npz_sha256"]) == 64
+    assert doc["schema_version"] == 2 and len(doc["npz_sha256"]) == 64
     assert doc["software_version"] and doc["created"]
     text = loaded.summary()
-    assert "fbcca" in text and "13.0Hz -> walk" in text and "Oz" in text
+    assert "fbcca" in text and "sitting: 13.0Hz -> stand" in text and "Oz" in text
 
 
 def test_missing_and_invalid_json(saved, tmp_path):
@@ -101,9 +102,9 @@ def test_missing_and_invalid_json(saved, tmp_path):
 def test_schema_version_missing_keys_and_types(saved):
     _edit_json(saved, lambda d: d.update(schema_version=99))
     with pytest.raises(ProfileError, match="schema version 99; this ssvep-exo reads schema "
-                                           "version 1"):
+                                           "version 2"):
         SubjectProfile.load(saved)
-    _edit_json(saved, lambda d: d.update(schema_version=1))
+    _edit_json(saved, lambda d: d.update(schema_version=2))
     _edit_json(saved, lambda d: d.pop("ch_names"))
     with pytest.raises(ProfileError, match=r"missing key\(s\) \['ch_names'\]"):
         SubjectProfile.load(saved)
@@ -113,10 +114,13 @@ def test_schema_version_missing_keys_and_types(saved):
     _edit_json(saved, lambda d: d.update(sfreq=-1))
     with pytest.raises(ProfileError, match="'sfreq' must be a positive number"):
         SubjectProfile.load(saved)
-    _edit_json(saved, lambda d: d.update(sfreq=256, command_map={"99.0Hz": "walk"}))
-    with pytest.raises(ProfileError, match="maps label"):
+    _edit_json(saved, lambda d: d.update(sfreq=256, menus={"SITTING": {"99.0Hz": "stand"}}))
+    with pytest.raises(ProfileError, match=r"offers label\(s\) \['99.0Hz'\]"):
         SubjectProfile.load(saved)
-    _edit_json(saved, lambda d: d.update(command_map={}))
+    _edit_json(saved, lambda d: d.update(menus={"SITTING": ["stand"]}))
+    with pytest.raises(ProfileError, match="must map target labels to command names"):
+        SubjectProfile.load(saved)
+    _edit_json(saved, lambda d: d.update(menus={}))
     good_policy = json.loads((saved / "profile.json").read_text())["policy"]
     _edit_json(saved, lambda d: d.update(policy={**good_policy, "speed": 3}))
     with pytest.raises(ProfileError, match="not accepted by DecisionPolicy"):

@@ -80,10 +80,10 @@ _json_values = st.recursive(
 
 
 @_SETTINGS
-@given(key=st.sampled_from(["ch_names", "sfreq", "freqs", "phases", "labels", "command_map",
+@given(key=st.sampled_from(["ch_names", "sfreq", "freqs", "phases", "labels", "menus",
                             "method", "decoder_params", "decoder_meta", "window_s", "policy",
                             "cv_results", "arrays", "npz_sha256", "schema_version", "format",
-                            "far_target_per_min", "extra", "created"]),
+                            "max_false_per_min", "extra", "created"]),
        value=_json_values, drop=st.booleans())
 def test_wrong_values_in_json(original, tmp_path_factory, key, value, drop):
     js, npz = original

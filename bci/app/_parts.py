@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from bci._logging import logger
-from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
+from bci.app.menus import CommandMenus, select, supervisor_mapping
 from bci.errors import BCIError, ConfigError
 from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
 
@@ -175,8 +175,8 @@ class DecoderSetup:
     window_s : float
     channels : list of str
         Channels to select from the stream (empty: all).
-    mapping : dict | None
-        Target -> command from the profile (None: the configuration's).
+    menus : dict | None
+        Posture -> {target: command} from the profile (None: the configuration's).
     profile : SubjectProfile | None
     needs_fit : bool
         A training-free decoder still to be fitted for the stream's rate and channels.
@@ -190,7 +190,7 @@ class DecoderSetup:
     policy: Any
     window_s: float
     channels: list
-    mapping: dict | None = None
+    menus: dict | None = None
     profile: Any = None
     needs_fit: bool = False
     step_s: float = 0.1
@@ -202,9 +202,9 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
 
     With ``decoder.profile`` the subject profile gives the decoder, the decision policy
     (:meth:`~calibration.profile.SubjectProfile.build_policy`), the window, the step its
-    thresholds were calibrated for, the channels and the mapping. Settings given explicitly
+    threshold was calibrated for, the channels and the menus. Settings given explicitly
     (file or command line) win over the profile: ``decoder.window_s``, ``decoder.step_s`` and
-    ``[mapping]``; a window or step other than the profile's is noted (``notes``) and logged
+    ``[menu.*]``; a window or step other than the profile's is noted (``notes``) and logged
     as a warning, because the thresholds were calibrated for the profile's. Otherwise a
     training-free decoder (``decoder.method``, FBCCA by default) on ``decoder.freqs`` with
     the ``[policy]`` settings.
@@ -229,17 +229,29 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
                         step_s=float(dec_cfg.step_s))
 
 
+def from_profile(profile) -> tuple[Any, Any, float, float | None, list[str]]:
+    """What a subject profile gives the online loop: ``(decoder, policy, window_s,
+    step_s, channels)`` (``step_s`` None for profiles made without a recorded step).
+
+    ``ssvep-exo run`` and the pseudo-online evaluation (:mod:`bci.app.online_eval`) both
+    build the loop from here.
+    """
+    cal_step = profile.extra.get("step_s") if isinstance(profile.extra, dict) else None
+    if isinstance(cal_step, bool) or not isinstance(cal_step, (int, float)) or \
+            not (math.isfinite(cal_step) and cal_step > 0):
+        cal_step = None
+    return (profile.build_decoder(), profile.build_policy(), float(profile.window_s),
+            None if cal_step is None else float(cal_step), list(profile.ch_names))
+
+
 def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     """The :class:`DecoderSetup` of a subject profile (see :func:`build_decoder`)."""
-    from calibration.errors import ProfileError
     from calibration.profile import SubjectProfile
 
     dec_cfg = cfg.decoder
     profile = SubjectProfile.load(dec_cfg.profile)
-    decoder = profile.build_decoder()
-    policy = profile.build_policy()
+    decoder, policy, window_s, cal_step, channels = from_profile(profile)
     notes: list[str] = []
-    window_s = float(profile.window_s)
     if cfg.is_explicit("decoder.window_s") and \
             not math.isclose(float(dec_cfg.window_s), window_s, rel_tol=1e-6):
         notes.append(
@@ -247,10 +259,6 @@ def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
             f"{window_s:g} s windows; its decoder and thresholds were calibrated on "
             f"{window_s:g} s windows (drop decoder.window_s / --window to use them)")
         window_s = float(dec_cfg.window_s)
-    cal_step = profile.extra.get("step_s") if isinstance(profile.extra, dict) else None
-    if isinstance(cal_step, bool) or not isinstance(cal_step, (int, float)) or \
-            not (math.isfinite(cal_step) and cal_step > 0):
-        cal_step = None  # profiles made without a recorded step
     step_s = float(dec_cfg.step_s)
     if cal_step is not None:
         if not cfg.is_explicit("decoder.step_s"):
@@ -258,19 +266,25 @@ def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
         elif not math.isclose(step_s, float(cal_step), rel_tol=1e-6):
             notes.append(
                 f"decoder.step_s = {step_s:g} s differs from the {float(cal_step):g} s step "
-                f"the profile's thresholds (n_consecutive {policy.n_consecutive}, min_margin "
-                f"{policy.min_margin:.3g}) were calibrated at; commands will come at another "
-                "pace and false activations may differ (drop decoder.step_s to use the "
-                "profile's)")
+                f"the profile's threshold ({policy.threshold:.3g}) was calibrated at; commands "
+                "will come at another pace and false activations may differ (drop "
+                "decoder.step_s to use the profile's)")
     for note in notes:
         logger.warning("%s", note)
-    mapping = dict(profile.command_map) or None
-    if cfg.explicit_mapping:
-        mapping = dict(cfg.mapping)
-    elif mapping:  # checked here, before anything is opened
-        to_commands(mapping, where=f"profile {dec_cfg.profile}", error=ProfileError)
-    return DecoderSetup(decoder, policy, window_s, list(profile.ch_names), mapping, profile,
+    menus = {k: dict(v) for k, v in profile.menus.items()} or None
+    if cfg.explicit_menus:
+        menus = cfg.menus.to_dict()
+    return DecoderSetup(decoder, policy, window_s, channels, menus, profile,
                         step_s=step_s, notes=notes)
+
+
+def profile_menus(setup: DecoderSetup, cfg: SessionConfig) -> CommandMenus:
+    """The session's menus with a profile: the configuration's when given explicitly, else
+    the profile's (or the defaults for its lights), checked against the supervisor's table."""
+    targets = [c for c in setup.profile.labels if not is_rest(c)]
+    where = cfg.origin + " [menu]" if cfg.explicit_menus else \
+        f"the menus of profile {cfg.decoder.profile}"
+    return CommandMenus.build(setup.menus, targets, where=where)
 
 
 def make_policy(cfg: SessionConfig, classes):
@@ -279,9 +293,8 @@ def make_policy(cfg: SessionConfig, classes):
 
     p = cfg.policy
     return DecisionPolicy(
-        list(classes), n_consecutive=p.n_consecutive, min_margin=p.min_margin,
-        min_probability=p.min_probability or None, refractory_s=p.refractory_s,
-        release_s=p.release_s)
+        list(classes), threshold=p.threshold, drift=p.drift, clip=p.clip,
+        horizon_s=p.horizon_s, refractory_s=p.refractory_s, release_s=p.release_s)
 
 
 def fit_training_free(decoder, stream, window_s: float):
@@ -337,24 +350,26 @@ def open_driver(url: str, cfg: SessionConfig):
     return ExoskeletonDriver(url, baudrate=cfg.device.baudrate).open()
 
 
-def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log):
-    """The safety supervisor over ``driver`` with the session's mapping."""
+def make_supervisor(driver, cfg: SessionConfig, menus: CommandMenus, *, log,
+                    confirm_window_s: float | None = None):
+    """The safety supervisor over ``driver``; the menus choose the commands it is given."""
     from devices.safety import SafetySupervisor
 
-    mapping = to_commands(mapping, where="the command map")
+    kw = {} if confirm_window_s is None else {"confirm_window_s": confirm_window_s}
     return SafetySupervisor(
-        driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
+        driver, supervisor_mapping(menus), walk_steps=cfg.device.walk_steps,
+        turn_deg=cfg.device.turn_deg,
         confirm_posture_changes=cfg.device.confirm_posture_changes,
-        label_key=normalize_label, log=log)
+        label_key=normalize_label, log=log, **kw)
 
 
-def apply_decision(supervisor, d) -> dict | None:
+def apply_decision(supervisor, d, *, menus: CommandMenus, driver) -> dict | None:
     """Hand one decision to the supervisor; return the command event or None.
 
     A stalled stream, a failing decoder, decoder lag and bad signal go to the supervisor's
     stop rules (bad signal, stalls and decoder failures inhibit motion until a healthy window
-    is decoded); a committed target goes
-    to ``on_selection``; rest / no control moves nothing.
+    is decoded); a committed target becomes the command its light means in the current
+    posture (:func:`bci.app.menus.select`); rest / no control moves nothing.
     """
     if d.reason == "stalled" or d.health.stalled:
         supervisor.on_stream_stalled("EEG stream stalled")
@@ -374,22 +389,7 @@ def apply_decision(supervisor, d) -> dict | None:
         supervisor.on_health(True, "signal usable again")
     if d.outcome is None or is_rest(d.outcome):
         return None
-    t0 = time.monotonic()
-    out = supervisor.on_selection(d.outcome)
-    return command_event(d.outcome, out, time.monotonic() - t0)
-
-
-def command_event(label: str, out: Any, dt: float) -> dict:
-    """The closed loop's ``"command"`` event for a supervisor :class:`Outcome`."""
-    result = {"forwarded": "executed", "refused": "refused", "rejected": "refused",
-              "awaiting_confirmation": "awaiting_confirmation", "failed": "failed",
-              "ignored": "ignored"}.get(out.status, out.status)
-    reason = out.reason
-    if out.status == "rejected":
-        reason = f"controller NAK {reason}"
-    return {"label": label, "command": out.command.value if out.command else None,
-            "result": result, "reason": reason,
-            "rtt_s": round(dt, 4) if result == "executed" else None}
+    return {**select(menus, supervisor, driver, d.outcome), "t_decision": d.window_end}
 
 
 def on_stall(supervisor, why: str) -> None:

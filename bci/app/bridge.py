@@ -60,7 +60,8 @@ class Bridge:
                     self.ctx.log_event("decisions_stalled", {})
                     _parts.on_stall(self.supervisor, "decisions stream silent")
                     continue
-                res = _parts.apply_decision(self.supervisor, item)
+                res = _parts.apply_decision(self.supervisor, item, menus=self.ctx.menus,
+                                            driver=self.supervisor.driver)
                 if res is not None:
                     self._on_command(item, res)
             except Exception:  # noqa: BLE001 - keep the bridge alive; the driver stops on loss
@@ -71,7 +72,7 @@ class Bridge:
         self.ctx.record.add_event(lsl_clock(), "command", res)
         cmd, result = res.get("command"), res.get("result")
         reason = res.get("reason") or ""
-        self.ctx.view.last_command = f"{cmd} ({d.outcome}): {result}" + (
+        self.ctx.view.last_command = f"{d.outcome} -> {cmd or 'nothing'}: {result}" + (
             f" - {reason}" if reason else "")
         self.ctx.log_event("command", res)
 

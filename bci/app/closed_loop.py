@@ -126,8 +126,8 @@ class ClosedLoopSession:
         self.stop_event = stop_event or threading.Event()
         self.install_signal_handlers = install_signal_handlers
         self.role = config.session.role
-        self.record = SessionRecord(mapping=dict(config.mapping))
-        self.view = ViewState(role=self.role, mapping=dict(config.mapping))
+        self.record = SessionRecord()
+        self.view = ViewState(role=self.role)
         self.stopped_by = ""
         self.files: dict[str, Path] = {}
         self.summary: dict = {}
@@ -288,9 +288,7 @@ class ClosedLoopSession:
         if decoding is not None and decoding.recorder is not None:
             self.files["recording"] = self.folder / "recording.xdf"
         self.summary, written = session_files.write_results(
-            self.folder, self.record,
-            grace_s=decoding.window_s if decoding is not None else 1.0,
-            extra=extra, drove=device is not None, say=self.say)
+            self.folder, self.record, extra=extra, drove=device is not None, say=self.say)
         self.files.update(written)
 
     def report(self) -> str:

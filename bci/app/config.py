@@ -1,8 +1,8 @@
 """Session configuration: every setting of ``ssvep-exo run``, read from TOML.
 
 A configuration file has the sections ``[session]``, ``[source]``, ``[decoder]``,
-``[policy]``, ``[mapping]``, ``[device]`` and ``[lsl]``; every key is optional and has the
-default listed in :data:`SCHEMA` (documented in ``docs/configuration.md``). Unknown sections
+``[policy]``, ``[menu.<posture>]``, ``[device]`` and ``[lsl]``; every key is optional and
+has the default listed in :data:`SCHEMA` (documented in ``docs/configuration.md``). Unknown sections
 or keys are rejected with a "Did you mean ...?" hint, and wrong types or out-of-range values
 raise :class:`bci.errors.ConfigError` naming the key and the file. Command-line flags override
 the file through :meth:`SessionConfig.with_overrides`.
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bci._check import suggest
+from bci.app.menus import CommandMenus
 from bci.errors import ConfigError
-from bci.labels import REST_LABEL, freq_label, label_to_freq
+from bci.labels import freq_label
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,10 +36,15 @@ else:  # pragma: no cover
 
 ROLES = ("all", "decoder", "bridge")
 SOURCE_KINDS = ("synthetic", "lsl", "replay")
-COMMAND_NAMES = ("stand", "sit", "walk", "turn_left", "turn_right", "stop")
 
-#: Default schedule of the synthetic source: rest, then each default target in turn.
-DEFAULT_SCHEDULE = "rest:4,13:5,rest:4,17:5,rest:4,21:5,rest:4"
+#: Policy of the training-free decoder (``decoder.method`` without a profile): evidence in
+#: FBCCA score units, chosen leave-one-subject-out on the dev recordings for the default
+#: false-activation budget (docs/evaluation.md).
+TRAINING_FREE_POLICY = {"threshold": 1.0, "drift": 0.2, "clip": 0.25, "horizon_s": 3.0}
+
+#: Default schedule of the synthetic source: with the default menus, 13 then 17 Hz stand up
+#: (the second selection confirms), 13 walks, 17 turns, 21 twice sits down.
+DEFAULT_SCHEDULE = "rest:4,13:4,17:4,rest:4,13:5,rest:4,17:5,rest:4,21:5,rest:3,21:5,rest:3"
 
 
 def _num(low: float | None = None, high: float | None = None, *, low_open: bool = False):
@@ -138,8 +144,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
                      "rest or a frequency)"),
         "speed": (1.0, _num(0.0, 100.0, low_open=True), "synthetic/replay speed factor "
                   "(1 = real time)"),
-        "snr": (0.3, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
-                "(0.3: realistic; the demo uses a clearer 0.6)"),
+        "snr": (0.5, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
+                "(0.5: a clear responder; 0.3: a weak one; the demo uses 0.6)"),
         "seed": (0, _int(0), "synthetic source: random seed"),
         "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
         "stall_timeout_s": (0.4, _num(0.0, 60.0, low_open=True), "no sample for this long = "
@@ -162,15 +168,20 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
         "params": ({}, _table, "extra keyword arguments of the decoder (e.g. n_harmonics)"),
     },
     "policy": {
-        "n_consecutive": (4, _int(1, 100), "windows in a row a target must win"),
-        "min_margin": (0.0, _num(0.0), "minimum top-minus-second score to count a win"),
-        "min_probability": (0.0, _num(0.0, 1.0), "minimum top probability to count a win, "
-                            "for decoders whose scores are probabilities (0: not used)"),
+        "threshold": (TRAINING_FREE_POLICY["threshold"], _num(0.0, low_open=True),
+                      "evidence a target must accumulate to be committed (a profile "
+                      "brings its own, set for its false-activation budget)"),
+        "drift": (TRAINING_FREE_POLICY["drift"], _num(0.0), "subtracted from each "
+                  "window's evidence (weak sustained evidence never adds up)"),
+        "clip": (TRAINING_FREE_POLICY["clip"], _num(0.0, low_open=True), "largest "
+                 "evidence one window can add"),
+        "horizon_s": (TRAINING_FREE_POLICY["horizon_s"], _num(0.0, 60.0, low_open=True),
+                      "evidence older than this no longer counts, seconds"),
         "refractory_s": (1.0, _num(0.0, 60.0), "no new command for this long after one"),
         "release_s": (1.0, _num(0.0, 60.0), "the same target is committed again only after "
-                      "no-control for this long"),
+                      "the decoder stopped favouring it for this long"),
     },
-    "mapping": {},  # free keys: target label -> command name (checked in _check_mapping)
+    "menu": {},  # free keys: posture -> {target label: command} (checked in CommandMenus)
     "device": {
         "port": ("", _str(), "serial URL of the exoskeleton controller (device path, "
                  "socket://host:port, rfc2217://...); empty: the simulated exoskeleton"),
@@ -190,7 +201,6 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
     },
 }
 
-DEFAULT_MAPPING = {"13.0Hz": "walk", "17.0Hz": "turn_left", "21.0Hz": "stop"}
 
 
 @dataclasses.dataclass
@@ -216,7 +226,8 @@ class SessionConfig:
 
     Build it with :func:`load_config` (file) or ``SessionConfig()`` (defaults). Sections are
     attributes: ``cfg.session``, ``cfg.source``, ``cfg.decoder``, ``cfg.policy``,
-    ``cfg.device``, ``cfg.lsl``; ``cfg.mapping`` is a dict target label -> command name.
+    ``cfg.device``, ``cfg.lsl``; ``cfg.menus`` (:class:`bci.app.menus.CommandMenus`) says
+    what each light means in each posture.
 
     Parameters
     ----------
@@ -229,6 +240,11 @@ class SessionConfig:
     def __init__(self, data: Mapping[str, Any] | None = None, origin: str = "<defaults>"):
         self.origin = origin
         data = dict(data or {})
+        if "mapping" in data:
+            raise ConfigError(
+                f"{origin}: [mapping] was replaced by posture-aware menus: what a light means "
+                "depends on the posture, e.g. [menu.sitting] \"13.0Hz\" = \"stand\" and "
+                "[menu.standing] \"13.0Hz\" = \"walk\" (see docs/configuration.md).")
         for sec in data:
             if sec not in SCHEMA:
                 raise ConfigError(
@@ -237,7 +253,7 @@ class SessionConfig:
                 )
         self._sections: dict[str, dict[str, Any]] = {}
         for sec, keys in SCHEMA.items():
-            if sec == "mapping":
+            if sec == "menu":
                 continue
             given = data.get(sec, {})
             if not isinstance(given, dict):
@@ -249,23 +265,17 @@ class SessionConfig:
             self._sections[sec] = values
         #: ``"section.key"`` settings given in the file or as overrides (not defaults).
         self.explicit: frozenset[str] = frozenset(
-            f"{sec}.{key}" for sec, given in data.items() if sec != "mapping"
+            f"{sec}.{key}" for sec, given in data.items() if sec != "menu"
             and isinstance(given, dict) for key in given)
-        mapping = data.get("mapping")
-        #: True when the mapping was given (file or overrides), not derived from the defaults.
-        self.explicit_mapping = mapping is not None
-        if mapping is None:
-            mapping = {freq_label(f): c for f, c in self._default_mapping().items()}
-        self.mapping = self._check_mapping(mapping)
-
-    def _default_mapping(self) -> dict[float, str]:
-        freqs = self._sections["decoder"]["freqs"]
-        defaults = {label_to_freq(k): v for k, v in DEFAULT_MAPPING.items()}
-        cmds = [c for c in ("walk", "turn_left", "stop", "stand", "sit", "turn_right")]
-        out = {}
-        for i, f in enumerate(freqs):
-            out[float(f)] = defaults.get(float(f), cmds[i % len(cmds)])
-        return out
+        menus = data.get("menu")
+        if menus is not None and (not isinstance(menus, dict) or not all(
+                isinstance(v, dict) for v in menus.values())):
+            raise ConfigError(f"{origin}: [menu] must hold one table per posture, e.g. "
+                              "[menu.standing] \"13.0Hz\" = \"walk\".")
+        #: True when menus were given (file or overrides), not the defaults for the lights.
+        self.explicit_menus = bool(menus)
+        #: What each light means in each posture (checked against the safety supervisor).
+        self.menus = CommandMenus.build(menus or None, self.targets, where=f"{origin}: [menu]")
 
     def _set(self, sec: str, key: str, val: Any) -> None:
         keys = SCHEMA[sec]
@@ -278,39 +288,6 @@ class SessionConfig:
         if problem:
             problem, hint = problem if isinstance(problem, tuple) else (problem, "")
             raise ConfigError(f"{self.origin}: '{sec}.{key}' {problem}, got {val!r}.{hint}")
-
-    def _check_mapping(self, mapping: Any) -> dict[str, str]:
-        if not isinstance(mapping, dict) or not mapping:
-            raise ConfigError(f"{self.origin}: [mapping] must map target labels to commands.")
-        freqs = {freq_label(f) for f in self._sections["decoder"]["freqs"]}
-        out: dict[str, str] = {}
-        for label, cmd in mapping.items():
-            try:
-                freq = label_to_freq(label)
-            except ValueError:
-                raise ConfigError(
-                    f"{self.origin}: 'mapping.{label}' is not a target label; use a frequency "
-                    f"such as \"13.0Hz\"."
-                ) from None
-            if freq is None:
-                raise ConfigError(
-                    f"{self.origin}: 'mapping.{label}': {REST_LABEL!r} (no control) never moves "
-                    "the exoskeleton and cannot be mapped."
-                )
-            if not isinstance(cmd, str) or cmd not in COMMAND_NAMES:
-                raise ConfigError(
-                    f"{self.origin}: 'mapping.{label}' must be one of "
-                    f"{', '.join(map(repr, COMMAND_NAMES))}, got {cmd!r}."
-                    f"{suggest(str(cmd), COMMAND_NAMES)}"
-                )
-            key = freq_label(freq)
-            if key not in freqs:
-                raise ConfigError(
-                    f"{self.origin}: 'mapping.{label}' names {freq:g} Hz, which is not in "
-                    f"decoder.freqs {sorted(freqs)}."
-                )
-            out[key] = cmd
-        return out
 
     def __getattr__(self, name: str) -> Section:
         sections = self.__dict__.get("_sections", {})
@@ -331,17 +308,17 @@ class SessionConfig:
             if val is None:
                 continue
             sec, _, key = dotted.partition(".")
-            if sec == "mapping":
-                data["mapping"] = dict(val)
+            if sec == "menu":
+                data["menu"] = {p: dict(m) for p, m in dict(val).items()}
                 continue
             if sec not in SCHEMA:
                 raise ConfigError(f"unknown setting {dotted!r}.{suggest(sec, SCHEMA)}")
             data.setdefault(sec, {})[key] = val
-        if not self.explicit_mapping and overrides.get("mapping") is None:
-            data.pop("mapping", None)  # derived from decoder.freqs again
+        if not self.explicit_menus and overrides.get("menu") is None:
+            data.pop("menu", None)  # the defaults for decoder.freqs again
         new = SessionConfig(data, origin=f"{self.origin} (with command-line options)")
         new.explicit = self.explicit | {k for k, v in overrides.items()
-                                        if v is not None and not k.startswith("mapping")}
+                                        if v is not None and not k.startswith("menu")}
         return new
 
     def is_explicit(self, dotted: str) -> bool:
@@ -354,7 +331,7 @@ class SessionConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain (TOML/JSON-able) form of every setting."""
         out = {sec: copy.deepcopy(v) for sec, v in self._sections.items()}
-        out["mapping"] = dict(self.mapping)
+        out["menu"] = {p.lower(): m for p, m in self.menus.to_dict().items()}
         return out
 
     @property

@@ -17,6 +17,7 @@ import pylsl
 from bci._logging import logger
 from bci.app.config import SessionConfig
 from bci.app.live_view import ViewState
+from bci.app.menus import CommandMenus
 from bci.app.record import SessionRecord
 from bci.online import SessionLog
 
@@ -63,6 +64,9 @@ class SessionContext:
     workers : Workers
     log : bci.online.SessionLog | None
         ``session.jsonl`` once open (see :meth:`log_event`).
+    menus : CommandMenus | None
+        What each light means in each posture: the configuration's, or the profile's once
+        the decoding side is set up (None: the configuration's).
     """
 
     cfg: SessionConfig
@@ -74,6 +78,17 @@ class SessionContext:
     request_stop: Callable[[str], None]
     workers: Workers = field(default_factory=Workers)
     log: SessionLog | None = None
+    menus: CommandMenus | None = None
+
+    def __post_init__(self) -> None:
+        if self.menus is None:
+            self.menus = self.cfg.menus
+        self.record.menus = self.menus.to_dict()
+
+    def use_menus(self, menus: CommandMenus) -> None:
+        """Switch to ``menus`` (a profile's) before anything is selected."""
+        self.menus = menus
+        self.record.menus = menus.to_dict()
 
     def log_event(self, event: str, data: dict) -> None:
         """Append an event to ``session.jsonl``; a failing disk is logged, never raised."""

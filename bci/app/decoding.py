@@ -18,8 +18,8 @@ from collections.abc import Callable
 from bci._logging import logger
 from bci.app import _parts
 from bci.app.context import SessionContext, safe_close
-from bci.labels import freq_label, is_rest
-from bci.online import DecisionsOutlet, OnlineLoop, class_labels
+from bci.labels import class_labels, freq_label, is_rest
+from bci.online import DecisionsOutlet, OnlineLoop
 
 
 class DecodingSide:
@@ -32,7 +32,7 @@ class DecodingSide:
     Attributes
     ----------
     setup : bci.app._parts.DecoderSetup
-        Decoder, policy, window, step, channels, mapping (from the profile or the settings).
+        Decoder, policy, window, step, channels, menus (from the profile or the settings).
     source_player : SyntheticEEG | RecordingPlayer | None
         The source this session publishes (synthetic or replay), else None.
     stream : bci.acquisition.EEGStream | None
@@ -48,9 +48,8 @@ class DecodingSide:
     def __init__(self, ctx: SessionContext) -> None:
         self.ctx = ctx
         self.setup = _parts.build_decoder(ctx.cfg)
-        if self.setup.mapping:
-            ctx.record.mapping = dict(self.setup.mapping)
-            ctx.view.mapping = dict(self.setup.mapping)
+        if self.setup.profile is not None:
+            ctx.use_menus(_parts.profile_menus(self.setup, ctx.cfg))
         self.source_player = None
         self.stream = None
         self.markers = None
@@ -137,11 +136,10 @@ class DecodingSide:
         classes = class_labels(setup.decoder.classes_)
         ctx.record.classes = list(classes)
         ctx.view.classes = list(classes)
-        ctx.view.threshold = None
-        ctx.view.min_margin = float(policy.min_margin)
+        ctx.view.threshold = float(policy.threshold)
         ctx.view.rule = (
-            f"a target must win {policy.n_consecutive} windows in a row"
-            + (f" by a margin >= {policy.min_margin:g}" if policy.min_margin else "")
+            f"a target's evidence over the best other class must add up to "
+            f"{policy.threshold:.3g} within {policy.horizon_s:g} s"
             + ("; the decoder's 'rest' class means no control"
                if any(is_rest(c) for c in classes) else ""))
         self.outlet = DecisionsOutlet(

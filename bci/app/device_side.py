@@ -49,7 +49,7 @@ class DeviceSide:
             ctx.say(f"No exoskeleton port given: using the simulated exoskeleton on {port}")
         self.driver = _parts.open_driver(port, cfg)
         stack.callback(self.close)
-        self.supervisor = _parts.make_supervisor(self.driver, cfg, ctx.record.mapping,
+        self.supervisor = _parts.make_supervisor(self.driver, cfg, ctx.menus,
                                                  log=self._supervisor_log)
         ctx.log_event("device_open", {"port": port, "simulated": self.simulator is not None})
 
@@ -62,7 +62,8 @@ class DeviceSide:
         self.ctx.log_event("device_closed", {})
 
     def poll(self) -> None:
-        """Copy the latest telemetry (pose, posture) and the last ACK to the record and view."""
+        """Copy the latest telemetry (pose, posture, the posture's menu) and the last ACK to the
+        record and view."""
         if self.driver is None:
             return
         view = self.ctx.view
@@ -72,6 +73,8 @@ class DeviceSide:
                                      tel["state"])
             view.posture = tel["state"]
             view.pose = (tel["x"], tel["y"], tel["heading"])
+            view.menu = self.ctx.menus.menu(tel["state"])
+            view.menu_line = self.ctx.menus.describe(tel["state"])
         view.last_ack = _parts.last_ack(self.driver)
 
     def _supervisor_log(self, event: str, data: dict) -> None:

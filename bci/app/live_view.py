@@ -1,8 +1,9 @@
 """Terminal live view of a closed-loop session, refreshed in place.
 
-Shows one bar per target with its current score and the no-control threshold, the current
-decision, the exoskeleton's posture, pose and last ACK, signal health per channel and the
-processing latency. When the output is not a terminal (a pipe, a log file, CI) it prints one
+Shows one bar per class with its current score and what its light means in the current
+posture (the command menu), the decision policy's accumulated evidence against its threshold,
+the current decision, the exoskeleton's posture, pose and last ACK, signal health per
+channel and the processing latency. When the output is not a terminal (a pipe, a log file, CI) it prints one
 plain line every few seconds instead.
 """
 
@@ -30,19 +31,18 @@ class ViewState:
         Class labels in score order.
     scores : list of float
         Latest scores.
-    mapping : dict
-        Target label -> command name.
+    menu : dict
+        What each light means in the current posture (target label -> command).
+    menu_line : str
+        The current posture's menu in words.
     threshold : float | None
-        No-control threshold on the score axis (None: not shown).
+        The policy's evidence threshold (None: not shown).
+    evidence : float | None
+        The largest accumulated evidence for a target after the last window.
     rule : str
-        The policy's no-control rule in words (dwell, margin, rest class).
-    margin : float | None
-        Top-minus-second score of the last window.
-    min_margin : float | None
-        The policy's margin: each target's bar marks (with ``|``) the score it must reach to
-        count as a win (the best other score plus the margin).
+        The policy's no-control rule in words.
     decision : str
-        Current decision text (e.g. ``"13.0Hz -> walk"`` or ``"no control (margin)"``).
+        Current decision text (e.g. ``"13.0Hz selected"`` or ``"no control: rest"``).
     last_command : str
         Last command and what became of it.
     posture : str
@@ -64,8 +64,10 @@ class ViewState:
 
     classes: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
-    mapping: dict[str, str] = field(default_factory=dict)
+    menu: dict[str, str] = field(default_factory=dict)
+    menu_line: str = ""
     threshold: float | None = None
+    evidence: float | None = None
     decision: str = "waiting for data"
     last_command: str = "-"
     posture: str = "?"
@@ -79,18 +81,15 @@ class ViewState:
     elapsed_s: float = 0.0
     role: str = "all"
     rule: str = ""
-    margin: float | None = None
-    min_margin: float | None = None
     alert: str = ""
 
     def show_decision(self, d) -> None:
-        """Show one :class:`bci.online.Decision`: scores, margin, signal health, outcome."""
+        """Show one :class:`bci.online.Decision`: scores, evidence, signal health, outcome."""
         if d.classes and not self.classes:
             self.classes = list(d.classes)
         if d.scores:
             self.scores = list(d.scores)
-            top = sorted(d.scores, reverse=True)
-            self.margin = top[0] - top[1] if len(top) > 1 else None
+        self.evidence = float(getattr(d, "evidence", 0.0))
         self.n_decisions += 1
         self.latency_ms = 1000.0 * d.latency_s
         bad = {}
@@ -104,7 +103,7 @@ class ViewState:
         self.stream_status = "stalled" if d.health.stalled else (
             "ok" if d.health.ok else "bad signal")
         if d.outcome is not None and not is_rest(d.outcome):
-            self.decision = f"{d.outcome} -> {self.mapping.get(d.outcome, '?')}"
+            self.decision = f"{d.outcome} selected"
         else:
             top = f" (top: {d.winner})" if d.winner else ""
             self.decision = f"no control: {d.reason}{top}"
@@ -183,24 +182,20 @@ def render_lines(state: ViewState) -> list[str]:
             scores, lo, hi, title = probs, 0.0, 1.0, "probabilities"
         else:
             lo = min(0.0, min(scores))
-            hi = max(max(scores), state.threshold or 0.0, 1e-9)
+            hi = max(max(scores), 1e-9)
             title = "scores"
-        thr = "" if state.threshold is None else f"   ('|' = no-control threshold "\
-            f"{state.threshold:.2f})"
-        lines.append(title + thr)
-        per_bar = probs is None and state.min_margin is not None and len(scores) > 1
-        if per_bar:
-            hi = max(hi, max(scores) + state.min_margin)
-            lines[-1] += "   ('|' = score needed to win: best other + margin)"
-        for i, (c, s) in enumerate(zip(state.classes, scores)):
-            cmd = state.mapping.get(c, "" if c != "rest" else "no control")
-            thr = state.threshold
-            if per_bar:
-                thr = max(v for j, v in enumerate(scores) if j != i) + state.min_margin
-            lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, thr)}] {s:6.3f}")
+        lines.append(title + "   (command: what the light means now)")
+        for c, s in zip(state.classes, scores):
+            cmd = state.menu.get(c, "-") if c != "rest" else "no control"
+            lines.append(f"  {c:>8} {cmd:>10} [{_bar(s, lo, hi, None)}] {s:6.3f}")
+    if state.threshold is not None:
+        ev = state.evidence or 0.0
+        lines.append(f"evidence     [{_bar(ev, 0.0, 1.25 * state.threshold, state.threshold)}]"
+                     f" {ev:.2f} ('|' = threshold {state.threshold:.2f})")
     if state.rule:
-        m = "" if state.margin is None else f"  (margin now {state.margin:.3f})"
-        lines.append(f"no-control rule: {state.rule}{m}")
+        lines.append(f"no-control rule: {state.rule}")
+    if state.menu_line:
+        lines.append(f"menu: {state.menu_line}")
     lines.append(f"decision: {state.decision}")
     lines.append(f"last command: {state.last_command}")
     pose = "-" if state.pose is None else (
@@ -225,7 +220,8 @@ def render_plain(state: ViewState) -> str:
     alert = f" !! {state.alert}" if state.alert else ""
     return (f"[{state.elapsed_s:6.1f}s]{alert} stream={state.stream_status}{best} "
             f"decision={state.decision!r} last={state.last_command!r} "
-            f"posture={state.posture} ack={state.last_ack!r} signal={bad}{lat}")
+            f"posture={state.posture} menu={state.menu_line!r} ack={state.last_ack!r} "
+            f"signal={bad}{lat}")
 
 
 class LiveView:

@@ -33,7 +33,8 @@ class DecisionItem(Mapping):
     dicts took 21 MB (measured by scripts/soak.py, whose target is < 20 MB growth an hour).
     """
 
-    __slots__ = ("t", "scores", "outcome", "winner", "reason", "latency_s", "health_ok")
+    __slots__ = ("t", "t_end", "scores", "outcome", "winner", "reason", "latency_s",
+                 "health_ok", "evidence")
 
     def __init__(self, **values: Any) -> None:
         for key in self.__slots__:
@@ -62,11 +63,12 @@ class SessionRecord:
     ----------
     classes : list of str
         Class labels of the decoder, in score order.
-    mapping : dict
-        Target label -> command name.
+    menus : dict
+        Posture -> {target label: command name} (what each light means in each posture).
     decisions : list of DecisionItem
-        Read like dicts: ``{"t", "scores", "outcome", "winner", "reason", "latency_s",
-        "health_ok"}``.
+        Read like dicts: ``{"t", "t_end", "scores", "outcome", "winner", "reason",
+        "latency_s", "health_ok", "evidence"}`` (``t``: when decided; ``t_end``: the decoded
+        window's last sample).
     cues : list of tuple (float, str)
         Cue onsets and labels (from the source's marker stream) where cues exist.
     events : list of dict
@@ -80,7 +82,7 @@ class SessionRecord:
     """
 
     classes: list[str] = field(default_factory=list)
-    mapping: dict[str, str] = field(default_factory=dict)
+    menus: dict[str, dict[str, str]] = field(default_factory=dict)
     decisions: list[dict] = field(default_factory=list)
     cues: list[tuple[float, str]] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
@@ -93,12 +95,14 @@ class SessionRecord:
         """Record a :class:`bci.online.decision.Decision`."""
         item = DecisionItem(
             t=float(d.timestamp),
+            t_end=float(d.window_end),
             scores=array("d", d.scores),
             outcome=d.outcome,
             winner=d.winner,
             reason=d.reason,
             latency_s=float(d.latency_s),
             health_ok=bool(d.health.ok),
+            evidence=float(getattr(d, "evidence", 0.0)),
         )
         with self.lock:
             if not self.classes and d.classes:
@@ -137,7 +141,7 @@ class SessionRecord:
         with self.lock:
             return SessionRecord(
                 classes=list(self.classes),
-                mapping=dict(self.mapping),
+                menus={k: dict(v) for k, v in self.menus.items()},
                 decisions=list(self.decisions),
                 cues=list(self.cues),
                 events=list(self.events),

@@ -42,7 +42,7 @@ def new_folder(output: str, role: str) -> Path:
     raise RuntimeError("could not create a unique session folder")
 
 
-def write_results(folder: Path, record: SessionRecord, *, grace_s: float, extra: dict,
+def write_results(folder: Path, record: SessionRecord, *, extra: dict,
                   drove: bool, say) -> tuple[dict, dict[str, Path]]:
     """Write ``summary.json`` and the plots; return the summary and the files written.
 
@@ -50,8 +50,6 @@ def write_results(folder: Path, record: SessionRecord, *, grace_s: float, extra:
     ----------
     folder : Path
     record : SessionRecord
-    grace_s : float
-        See :func:`bci.app.summary.summarize` (the decoding window).
     extra : dict
         Added to the summary (``stopped_by``, ``role``, ...).
     drove : bool
@@ -59,7 +57,7 @@ def write_results(folder: Path, record: SessionRecord, *, grace_s: float, extra:
     say : callable
         Prints a message (a file that could not be written).
     """
-    summary = summarize(record, grace_s=grace_s)
+    summary = summarize(record)
     summary.update(extra)
     files: dict[str, Path] = {}
     try:

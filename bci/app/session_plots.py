@@ -9,6 +9,7 @@ import numpy as np
 
 from bci.app.record import SessionRecord
 from bci.app.summary import _canon
+from bci.labels import label_to_freq
 
 
 def _pyplot():
@@ -21,7 +22,8 @@ def _pyplot():
 
 
 def plot_scores(record: SessionRecord, path: str | Path) -> Path:
-    """Scores over time, cue periods shaded, executed and refused commands marked.
+    """Scores over time, cue periods shaded, commands marked; below, the exoskeleton's
+    posture over time with the command menu in force (what each light meant).
 
     Log-probabilities (decoders with a calibrated rest class) are drawn as probabilities;
     cue labels that would run into each other are staggered on two rows or left out; refused
@@ -53,7 +55,9 @@ def scores_figure(record: SessionRecord):
     t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
                                                      else t0 + 1)
     total = max(1.0, t_end - t0)
-    fig, ax = plt.subplots(figsize=(min(24.0, max(13.0, total / 10.0)), 5.5), dpi=110)
+    fig, (ax, ax_menu) = plt.subplots(
+        2, 1, figsize=(min(24.0, max(13.0, total / 10.0)), 6.8), dpi=110, sharex=True,
+        gridspec_kw={"height_ratios": [5.5, 1.0]})
     classes = [_canon(c) for c in rec.classes]
     colors = {c: plt.cm.tab10(i % 10) for i, c in enumerate(c for c in classes if c != "rest")}
     colors["rest"] = (0.55, 0.55, 0.55, 1.0)
@@ -68,8 +72,7 @@ def scores_figure(record: SessionRecord):
         color = colors.get(lab, (0.8, 0.8, 0.8, 1.0))
         alpha = 0.10 if lab == "rest" else 0.18
         ax.axvspan(tc - t0, tn - t0, color=color, alpha=alpha, lw=0)
-        cmd = rec.mapping.get(lab)
-        text = "rest" if lab == "rest" else lab + (f" ({cmd})" if cmd else "")
+        text = "rest" if lab == "rest" else lab
         cue_labels.append(ax.annotate(
             text, ((tc + tn) / 2 - t0, 1.0), xycoords=("data", "axes fraction"),
             xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8,
@@ -88,8 +91,7 @@ def scores_figure(record: SessionRecord):
             ylabel = "probability of each class (the decoder's estimate)"
             ax.set_ylim(-0.02, 1.02)
         for j, c in enumerate(classes):
-            ax.plot(t, s[:, j], color=colors.get(c), lw=1.3,
-                    label=c + (f" -> {rec.mapping[c]}" if c in rec.mapping else ""))
+            ax.plot(t, s[:, j], color=colors.get(c), lw=1.3, label=c)
     # commands
     first_exec = True
     refusals: Counter = Counter()
@@ -109,7 +111,8 @@ def scores_figure(record: SessionRecord):
             # under the curves, on the time axis; the reasons go to the legend
             ax.plot(te, 0.0, marker="x", color="red", ms=7, mew=1.6, ls="none",
                     transform=ax.get_xaxis_transform(), clip_on=False)
-            refusals[f"{e.get('command')}: {e.get('reason') or e.get('result')}"] += 1
+            refusals[f"{e.get('command') or e.get('label')}: "
+                     f"{e.get('reason') or e.get('result')}"] += 1
     first_stop = True
     for e in rec.events:
         if e.get("event") == "safety_stop":
@@ -128,12 +131,12 @@ def scores_figure(record: SessionRecord):
         labels.append("command refused:\n" + "\n".join(f"  {why} (x{k})" for why, k in shown)
                       + (f"\n  {more} more: see summary.json" if more else ""))
     for lab in sorted({_canon(lab) for _, lab in cues}):
-        cmd = rec.mapping.get(lab)
         handles.append(Patch(color=colors.get(lab, (0.8, 0.8, 0.8, 1.0)),
                              alpha=0.15 if lab == "rest" else 0.3, lw=0))
-        labels.append(f"cue {lab}" + (f" ({cmd})" if cmd else ""))
+        labels.append(f"cue {lab}")
     ax.set_xlim(0, total)
-    ax.set_xlabel("time since session start (s)")
+    _plot_menus(ax_menu, rec, t0, t_end)
+    ax_menu.set_xlabel("time since session start (s)")
     ax.set_ylabel(ylabel)
     ax.set_title("Decoder scores; shaded: cue periods; vertical lines: commands", pad=28)
     ax.grid(alpha=0.3)
@@ -168,6 +171,40 @@ def _stagger_or_drop(labels: list, fig, rows: int = 2, gap_px: float = 10.0) -> 
                 break
         else:
             ann.remove()
+
+
+def _plot_menus(ax, rec: SessionRecord, t0: float, t_end: float) -> None:
+    """The posture over time (telemetry), each span labelled with its command menu."""
+    ax.set_yticks([])
+    ax.set_ylabel("menu", rotation=0, ha="right", va="center")
+    spans: list[tuple[float, float, str]] = []
+    for t, *_, posture in rec.poses:
+        if spans and spans[-1][2] == posture:
+            continue
+        if spans:
+            spans[-1] = (spans[-1][0], t, spans[-1][2])
+        spans.append((t, t_end, posture))
+    if not spans:
+        ax.text(0.5, 0.5, "no telemetry: postures and menus unknown", ha="center",
+                va="center", transform=ax.transAxes, fontsize=8, color="0.4")
+        return
+    shades: dict[str, float] = {}
+    total = max(1.0, t_end - t0)
+    min_text_s = total / (ax.figure.get_figwidth() * 1.2)
+    for a, b, posture in spans:
+        shade = shades.setdefault(posture, 0.95 - 0.07 * (len(shades) % 6))
+        ax.axvspan(a - t0, b - t0, color=str(shade), lw=0)
+        if b - a >= min_text_s:
+            ax.text((a + b) / 2 - t0, 0.5, posture.lower(), ha="center", va="center",
+                    fontsize=7, clip_on=True)
+        ax.axvline(a - t0, color="0.5", lw=0.6)
+    lines = []
+    for posture in shades:
+        menu = rec.menus.get(posture, {})
+        lines.append(f"{posture.lower()}: " + (", ".join(
+            f"{label_to_freq(k):g} Hz {v}" for k, v in menu.items()) if menu else "-"))
+    ax.text(1.01, 0.5, "\n".join(lines), transform=ax.transAxes, ha="left", va="center",
+            fontsize=7)
 
 
 def plot_path(record: SessionRecord, path: str | Path) -> Path:

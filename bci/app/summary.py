@@ -1,18 +1,17 @@
-"""End-of-session summary: commands issued, refused and why, false activations, latencies.
+"""End-of-session summary: commands issued, refused and why, scoring against the cues.
 
 Works on a :class:`bci.app.record.SessionRecord`. Command events are the closed loop's
-normalised ``"command"`` events: ``{"t", "event": "command", "label", "command", "result",
-"reason"}`` with ``result`` one of ``"executed"`` (forwarded and acknowledged),
-``"refused"``, ``"awaiting_confirmation"``, ``"failed"``; ``"safety_stop"`` events are the
-stops the supervisor sent by itself (stall, bad signal, lag, fault, link loss).
+``"command"`` events (:func:`bci.app.menus.select`): ``{"t", "event": "command", "label",
+"posture", "command", "result", "reason", "t_decision"}`` with ``result`` one of
+``"executed"`` (forwarded and acknowledged), ``"refused"``, ``"awaiting_confirmation"``,
+``"failed"``; ``"safety_stop"`` events are the stops the supervisor sent by itself (stall,
+bad signal, lag, fault, link loss).
 
-Scoring against cues (where the source has cues): a command at time ``t`` belongs to the cue
-in effect at ``t``, except that a command for the previous cue within ``grace_s`` of a cue
-change belongs to that previous cue (``grace_s`` defaults to the decoding window: a window
-that ends just after a cue change still holds the previous cue's data). A command during a
-rest cue is a false activation; a command from another target than the cued one is a wrong
-command. A target cue is hit when its command was executed or, for posture changes that need
-a confirmation, selected (the confirming selection usually comes with the next cue).
+Where the source has cues, the selections are scored per cued trial by
+:mod:`bci.evaluation.scoring`, the scorer of ``ssvep-exo evaluate --online``: hit / wrong /
+none by the first selection of each target trial, what became of it (executed, refused and
+why), the time from the cue, and false activations = selections during rest trials, whether
+or not the exoskeleton executed them.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bci.app.record import SessionRecord
+from bci.evaluation.scoring import Selection, score_trials, totals
 from bci.labels import freq_label, is_rest, label_to_freq
 
 
@@ -38,29 +38,34 @@ def _canon(label: str) -> str:
     return freq_label(f) if f is not None else "rest"
 
 
-def _cue_at(cues: list[tuple[float, str]], t: float) -> tuple[int, str] | None:
-    idx = None
-    for i, (tc, _) in enumerate(cues):
-        if tc <= t:
-            idx = i
-        else:
-            break
-    return None if idx is None else (idx, cues[idx][1])
-
-
 def _pct(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
+def selections(record: SessionRecord) -> list[Selection]:
+    """Every committed selection of the session (what the supervisor did with it, if known).
+
+    From the command events when the session drove an exoskeleton, else (role ``decoder``)
+    from the decisions.
+    """
+    cmds = [e for e in record.events if e.get("event") == "command"]
+    if cmds:
+        return [Selection(float(e.get("t_decision", e["t"])), _canon(str(e.get("label"))),
+                          e.get("result"), e.get("command"), str(e.get("reason") or ""))
+                for e in cmds]
+    return [Selection(float(d["t_end"] if d.get("t_end") is not None else d["t"]),
+                      _canon(d["outcome"]))
+            for d in record.decisions if d.get("outcome") is not None
+            and not is_rest(d["outcome"])]
+
+
+def summarize(record: SessionRecord) -> dict[str, Any]:
     """Return the session summary as a JSON-able dict.
 
     Parameters
     ----------
     record : SessionRecord
         What happened.
-    grace_s : float, default=1.0
-        A command for the cue that ended less than ``grace_s`` before it counts for that cue.
 
     Returns
     -------
@@ -68,9 +73,10 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
         Keys: ``duration_s``, ``n_decisions``, ``commands_executed`` (list of
         ``{"t", "label", "command"}``), ``n_executed``, ``refused`` (reason -> count),
         ``n_awaiting_confirmation``, ``n_failed``, ``safety_stops`` (reason -> count),
-        ``cues`` (per-cue scoring or None), ``false_activations``, ``wrong_commands``,
-        ``false_activations_per_min_rest``, ``latency`` (processing, cue to command,
-        command round trip, in seconds).
+        ``cues`` (per-trial scoring, :class:`bci.evaluation.scoring.TrialScore` rows, or
+        None), ``scores`` (:func:`bci.evaluation.scoring.totals`), ``false_activations``,
+        ``wrong_commands``, ``rest_s``, ``false_activations_per_min_rest``, ``latency``
+        (processing, cue to command, command round trip, in seconds).
     """
     rec = record.snapshot()
     cmds = [e for e in rec.events if e.get("event") == "command"]
@@ -104,51 +110,28 @@ def summarize(record: SessionRecord, *, grace_s: float = 1.0) -> dict[str, Any]:
         "cue_to_command_median_s": None,
     }
     cues = sorted((t, _canon(lab)) for t, lab in rec.cues)
-    cue_rows = None
-    false_act = wrong = 0
-    rest_s = 0.0
+    rows = None
     if cues:
-        bounds = [t for t, _ in cues[1:]] + [t_end]
-        cue_rows = []
-        for (tc, lab), tn in zip(cues, bounds):
-            row = {"t": round(tc - t0, 3), "label": lab, "duration_s": round(tn - tc, 3),
-                   "expected": rec.mapping.get(lab) if lab != "rest" else None,
-                   "commands": [], "hit": None, "time_to_command_s": None}
-            cue_rows.append(row)
-            if lab == "rest":
-                rest_s += max(0.0, tn - tc)
-        selected = [e for e in cmds if e.get("result") in ("executed", "awaiting_confirmation")]
-        for e in selected:
-            hit = _cue_at(cues, e["t"])
-            if hit is None:
-                continue
-            i, lab = hit
-            elab = _canon(str(e.get("label")))
-            if lab != elab and i > 0 and e["t"] - cues[i][0] < grace_s \
-                    and cues[i - 1][1] == elab:
-                i, lab = i - 1, elab  # late command for the cue that just ended
-            row = cue_rows[i]
-            done = e.get("result") == "executed"
-            if done:
-                row["commands"].append(e.get("command"))
-            if lab == "rest":
-                false_act += done
-            elif _canon(str(e.get("label"))) != lab:
-                wrong += done
-            elif row["hit"] is None:
-                row["hit"] = True
-                row["time_to_command_s"] = round(e["t"] - cues[i][0], 3)
-        for row in cue_rows:
-            if row["label"] != "rest" and row["hit"] is None:
-                row["hit"] = False
-        ttc = [r["time_to_command_s"] for r in cue_rows if r["time_to_command_s"] is not None]
-        latency["cue_to_command_median_s"] = _pct(ttc, 50)
-    out["cues"] = cue_rows
-    out["false_activations"] = false_act if cues else None
-    out["wrong_commands"] = wrong if cues else None
-    out["rest_s"] = round(rest_s, 3) if cues else None
-    out["false_activations_per_min_rest"] = (
-        round(false_act / (rest_s / 60.0), 3) if cues and rest_s > 0 else None)
+        trials = score_trials(selections(rec), [t for t, _ in cues], [lab for _, lab in cues],
+                              end_s=t_end)
+        tot = totals(trials)
+        rows = []
+        for tr in trials:
+            row = tr.to_dict()
+            row["t"] = round(tr.onset - t0, 3)
+            rows.append(row)
+        tot.pop("times_to_command_s")
+        out["scores"] = tot
+        med = tot["median_time_to_command_s"]
+        latency["cue_to_command_median_s"] = None if med != med else med
+    out["cues"] = rows
+    sc = out.get("scores")
+    out["false_activations"] = sc["n_false_activations"] if sc else None
+    out["wrong_commands"] = sc["n_wrong_commands"] if sc else None
+    out["rest_s"] = round(60 * sc["rest_minutes"], 3) if sc else None
+    fa = sc["false_activations_per_min"] if sc else None
+    out["false_activations_per_min_rest"] = round(fa, 3) if fa is not None and fa == fa \
+        else None
     out["latency"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in latency.items()}
     return out
 
@@ -171,12 +154,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         why = ", ".join(f"{k} x{v}" for k, v in sorted(summary["safety_stops"].items()))
         lines.append(f"Safety stops: {why}")
     if summary["cues"] is not None:
-        targets = [r for r in summary["cues"] if r["label"] != "rest"]
-        hits = sum(1 for r in targets if r["hit"])
+        sc = summary["scores"]
+        ex = "" if sc.get("n_executed") is None else f" ({sc['n_executed']} executed)"
         lines.append(
-            f"Against the cues: {hits}/{len(targets)} target cues got their command, "
-            f"{summary['wrong_commands']} wrong command(s), {summary['false_activations']} "
-            f"false activation(s) in {summary['rest_s']:.0f} s of rest")
+            f"Against the cues: {sc['n_hits']}/{sc['n_target_trials']} target cues got the "
+            f"right selection first{ex}, {sc['n_wrong_trials']} with a wrong one, "
+            f"{sc['n_false_activations']} false activation(s) in {summary['rest_s']:.0f} s "
+            "of rest")
     lat = summary["latency"]
 
     def ms(v: float | None) -> str:

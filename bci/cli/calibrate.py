@@ -3,7 +3,7 @@
 Examples
 --------
 ssvep-exo calibrate --from-file ../shared/data/kalunga2016/subject01/record-*_raw.fif \\
-    --output profiles/s01
+    --output profiles/s01 --max-false 0.5
 ssvep-exo calibrate --stream ssvep-synthetic --output profiles/me --trials 8 --trial-s 5
 ssvep-exo calibrate --stream MyAmp --output profiles/me --stimulus --refresh-rate 60
 """
@@ -12,32 +12,18 @@ from __future__ import annotations
 
 import argparse
 
+from bci.app.config import load_config
 from bci.cli._args import names, positive_floats
-
-
-def _command_map(text: str) -> dict[str, str]:
-    from bci.labels import freq_label, label_to_freq
-
-    out = {}
-    for part in names(text):
-        label, sep, command = part.partition("=")
-        try:
-            freq = label_to_freq(label.strip())
-        except ValueError:
-            freq = None
-        if not sep or freq is None or not command.strip():
-            raise argparse.ArgumentTypeError(
-                f"expected FREQ=COMMAND pairs such as 13=walk,17=stop, got {part!r}")
-        out[freq_label(freq)] = command.strip()
-    return out
+from bci.errors import ConfigError
 
 
 def add_parser(subparsers) -> None:
     """Register the ``calibrate`` subcommand."""
     p = subparsers.add_parser(
         "calibrate", help="build a subject profile (from recordings or a live session)",
-        description="Cross-validate decoders and window lengths on calibration data, choose "
-                    "the no-control threshold for a false-activation target, and write the "
+        description="Cross-validate decoders and window lengths on calibration data, set "
+                    "the decision threshold for a false-activation budget (--max-false, on "
+                    "out-of-fold scores of the windows the online loop decodes), and write the "
                     "subject profile (profile.json + profile.npz) with report plots.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from-file", nargs="+", metavar="FILE", dest="files",
@@ -50,9 +36,11 @@ def add_parser(subparsers) -> None:
                         "tdca, ress-fbcca; the template decoders etrca and tdca are skipped "
                         "when the cues are not phase-locked)")
     p.add_argument("--windows", type=positive_floats, default=None,
-                   help="candidate window lengths in s (default 0.5,1,2)")
-    p.add_argument("--far-target", type=float, default=1.0, metavar="PER_MIN",
-                   help="allowed false activations per minute of rest (default 1.0)")
+                   help="candidate window lengths in s (default 1.5, chosen leave-one-subject-"
+                        "out on the dev recordings)")
+    p.add_argument("--max-false", type=float, default=None, metavar="PER_MIN",
+                   help="false-activation budget: commands allowed per minute of rest; the "
+                        "decision threshold is set for it (default 0.5)")
     p.add_argument("--tmin", type=float, default=None,
                    help="window start after each cue in s (default 2.0 from files, "
                         "about 1 s live)")
@@ -61,8 +49,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rest-model", choices=["head", "threshold"], default="head",
                    help="no-control from a learned rest class (head) or only the policy "
                         "threshold (threshold)")
-    p.add_argument("--commands", type=_command_map, default=None,
-                   help="command mapping, e.g. 13=walk,17=stop,21=sit")
+    p.add_argument("--menus", metavar="FILE", default=None,
+                   help="command menus for the profile: a TOML file (e.g. a session "
+                        "configuration) with [menu.<posture>] tables; default: the standard "
+                        "menus for the lights (see docs/configuration.md)")
     p.add_argument("--allow-no-rest", action="store_true",
                    help="accept calibration data without rest trials (then no threshold keeps "
                         "the exoskeleton still while the user looks away; refused by default)")
@@ -88,23 +78,19 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
-    from bci.app.commands import to_commands
     from calibration.errors import CalibrationError
     from calibration.live import calibrate_live
-    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, check_command_map
+    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
     if args.no_rest and not args.allow_no_rest and not args.files:
         raise CalibrationError(
             "--no-rest records no rest (no-control) trials, so no threshold can keep the "
             "exoskeleton still while the user looks away; add --allow-no-rest to accept that.")
-    if args.commands is not None:  # before any work: a calibration takes minutes
-        to_commands(args.commands, where="--commands", error=CalibrationError)
-        if not args.files:
-            check_command_map(args.commands, args.freqs)
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
-          "far_target_per_min": args.far_target, "criterion": args.criterion,
-          "rest_model": args.rest_model, "command_map": args.commands,
-          "allow_no_rest": args.allow_no_rest}
+          "criterion": args.criterion, "rest_model": args.rest_model,
+          "menus": _menus(args.menus), "allow_no_rest": args.allow_no_rest}
+    if args.max_false is not None:
+        kw["max_false_per_min"] = args.max_false
     if args.tmin is not None:
         kw["tmin"] = args.tmin
     if args.files:
@@ -123,3 +109,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"Profile saved to {args.output} (use it with: ssvep-exo run --profile "
           f"{args.output})")
     return 0
+
+
+def _menus(path: str | None) -> dict | None:
+    """The [menu.*] tables of a TOML file, checked against the safety supervisor's table."""
+    if path is None:
+        return None
+    cfg = load_config(path)
+    if not cfg.explicit_menus:
+        raise ConfigError(f"{path}: no [menu.<posture>] table; see docs/configuration.md.")
+    return cfg.menus.to_dict()

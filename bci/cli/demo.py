@@ -3,15 +3,16 @@
 Synthetic EEG (a simulated user following a schedule) is published over real LSL streams,
 decoded online, and the decisions drive the simulated exoskeleton (on a pseudo-terminal,
 through the real driver and safety supervisor) through stand -> walk -> turn -> walk -> stop
--> sit, with rest periods where nothing may move. Before that the demo calibrates a decoder on
-a separate synthetic calibration recording (FBCCA with a rest class, saved as a subject
-profile), as ``ssvep-exo calibrate`` does for a real user.
+-> sit, with rest periods where nothing may move. Three lights and the default posture-aware
+menus (sitting: any light stands; standing: 13 walk, 17 turn left, 21 sit; moving: any
+light stops). Before that the demo calibrates the user as ``ssvep-exo calibrate`` does
+(:func:`calibration.session.calibrate_raws`) on a separate synthetic calibration recording:
+FBCCA with a rest class, the decision threshold set for the false-activation budget.
 
 ``--kalunga PATH`` replays one real recording of the Kalunga 2016 exoskeleton study through
 the same loop instead, in real time (about 4 minutes): FBCCA calibrated (with its rest class
-and no-control threshold) on the subject's other session, 13/17/21 Hz mapped to
-stand/walk/turn_left, without posture confirmations (the recording's cues come in random
-order).
+and no-control threshold) on the subject's other session, the default menus, without posture
+confirmations (the recording's cues come in a fixed order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
 during rest (the Kalunga demo: when the replay ran to its end and at least one target cue got
@@ -26,43 +27,41 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from bci.app.exits import EXIT_FAILED_CHECK, EXIT_OK
+from bci.sources.synthetic import synthesize_raw
+from calibration.session import calibrate_from_files, calibrate_raws
 
-#: Target label -> command of the demo (5 targets; 19 Hz is avoided: it is the frequency the
-#: synthetic background favours at rest).
-DEMO_MAPPING = {"13.0Hz": "walk", "15.0Hz": "turn_left", "17.0Hz": "stop",
-                "21.0Hz": "stand", "23.0Hz": "sit"}
-#: The demo schedule: stand and sit are looked at twice (the supervisor asks for a
-#: confirmation of posture changes), rest periods in between.
-DEMO_SCHEDULE = ("rest:3,21:3,rest:1.5,21:3.5,rest:3,13:4,rest:4,15:4,rest:3,13:4,17:3,"
-                 "rest:3,23:3,rest:1.5,23:3.5,rest:3")
+#: The demo schedule with the default menus: 13 Hz (looked at twice: the supervisor asks
+#: for a confirmation) stands up; 13 walks, 17 turns; 13 walks again and 17, while walking,
+#: stops; 21 (twice) sits down. Rest periods in between.
+DEMO_SCHEDULE = ("rest:3,13:3,rest:1.5,13:3.5,rest:3,13:4,rest:4,17:4,rest:3,13:3,17:3,"
+                 "rest:3,21:3,rest:1.5,21:3.5,rest:3")
 DEMO_EXPECTED = ["stand", "walk", "turn_left", "walk", "stop", "sit"]
 #: Every setting of the demo session (configs/demo.toml holds the same as a file).
 DEMO_CONFIG = {
     "session": {"role": "all", "output": "sessions", "live_view": True},
     "source": {"kind": "synthetic", "schedule": DEMO_SCHEDULE, "snr": 0.6, "seed": 7,
                "speed": 1.0},
-    "decoder": {"freqs": [13.0, 15.0, 17.0, 21.0, 23.0], "window_s": 1.5, "step_s": 0.1},
-    "policy": {"n_consecutive": 4, "min_margin": 0.0, "refractory_s": 1.0, "release_s": 0.5},
-    "mapping": DEMO_MAPPING,
-    "device": {"walk_steps": 4, "turn_deg": 45, "confirm_posture_changes": True,
+    "decoder": {"freqs": [13.0, 17.0, 21.0], "window_s": 1.5, "step_s": 0.1},
+    "device": {"walk_steps": 8, "turn_deg": 45, "confirm_posture_changes": True,
                "sim_step_s": 0.6},
 }
-#: Calibration recording of the simulated user: each target 3 x 5 s, rest 6 x 4 s.
+#: The demo user releases a selected light after 1 s of looking away (the default, 3 s, is
+#: chosen on the Kalunga users, whose cues never ask for the same light twice in a row), so
+#: that sitting down, confirmed by selecting the sit light again, fits in the safety
+#: supervisor's 6 s confirmation window.
+DEMO_POLICY = {"release_s": 1.0}
+#: Calibration recording of the simulated user: each target 3 x 5 s, rest 10 x 4 s.
 CALIBRATION_SCHEDULE = ",".join(
-    ["rest:4"] + [f"{f}:5,rest:4" for f in (13, 15, 17, 21, 23)] * 3)
+    ["rest:4"] + [f"{f}:5,rest:4" for f in (13, 17, 21)] * 3)
 
 KALUNGA_CONFIG = {
     "session": {"role": "all", "output": "sessions", "live_view": True},
     "source": {"kind": "replay", "speed": 1.0},
     "decoder": {"method": "fbcca", "freqs": [13.0, 17.0, 21.0], "window_s": 2.0,
                 "step_s": 0.1},
-    "policy": {"n_consecutive": 4, "min_margin": 0.0, "refractory_s": 1.0, "release_s": 1.0},
-    "mapping": {"13.0Hz": "stand", "17.0Hz": "walk", "21.0Hz": "turn_left"},
-    # the recording's cues come in random order, so a posture change could rarely be
-    # confirmed by a second selection: the replay demo does not ask for confirmations
+    # the recording's cues come in a fixed order, not as a user would steer: the replay
+    # demo does not ask for confirmations
     "device": {"walk_steps": 2, "turn_deg": 30, "confirm_posture_changes": False},
 }
 
@@ -93,46 +92,28 @@ def add_parser(subparsers) -> None:
 
 
 def calibrate_demo_user(out_dir: Path, cfg) -> Path:
-    """Fit FBCCA with a rest class on a synthetic calibration recording; save a profile.
+    """Calibrate the simulated user as ``ssvep-exo calibrate`` does; save the profile.
+
+    FBCCA with a rest class on a synthetic calibration recording, the decision threshold set
+    for the default false-activation budget on out-of-fold scores.
 
     Parameters
     ----------
     out_dir : Path
         Folder for the profile.
     cfg : SessionConfig
-        The demo configuration (frequencies, window, SNR, policy, mapping).
+        The demo configuration (frequencies, window, SNR).
 
     Returns
     -------
-    profile_dir : Path
+    profile_json : Path
+        The profile's ``profile.json``.
     """
-    from bci.decoders import make_decoder
-    from bci.sources.synthetic import synthesize_raw
-    from calibration.profile import SubjectProfile
-
     raw = synthesize_raw(CALIBRATION_SCHEDULE, snr=cfg.source.snr, seed=cfg.source.seed + 100)
-    sfreq = float(raw.info["sfreq"])
-    data = raw.get_data()
-    n = int(round(cfg.decoder.window_s * sfreq))
-    X, y = [], []
-    for ann in raw.annotations:
-        start = int(round((ann["onset"] + 0.5) * sfreq))
-        stop = int(round((ann["onset"] + ann["duration"]) * sfreq))
-        for s in range(start, stop - n + 1, int(0.25 * sfreq)):
-            X.append(data[:, s:s + n])
-            y.append(ann["description"])
-    X = np.asarray(X)  # volts, as EEGStream delivers them
-    decoder = make_decoder("fbcca", sfreq=sfreq, freqs=cfg.decoder.freqs).fit(X, np.asarray(y))
-    classes = [str(c) for c in decoder.classes_]
-    p = cfg.policy
-    policy = {"classes": classes, "n_consecutive": p.n_consecutive, "min_margin": p.min_margin,
-              "refractory_s": p.refractory_s, "release_s": p.release_s}
-    profile = SubjectProfile.from_decoder(
-        decoder, method="fbcca", ch_names=list(raw.ch_names), sfreq=sfreq,
-        window_s=cfg.decoder.window_s, command_map=dict(cfg.mapping), policy=policy,
-        source_recordings=["synthetic calibration: " + CALIBRATION_SCHEDULE],
-        extra={"note": "ssvep-exo demo: simulated user"})
-    return profile.save(out_dir)
+    calibrate_raws([raw], methods=["fbcca"], windows=[cfg.decoder.window_s],
+                   step_s=cfg.decoder.step_s, output=out_dir, policy_params=DEMO_POLICY,
+                   sources=["synthetic calibration: " + CALIBRATION_SCHEDULE])
+    return Path(out_dir) / "profile.json"
 
 
 def _find_kalunga(path: str) -> tuple[Path, Path | None]:
@@ -156,11 +137,8 @@ def _find_kalunga(path: str) -> tuple[Path, Path | None]:
 
 def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
     """Calibrate FBCCA (with the rest class) on another session of the same subject."""
-    from calibration.session import calibrate_from_files
-
-    profile, _ = calibrate_from_files(
-        [calibration], methods=["fbcca"], windows=[cfg.decoder.window_s],
-        command_map=dict(cfg.mapping), output=out_dir)
+    calibrate_from_files([calibration], methods=["fbcca"], windows=[cfg.decoder.window_s],
+                         output=out_dir)
     return out_dir
 
 
@@ -169,9 +147,9 @@ def _kalunga_verdict(result) -> int:
     one target cue got its command) with the figures; return the exit status."""
     summ = result.summary
     targets = [r for r in summ.get("cues") or [] if r["label"] != "rest"]
-    hits = sum(1 for r in targets if r["hit"])
-    figures = (f"{hits}/{len(targets)} target cues got their command, "
-               f"{summ.get('wrong_commands')} wrong command(s), "
+    hits = sum(1 for r in targets if r["decision"] == "hit")
+    figures = (f"{hits}/{len(targets)} target cues got the right selection first, "
+               f"{summ.get('wrong_commands')} wrong selection(s), "
                f"{summ.get('false_activations')} false activation(s) in "
                f"{summ.get('rest_s') or 0:.0f} s of rest")
     if result.stopped_by != "end of source":
@@ -215,7 +193,6 @@ def _main(args: argparse.Namespace) -> int:
         if args.speed:
             overrides["source.speed"] = args.speed
         cfg = cfg.with_overrides(overrides)
-        mapping = ", ".join(f"{k} -> {v}" for k, v in cfg.mapping.items())
         if calibration is not None:
             print(f"Calibrating FBCCA (with the rest class) on another session of the same "
                   f"subject: {calibration} ...")
@@ -226,7 +203,7 @@ def _main(args: argparse.Namespace) -> int:
         else:
             how = "training-free FBCCA (no second session to calibrate on)"
         print(f"Replaying the real recording {recording} through the closed loop ({how}, "
-              f"{mapping}).")
+              f"the default menus).")
         session = ClosedLoopSession(cfg)
         result = session.run()
         session.out.write(session.report() + "\n")
@@ -243,11 +220,13 @@ def _main(args: argparse.Namespace) -> int:
         overrides["source.speed"] = args.speed
         overrides["device.sim_speed"] = args.speed
     cfg = cfg.with_overrides(overrides)
-    print("ssvep-exo demo: a simulated user looks at five lights "
-          f"({', '.join(f'{k} -> {v}' for k, v in cfg.mapping.items())})"
-          + (f"; the controller is {args.port}." if args.port else "."))
-    print("Calibrating the decoder on 90 s of synthetic calibration EEG (FBCCA with a rest "
-          "class)...")
+    print("ssvep-exo demo: a simulated user looks at three lights; what each means depends "
+          "on the posture" + (f" (the controller is {args.port})" if args.port else "")
+          + ":")
+    for posture in ("SITTING", "STANDING", "WALKING"):
+        print(f"  {cfg.menus.describe(posture)}")
+    print("Calibrating the user on 85 s of synthetic calibration EEG (FBCCA with a rest "
+          "class, threshold for the false-activation budget)...")
     profile_dir = calibrate_demo_user(Path(cfg.session.output) / "demo-profile", cfg)
     print(f"Profile saved to {profile_dir}")
     cfg = cfg.with_overrides({"decoder.profile": str(profile_dir)})

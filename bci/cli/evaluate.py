@@ -21,8 +21,6 @@ from bci.errors import BCIError, DatasetError
 EXIT_OK = 0
 
 
-
-
 def _classes(text: str) -> list[int] | None:
     if text.strip().lower() in ("both", "all"):
         return None
@@ -83,7 +81,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "decoder; 'all' for every registered decoder)")  # fmt: skip
     p.add_argument("--windows", type=positive_floats, default=None,
                    help="window lengths in s, comma-separated (default 0.5,1,2; with "
-                        "--online 1)")  # fmt: skip
+                        "--online: the candidate windows of the calibration, default "
+                        "calibrate's)")  # fmt: skip
     p.add_argument("--classes", type=_classes, default=None,
                    help="class counts: 3 (targets only), 4 (with rest), 3,4 or both "
                         "(default: every set the data has)")  # fmt: skip
@@ -117,11 +116,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write one JSON record per result")
     p.add_argument("--csv", metavar="FILE", help="write the records as CSV")
     p.add_argument("--plots", metavar="DIR", help="write PNG plots (sweep, confusion matrices)")
-    p.add_argument("--online", action="store_true",
-                   help="pseudo-online evaluation: replay each session through the online "
-                        "loop and score commands (hit rate, false activations, time)")  # fmt: skip
-    p.add_argument("--step", type=float, default=0.1,
-                   help="--online: step of the online loop, s (default 0.1)")  # fmt: skip
+    g = p.add_argument_group(
+        "--online: the deployed path (calibrate on one session of a subject, run the "
+        "profile on another through the online loop, commands through the menus and the "
+        "safety supervisor, scored per cued trial)")
+    g.add_argument("--online", action="store_true",
+                   help="pseudo-online evaluation instead of cross-validation")
+    g.add_argument("--step", type=float, default=0.1,
+                   help="step of the online loop, s (default 0.1)")  # fmt: skip
+    g.add_argument("--max-false", type=float, default=None, metavar="PER_MIN",
+                   help="false-activation budget of the calibration, commands per minute of "
+                        "rest (default: calibrate's, 0.5)")  # fmt: skip
+    g.add_argument("--via-lsl", action="store_true",
+                   help="replay the test sessions over real LSL (20x) instead of a virtual "
+                        "clock")  # fmt: skip
+    g.add_argument("--no-execute", action="store_true",
+                   help="score the selections only (no simulated exoskeleton; no "
+                        "executed_rate)")  # fmt: skip
     p.set_defaults(func=run)
     return p
 
@@ -149,33 +160,28 @@ def _resolve_methods(requested: list[str] | None, *, online: bool = False):
 
 
 def _run_online(args, found, methods) -> int:
-    try:
-        from bci.online.pseudo_online import evaluate_online
-    except ImportError as exc:
-        raise BCIError(
-            "--online is not available in this installation: the pseudo-online evaluation "
-            f"(bci.online.pseudo_online.evaluate_online) cannot be imported ({exc})."
-        ) from exc
+    from bci.app.online_eval import evaluate_online
     from bci.evaluation import write_csv, write_json
+    from bci.evaluation.scoring import format_scores
 
-    records = []
-    for window in args.windows:
-        records += evaluate_online(
-            found, methods, window_s=window, step_s=args.step,
-            progress=None if args.no_progress else (lambda s: print(s, file=sys.stderr)),
-        )  # fmt: skip
-    try:
-        from bci.online.pseudo_online import format_online_table
-
-        print(format_online_table(records))
-    except ImportError:
-        for r in records:
-            print(r)
+    kw = {} if args.windows is None else {"windows": args.windows}
+    if args.max_false is not None:
+        kw["max_false_per_min"] = args.max_false
+    records = evaluate_online(
+        found, methods, step_s=args.step, via_lsl=args.via_lsl,
+        exec_speed=None if args.no_execute else 20.0,
+        progress=None if args.no_progress else (lambda s: print(s, file=sys.stderr)), **kw,
+    )  # fmt: skip
+    ok = [r for r in records if r.get("available", True)]
+    print(format_scores(ok))
+    for r in records:
+        if not r.get("available", True):
+            print(f"{r['subject']} {r['method']}: not available ({r['note']})")
     if args.json:
         write_json(records, args.json)
         print(f"wrote {args.json}")
     if args.csv:
-        write_csv(records, args.csv)
+        write_csv([{k: v for k, v in r.items() if k != "sessions"} for r in records], args.csv)
         print(f"wrote {args.csv}")
     return EXIT_OK
 
@@ -267,8 +273,8 @@ def run(args: argparse.Namespace) -> int:
     if args.subjects and not args.moabb:
         raise BCIError("--subjects selects MOABB subjects: use it with --moabb (with files, "
                        "pass the subjects' folders).")
-    if args.windows is None:
-        args.windows = [1.0] if args.online else [0.5, 1.0, 2.0]
+    if args.windows is None and not args.online:  # --online: the calibration's candidates
+        args.windows = [0.5, 1.0, 2.0]
     if args.moabb:
         if args.online:
             raise BCIError("--online replays recording files; it does not take --moabb.")
@@ -280,8 +286,13 @@ def run(args: argparse.Namespace) -> int:
         found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
         recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
     raws = [r for rs in recordings.values() for r in rs]
-    _check_windows(raws, args.windows, args.tmin, online=args.online)
-    _check_something_to_evaluate(recordings, ["within"] if args.online else args.scheme)
+    if args.online:  # the calibration's candidate windows (calibration pulls in MNE: lazy)
+        from calibration.session import DEFAULT_WINDOWS
+
+        _check_windows(raws, args.windows or list(DEFAULT_WINDOWS), args.tmin, online=True)
+    else:
+        _check_windows(raws, args.windows, args.tmin, online=False)
+    _check_something_to_evaluate(recordings, ["cross"] if args.online else args.scheme)
     if args.online:
         return _run_online(args, found, methods)
     sfreqs = sorted({r.info["sfreq"] for r in raws})
@@ -306,18 +317,18 @@ def run(args: argparse.Namespace) -> int:
         prefilter = (float(band[0]), float(band[1]))
     if not args.no_phase:
         report = phase_locking_analysis(
-            recordings, tmin=args.tmin, window=max(args.windows), channels=args.channels
+            recordings, tmin=args.tmin, window_s=max(args.windows), channels=args.channels
         )
         print(report.format())
         print()
     from bci.decoders import make_decoder
 
     estimators = {m: make_decoder(m, sfreq=sfreq, freqs=freqs) for m in methods}
-    offsets = {m: registry[m].get("train_offsets") for m in methods}
+    spans = {m: registry[m].get("train_span") for m in methods}
     records = run_evaluation(
         recordings, estimators, windows=args.windows, n_classes=args.classes,
         schemes=args.scheme, tmin=args.tmin, channels=args.channels, prefilter=prefilter,
-        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.jobs,
+        train_spans=spans, gaze_shift_s=args.gaze_shift, n_jobs=args.jobs,
         scheduler=args.scheduler,
         progress=not args.no_progress,
     )  # fmt: skip

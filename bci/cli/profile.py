@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from bci.app.menus import CommandMenus
+from bci.labels import is_rest
+
 
 def add_parser(subparsers) -> None:
     """Register ``profile`` and its ``show`` action."""
@@ -39,17 +42,21 @@ def _no_action(parser: argparse.ArgumentParser):
 
 def run_show(args: argparse.Namespace) -> int:
     """Load (and so validate) a profile, print it; ProfileError becomes one line via main."""
-    from bci.app.commands import to_commands
-    from calibration.errors import ProfileError
     from calibration.profile import SubjectProfile
 
     prof = SubjectProfile.load(args.path)
-    to_commands(prof.command_map, where=f"Invalid profile ({args.path!r})", error=ProfileError)
+    # the menus the profile will use, checked against the safety supervisor's table
+    menus = CommandMenus.build(prof.menus or None, [c for c in prof.labels if not is_rest(c)],
+                               where=f"Invalid profile ({args.path!r}): its menus")
     if args.stream_channels is not None or args.stream_sfreq is not None:
         chans = (args.stream_channels.split(",") if args.stream_channels is not None
                  else prof.ch_names)
         prof.check_compatible([c.strip() for c in chans], args.stream_sfreq or prof.sfreq)
     print(prof.summary())
+    how = "profile" if prof.menus else "defaults for its lights"
+    for posture, menu in menus.to_dict().items():
+        print(f"  {posture.lower():<10} ({how}) " + ", ".join(f"{k} -> {v}"
+                                                            for k, v in menu.items()))
     if args.json:
         print(json.dumps({"cv_results": prof.cv_results, "extra": prof.extra}, indent=2))
     return 0

@@ -65,7 +65,7 @@ def epoch(
     raw: mne.io.BaseRaw,
     *,
     tmin: float = 2.0,
-    window: float = 1.0,
+    window_s: float = 1.0,
     channels: Sequence[str] | None = None,
     classes: Iterable[object] | None = None,
     prefilter: tuple[float | None, float | None] | None = None,
@@ -79,7 +79,7 @@ def epoch(
         A recording from :func:`bci.datasets.load_recording`.
     tmin : float, default=2.0
         Window start, seconds after the cue.
-    window : float, default=1.0
+    window_s : float, default=1.0
         Window length (s); every epoch has exactly ``round(window * sfreq)`` samples.
     channels : list of str | None
         Channel subset, in this order (default: all EEG channels).
@@ -105,12 +105,13 @@ def epoch(
         Only with ``offsets``: the index of the cue (among the selected ones) each window
         comes from, so cross-validation can keep windows of one trial together.
     """
-    check_range(window, "window", 0.0, None, low_inclusive=False)
+    check_range(window_s, "window_s", 0.0, None, low_inclusive=False)
     check_range(tmin, "tmin")
     sfreq = raw.info["sfreq"]
-    n_samples = int(round(window * sfreq))
+    n_samples = int(round(window_s * sfreq))
     if n_samples < 1:
-        raise ValueError(f"'window' {window!r} s is shorter than one sample at {sfreq:g} Hz.")
+        raise ValueError(f"'window_s' {window_s!r} s is shorter than one sample at "
+                         f"{sfreq:g} Hz.")
     picks = pick_channels(raw, channels)
     if prefilter is not None:
         raw = prefilter_raw(raw, prefilter)
@@ -138,7 +139,7 @@ def to_epochs(
     raw: mne.io.BaseRaw,
     *,
     tmin: float = 2.0,
-    window: float = 1.0,
+    window_s: float = 1.0,
     channels: Sequence[str] | None = None,
     classes: Iterable[object] | None = None,
 ) -> mne.Epochs:
@@ -147,9 +148,9 @@ def to_epochs(
     Each epoch has exactly ``round(window * sfreq)`` samples (``tmax`` is one sample short
     of ``tmin + window``); no baseline correction.
     """
-    check_range(window, "window", 0.0, None, low_inclusive=False)
+    check_range(window_s, "window_s", 0.0, None, low_inclusive=False)
     sfreq = raw.info["sfreq"]
-    n_samples = int(round(window * sfreq))
+    n_samples = int(round(window_s * sfreq))
     picks = pick_channels(raw, channels)
     _, labels = cue_table(raw)
     keep = select_classes(labels, classes)

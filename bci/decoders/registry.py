@@ -10,38 +10,37 @@ from .ress import RessFBCCA
 from .tdca import TDCA
 from .trca import TRCA
 
-#: Extra training-window start offsets (s, relative to the evaluation window start) that a
-#: calibrated phase-invariant decoder profits from; cut inside each training trial only.
-AUGMENT_OFFSETS = (-1.0, -0.5, 0.5, 1.0, 1.5, 2.0)
+#: Training epochs (s after each cue) given to decoders that cut their own training windows
+#: (a ``window_s`` parameter): the evaluation, calibration and benchmarks fit them on
+#: ``[cue + start, cue + end)``, clipped to the shortest trial; test windows stay
+#: ``[cue + tmin, cue + tmin + window)``. Chosen leave-one-subject-out with the decoder's
+#: regularisation (scripts/loso_defaults.py, docs/evaluation.md).
+TRAIN_SPAN = (1.0, 5.0)
 
 METHODS: dict[str, dict[str, Any]] = {
     "cca": {
         "cls": CCA, "params": {}, "calibrated": False, "phase_invariant": True,
-        "train_offsets": None, "description": "CCA with sine/cosine references (Lin 2006)",
+        "train_span": None,
     },
     "fbcca": {
         "cls": FBCCA, "params": {}, "calibrated": False, "phase_invariant": True,
-        "train_offsets": None, "description": "filter-bank CCA (Chen 2015)",
+        "train_span": None,
     },
     "trca": {
         "cls": TRCA, "params": {"ensemble": False}, "calibrated": True,
-        "phase_invariant": False, "train_offsets": None,
-        "description": "filter-bank TRCA (Nakanishi 2018), phase-locked stimuli only",
+        "phase_invariant": False, "train_span": None,
     },
     "etrca": {
         "cls": TRCA, "params": {"ensemble": True}, "calibrated": True,
-        "phase_invariant": False, "train_offsets": None,
-        "description": "filter-bank ensemble TRCA (Nakanishi 2018), phase-locked stimuli only",
+        "phase_invariant": False, "train_span": None,
     },
     "tdca": {
         "cls": TDCA, "params": {}, "calibrated": True, "phase_invariant": False,
-        "train_offsets": None,
-        "description": "filter-bank TDCA (Liu 2021), phase-locked stimuli only",
+        "train_span": None,
     },
     "ress-fbcca": {
         "cls": RessFBCCA, "params": {}, "calibrated": True, "phase_invariant": True,
-        "train_offsets": AUGMENT_OFFSETS,
-        "description": "FBCCA + RESS spatial-filter features, shrinkage LDA (calibrated)",
+        "train_span": TRAIN_SPAN,
     },
 }
 

@@ -7,69 +7,30 @@ records, one per method: ``subject``, ``method``, ``window_s``, ``n_classes``, `
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 import mne
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedKFold
 
 from bci._logging import logger
-from bci.datasets import cue_table, epoch, prefilter_raw
+from bci.datasets import epoch, prefilter_raw
 from bci.datasets._cues import map_label
-from bci.datasets._epoch import select_classes
+from bci.evaluation.harness import (
+    N_FOLDS,
+    SEED,
+    Trials,
+    augments,
+    for_window,
+    session_pairs,
+    trial_folds,
+)
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
 from bci.evaluation.parallel import TASK_RUNNER
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
 GAZE_SHIFT_S = 0.5
-
-
-class _Windows:
-    """Windows of several sessions pooled: base test windows plus augmentation windows."""
-
-    def __init__(self, raws, *, tmin, window, classes, channels, offsets=None):
-        Xs, ys, sess, trial_ids = [], [], [], []
-        aug = []
-        n_before = 0
-        for i, raw in enumerate(raws):
-            # trial index = index of the cue among the selected ones (windows past the end
-            # of a recording are left out, so count cues, not windows)
-            X, y, _, t = epoch(raw, tmin=tmin, window=window, classes=classes,
-                               channels=channels, offsets=[])  # fmt: skip
-            Xs.append(X)
-            ys.append(y)
-            sess.append(np.full(len(y), i))
-            trial_ids.append(t + n_before)
-            n_cues = int(np.sum(select_classes(cue_table(raw)[1], classes)))
-            if offsets is not None:
-                starts = [tmin + float(o) for o in offsets]
-                Xa, ya, _, ta = epoch(
-                    raw, tmin=tmin, window=window, classes=classes, channels=channels,
-                    offsets=starts,
-                )  # fmt: skip
-                aug.append((Xa, ya, ta + n_before))
-            n_before += n_cues
-        self.X = np.concatenate(Xs)
-        self.y = np.concatenate(ys)
-        self.session = np.concatenate(sess)
-        self.trial = np.concatenate(trial_ids)
-        if offsets is not None:
-            self.Xa = np.concatenate([a[0] for a in aug])
-            self.ya = np.concatenate([a[1] for a in aug])
-            self.ta = np.concatenate([a[2] for a in aug])
-        else:
-            self.Xa = None
-
-    def train(self, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Training windows of the given trials (augmented when offsets were given)."""
-        if self.Xa is None:
-            m = np.isin(self.trial, trials)
-            return self.X[m], self.y[m]
-        m = np.isin(self.ta, trials)
-        return self.Xa[m], self.ya[m]
 
 
 def _fit_score(estimator, X_train, y_train, X_test, y_test):
@@ -93,21 +54,21 @@ def _run(tasks, n_jobs: int):
     return Parallel(n_jobs=n_jobs)(delayed(f)(*a) for f, *a in tasks)
 
 
-def _record(subject, method, window, labels, scheme, accs, y_true, y_pred, fits, preds, extra):
+def _record(subject, method, window_s, labels, scheme, accs, y_true, y_pred, fits, preds, extra):
     labels = list(labels)
     acc = float(np.mean(accs)) if len(accs) else None
     n = len(labels)
     rec = {
         "subject": subject,
         "method": method,
-        "window_s": float(window),
+        "window_s": float(window_s),
         "n_classes": n,
         "scheme": scheme,
         "accuracy": acc,
-        "itr_bits_per_min": None if acc is None else itr_bits_per_min(acc, n, window),
+        "itr_bits_per_min": None if acc is None else itr_bits_per_min(acc, n, window_s),
         "itr_bits_per_min_gaze": None
         if acc is None
-        else itr_bits_per_min(acc, n, window, extra["gaze_shift_s"]),
+        else itr_bits_per_min(acc, n, window_s, extra["gaze_shift_s"]),
         "accuracy_std": float(np.std(accs)) if len(accs) else None,
         "classes": labels,
         "confusion": confusion(y_true, y_pred, labels).tolist() if len(y_true) else None,
@@ -138,14 +99,14 @@ def evaluate_within(
     estimators: Mapping[str, object],
     *,
     subject: str,
-    window: float,
+    window_s: float,
     classes: Sequence[object] | None = None,
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
     prefilter: tuple[float, float] | None = None,
-    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
-    n_splits: int = 5,
-    random_state: int = 42,
+    train_spans: Mapping[str, Sequence[float] | None] | None = None,
+    n_splits: int = N_FOLDS,
+    random_state: int = SEED,
     gaze_shift_s: float = GAZE_SHIFT_S,
     n_jobs: int = 1,
     on_method_done: Callable[[], None] | None = None,
@@ -160,7 +121,7 @@ def evaluate_within(
         Methods to evaluate; each is cloned for every fold.
     subject : str
         Subject id written into the records.
-    window : float
+    window_s : float
         Window length (s); windows start ``tmin`` s after each cue.
     classes : list | None
         Labels to keep (default: all cues).
@@ -170,10 +131,11 @@ def evaluate_within(
         Channel subset (default: all EEG channels).
     prefilter : (l_freq, h_freq) | None
         Band-pass each whole recording first (MOABB's protocol); default: raw windows.
-    train_offsets : dict of str to list of float | None
-        Per method, extra training-window starts in seconds relative to ``tmin`` (as
-        ``bci.decoders.METHODS[name]["train_offsets"]``), cut from the TRAINING trials
-        only; test windows always start at ``tmin``.
+    train_spans : dict of str to (float, float) | None
+        Per method, the training epochs ``[cue + start, cue + end)`` (s; as
+        ``bci.decoders.METHODS[name]["train_span"]``) given to decoders that cut their own
+        training windows (a ``window_s`` parameter, set to ``window``), from the TRAINING
+        trials only; test windows always start at ``tmin``. Ignored for other estimators.
     n_splits : int, default=5
         Folds (fewer when a class has fewer trials).
     random_state : int, default=42
@@ -191,9 +153,9 @@ def evaluate_within(
         One per method; ``accuracy`` is the mean over folds.
     """
     raws, pf = _prepare(raws, prefilter)
-    train_offsets = dict(train_offsets or {})
+    train_spans = dict(train_spans or {})
     classes = None if classes is None else [map_label(c) for c in classes]
-    base = _Windows(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
     labels = _labels_of(base.y)
     _, counts = np.unique(base.y, return_counts=True)
     k = int(min(n_splits, counts.min()))
@@ -203,30 +165,30 @@ def evaluate_within(
         for name in estimators:
             note = "not available: fewer than 2 trials in some class"
             records.append(
-                _record(subject, name, window, labels, "within", [], [], [], [], [],
+                _record(subject, name, window_s, labels, "within", [], [], [], [], [],
                         {**extra, "available": False, "note": note, "gaze_shift_s": gaze_shift_s})
             )  # fmt: skip
         return records
     if k < n_splits:
         logger.warning("%s: only %d trials in the smallest class, using %d folds", subject, k, k)
-    folds = list(StratifiedKFold(k, shuffle=True, random_state=random_state).split(base.X, base.y))
+    folds = trial_folds(base.y, n_splits, random_state)
     for name, estimator in estimators.items():
-        offsets = train_offsets.get(name)
-        data = base if offsets is None else _Windows(
-            raws, tmin=tmin, window=window, classes=classes, channels=channels, offsets=offsets
-        )  # fmt: skip
+        data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
+                                window_s=window_s, classes=classes, channels=channels)
+        est = for_window(estimator, window_s)
+        tests = [np.flatnonzero(folds == f) for f in range(k)]
         tasks = []
-        for train, test in folds:
-            Xtr, ytr = data.train(base.trial[train])
-            tasks.append((_fit_score, estimator, Xtr, ytr, base.X[test], base.y[test]))
+        for f, test in enumerate(tests):
+            Xtr, ytr = data.train(base.trial[folds != f], long=span is not None)
+            tasks.append((_fit_score, est, Xtr, ytr, base.X[test], base.y[test]))
         results = _run(tasks, n_jobs)
-        accs = [accuracy(base.y[test], r[0]) for (_, test), r in zip(folds, results)]
-        y_true = np.concatenate([base.y[test] for _, test in folds])
+        accs = [accuracy(base.y[test], r[0]) for test, r in zip(tests, results)]
+        y_true = np.concatenate([base.y[test] for test in tests])
         y_pred = np.concatenate([r[0] for r in results])
-        rec_extra = {**extra, "n_folds": k, "train_offsets": list(offsets) if offsets else None,
+        rec_extra = {**extra, "n_folds": k, "train_span": list(span) if span else None,
                      "available": True, "note": "", "gaze_shift_s": gaze_shift_s}  # fmt: skip
         records.append(
-            _record(subject, name, window, labels, "within", accs, y_true, y_pred,
+            _record(subject, name, window_s, labels, "within", accs, y_true, y_pred,
                     [r[1] for r in results], [r[2] for r in results], rec_extra)
         )  # fmt: skip
         if on_method_done is not None:
@@ -234,17 +196,25 @@ def evaluate_within(
     return records
 
 
+def _with_span(raws, base, estimator, span, **kw):
+    """The trials to train on: ``base``, or with long epochs for an augmenting decoder."""
+    if span is None or not augments(estimator):
+        return base, None
+    data = Trials.build(raws, train_span=span, **kw)
+    return data, (None if data.long is None else tuple(span))
+
+
 def evaluate_cross(
     raws: Sequence[mne.io.BaseRaw],
     estimators: Mapping[str, object],
     *,
     subject: str,
-    window: float,
+    window_s: float,
     classes: Sequence[object] | None = None,
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
     prefilter: tuple[float, float] | None = None,
-    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
+    train_spans: Mapping[str, Sequence[float] | None] | None = None,
     gaze_shift_s: float = GAZE_SHIFT_S,
     n_jobs: int = 1,
     on_method_done: Callable[[], None] | None = None,
@@ -262,41 +232,40 @@ def evaluate_cross(
         One per method; ``accuracy`` is the mean over ordered session pairs.
     """
     raws, pf = _prepare(raws, prefilter)
-    train_offsets = dict(train_offsets or {})
+    train_spans = dict(train_spans or {})
     classes = None if classes is None else [map_label(c) for c in classes]
     extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "gaze_shift_s": gaze_shift_s}
     if len(raws) < 2:
-        _, y, _ = epoch(raws[0], tmin=tmin, window=window, classes=classes, channels=channels)
+        _, y, _ = epoch(raws[0], tmin=tmin, window_s=window_s, classes=classes, channels=channels)
         labels = _labels_of(y)
         note = "not available: one independent session (cross-session needs two)"
         return [
-            _record(subject, name, window, labels, "cross", [], [], [], [], [],
+            _record(subject, name, window_s, labels, "cross", [], [], [], [], [],
                     {**extra, "available": False, "note": note})
             for name in estimators
         ]  # fmt: skip
-    base = _Windows(raws, tmin=tmin, window=window, classes=classes, channels=channels)
+    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
     labels = _labels_of(base.y)
-    pairs = list(itertools.permutations(range(len(raws)), 2))
+    pairs = session_pairs(len(raws))
     records = []
     for name, estimator in estimators.items():
-        offsets = train_offsets.get(name)
-        data = base if offsets is None else _Windows(
-            raws, tmin=tmin, window=window, classes=classes, channels=channels, offsets=offsets
-        )  # fmt: skip
+        data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
+                                window_s=window_s, classes=classes, channels=channels)
+        est = for_window(estimator, window_s)
         tasks = []
         for a, b in pairs:
-            Xtr, ytr = data.train(base.trial[base.session == a])
+            Xtr, ytr = data.train(base.trial[base.session == a], long=span is not None)
             test = base.session == b
-            tasks.append((_fit_score, estimator, Xtr, ytr, base.X[test], base.y[test]))
+            tasks.append((_fit_score, est, Xtr, ytr, base.X[test], base.y[test]))
         results = _run(tasks, n_jobs)
         accs = [accuracy(base.y[base.session == b], r[0]) for (_, b), r in zip(pairs, results)]
         y_true = np.concatenate([base.y[base.session == b] for _, b in pairs])
         y_pred = np.concatenate([r[0] for r in results])
         rec_extra = {**extra, "n_pairs": len(pairs), "n_trials": len(base.y),
-                     "train_offsets": list(offsets) if offsets else None,
+                     "train_span": list(span) if span else None,
                      "available": True, "note": ""}  # fmt: skip
         records.append(
-            _record(subject, name, window, labels, "cross", accs, y_true, y_pred,
+            _record(subject, name, window_s, labels, "cross", accs, y_true, y_pred,
                     [r[1] for r in results], [r[2] for r in results], rec_extra)
         )  # fmt: skip
         if on_method_done is not None:

@@ -90,7 +90,7 @@ def phase_locking_analysis(
     recordings: Mapping[str, Sequence[mne.io.BaseRaw]],
     *,
     tmin: float = 2.0,
-    window: float = 2.0,
+    window_s: float = 2.0,
     channels: Sequence[str] | None = None,
 ) -> PhaseLockingReport:
     """Measure phase locking per subject and frequency and recommend a decoder family.
@@ -99,7 +99,7 @@ def phase_locking_analysis(
     ----------
     recordings : dict of str to list of mne.io.Raw
         Loaded recordings by subject (sessions pooled).
-    tmin, window : float
+    tmin, window_s : float
         The window analysed, seconds after the cue.
     channels : list of str | None
         Channels to average the ITC over (default: all EEG channels).
@@ -113,7 +113,7 @@ def phase_locking_analysis(
         freqs = sorted({f for raw in raws for f in cue_freqs(raw)})
         for freq in freqs:
             parts = [
-                epoch(raw, tmin=tmin, window=window, channels=channels, classes=[freq])[0]
+                epoch(raw, tmin=tmin, window_s=window_s, channels=channels, classes=[freq])[0]
                 for raw in raws
                 if freq in cue_freqs(raw)
             ]

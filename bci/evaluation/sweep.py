@@ -66,7 +66,7 @@ def run_evaluation(
     tmin: float = 2.0,
     channels: Sequence[str] | None = None,
     prefilter: tuple[float, float] | None = None,
-    train_offsets: Mapping[str, Sequence[float] | None] | None = None,
+    train_spans: Mapping[str, Sequence[float] | None] | None = None,
     gaze_shift_s: float = GAZE_SHIFT_S,
     n_jobs: int = 1,
     scheduler: str | None = None,
@@ -86,7 +86,7 @@ def run_evaluation(
         Class counts (see :func:`class_sets`); default: all available.
     schemes : list of str
         ``"within"`` and/or ``"cross"``.
-    tmin, channels, prefilter, train_offsets, gaze_shift_s
+    tmin, channels, prefilter, train_spans, gaze_shift_s
         As in :func:`bci.evaluation.evaluate_within`.
     n_jobs : int, default=1
         Worker processes. Above 1, every fit of the sweep (subject x method x window x
@@ -117,7 +117,7 @@ def run_evaluation(
     bar = tqdm(total=total, desc="evaluate", unit="fit-set", disable=not progress or None)
     records: list[dict] = []
     common = {"tmin": tmin, "channels": channels, "prefilter": prefilter,
-              "train_offsets": train_offsets, "gaze_shift_s": gaze_shift_s}  # fmt: skip
+              "train_spans": train_spans, "gaze_shift_s": gaze_shift_s}  # fmt: skip
     if n_jobs < 1:
         raise ValueError(f"'n_jobs' must be at least 1, got {n_jobs}.")
     calls = []
@@ -127,7 +127,7 @@ def run_evaluation(
                 for _, classes in sets.items():
                     for scheme in schemes:
                         fn = evaluate_within if scheme == "within" else evaluate_cross
-                        kw = dict(subject=subject, window=window, classes=classes, **common)
+                        kw = dict(subject=subject, window_s=window, classes=classes, **common)
                         if n_jobs > 1 or scheduler is not None:
                             calls.append(functools.partial(fn, raws, estimators, **kw))
                             continue

@@ -2,10 +2,10 @@
 
 from bci.online.decision import Decision
 from bci.online.decisions_stream import DecisionsInlet, DecisionsOutlet
-from bci.online.loop import OnlineLoop, class_labels
+from bci.online.loop import OnlineLoop
 from bci.online.offline_source import RecordingSource
 from bci.online.policy import DecisionPolicy, PolicyResult
-from bci.online.pseudo_online import evaluate_online, format_online_table
+from bci.online.pseudo_online import replay, replay_lsl
 from bci.online.session_log import SessionLog, read_session_log
 
 __all__ = [
@@ -17,8 +17,7 @@ __all__ = [
     "PolicyResult",
     "RecordingSource",
     "SessionLog",
-    "class_labels",
-    "evaluate_online",
-    "format_online_table",
     "read_session_log",
+    "replay",
+    "replay_lsl",
 ]

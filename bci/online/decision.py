@@ -34,6 +34,9 @@ class Decision:
         Stream health over the window.
     latency_s : float
         Processing time of this step (window fetch to decision), seconds.
+    evidence : float
+        The policy's largest accumulated evidence for a target after this window (0 when
+        cleared); a target is committed when it reaches the policy's threshold.
     """
 
     timestamp: float
@@ -45,6 +48,7 @@ class Decision:
     reason: str = ""
     health: SignalHealth = field(default_factory=SignalHealth)
     latency_s: float = 0.0
+    evidence: float = 0.0
 
     def to_dict(self) -> dict:
         """Plain-JSON form (used for the session log and the LSL decisions stream)."""
@@ -58,6 +62,7 @@ class Decision:
             "reason": self.reason,
             "health": self.health.to_dict(),
             "latency_s": self.latency_s,
+            "evidence": self.evidence,
         }
 
     def to_json(self) -> str:
@@ -87,4 +92,5 @@ class Decision:
             reason=str(d.get("reason", "")),
             health=health,
             latency_s=float(d.get("latency_s", 0.0)),
+            evidence=float(d.get("evidence", 0.0)),
         )

@@ -12,23 +12,12 @@ import pylsl
 from bci._check import check_range
 from bci._logging import logger
 from bci.acquisition.window import SignalHealth
-from bci.labels import freq_label, is_rest
+from bci.labels import class_labels
 from bci.online.decision import Decision
 from bci.online.policy import DecisionPolicy
 
 _STALLED = SignalHealth(stalled=True)
 _LATENCY_RING = 4096
-
-
-def class_labels(classes) -> tuple[str, ...]:
-    """Decoder ``classes_`` as label strings: numbers are Hz (``13 -> "13.0Hz"``)."""
-    out = []
-    for c in classes:
-        if isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool):
-            out.append(freq_label(float(c)))
-        else:
-            out.append(str(c))
-    return tuple(out)
 
 
 class OnlineLoop:
@@ -130,6 +119,7 @@ class OnlineLoop:
         error: BaseException | None = None
         scores: tuple[float, ...] = self._empty
         outcome = winner = None
+        evidence = 0.0
         if window is None or window.health.stalled:
             health = window.health if window is not None else _STALLED
             window_end = window.t_end if window is not None else float("nan")
@@ -168,6 +158,7 @@ class OnlineLoop:
                     else:
                         res = self.policy.update(window_end, raw_scores)
                         outcome, winner, reason = res.outcome, res.winner, res.reason
+                        evidence = res.evidence
         latency = time.perf_counter() - t0
         decision = Decision(
             timestamp=self.clock(),
@@ -179,6 +170,7 @@ class OnlineLoop:
             reason=reason,
             health=health,
             latency_s=latency,
+            evidence=evidence,
         )
         self.latencies[self.n_steps % _LATENCY_RING] = latency
         self.n_steps += 1
@@ -256,7 +248,3 @@ class OnlineLoop:
             "p99_s": float(np.percentile(lat, 99)),
         }
 
-
-def is_command(decision: Decision) -> bool:
-    """True when the decision commits a target (not no-control, not rest)."""
-    return decision.outcome is not None and not is_rest(decision.outcome)

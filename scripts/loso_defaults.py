@@ -1,0 +1,482 @@
+"""Choose every default leave-one-subject-out on the dev recordings (docs/evaluation.md).
+
+For each dev subject s, a default is chosen on the OTHER subjects only and s is scored with
+it; the figures reported for s are those. The default shipped is the one chosen on all dev
+subjects. Everything goes through the project's harness (:mod:`bci.evaluation.harness`),
+threshold procedure (:func:`calibration.selection.choose_threshold`) and scorer
+(:mod:`bci.evaluation.scoring`), so the figures measure the deployed path.
+
+Stages (each caches its results under ``cache/loso/``, git-ignored; re-runs reuse them):
+
+``decoder``  ress-fbcca hyper-parameters (C, training span): cross-session 4-class
+             accuracy at 1 and 2 s windows, every ordered session pair.
+``streams``  for each test session, the out-of-fold score streams of its calibration
+             session (what ``calibrate`` sets the threshold on) and the test session's
+             stream scored by the decoder fitted on all of the calibration session (what
+             the online loop sees), for each window; plus plain FBCCA streams.
+``policy``   the evidence policy's parameters (window, drift, clip, horizon, release,
+             threshold margin) replayed on the cached streams; LOSO selection for the
+             budget of 0.5 false activations per minute of rest.
+``fbcca``    the training-free decoder's policy (``ssvep-exo run`` without a profile:
+             absolute threshold, drift and clip in FBCCA units, window), replayed on the
+             plain FBCCA streams of every session.
+``report``   the per-subject tables (markdown) of the LOSO-chosen defaults.
+
+Usage: OMP_NUM_THREADS=1 nice python scripts/loso_defaults.py STAGE [--data PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bci.datasets import find_recordings, load_recording  # noqa: E402
+from bci.decoders import make_decoder  # noqa: E402
+from bci.evaluation import evaluate_cross  # noqa: E402
+from bci.evaluation.harness import (  # noqa: E402
+    ScoreStream,
+    Trials,
+    calibration_session,
+    out_of_fold_streams,
+    score_stream,
+)
+from bci.evaluation.scoring import Selection, pool, score_trials, totals  # noqa: E402
+from bci.labels import REST_LABEL, freq_label  # noqa: E402
+from bci.online import DecisionPolicy  # noqa: E402
+from calibration import selection as sel  # noqa: E402
+
+CACHE = REPO / "cache" / "loso"
+DATA = Path(os.environ.get("SSVEP_EXO_DATA", REPO.parent / "shared" / "data" / "kalunga2016"))
+TMIN = 2.0
+STEP = 0.1
+BUDGET = 0.5
+MAX_WRONG = 0.03
+FREQS = (13.0, 17.0, 21.0)
+CLASSES = [freq_label(f) for f in FREQS] + [REST_LABEL]
+
+DECODER_GRID = {
+    f"C={c:g},span={a:g}-{b:g},nf={nf},nh={nh}": {
+        "params": {"C": c, "n_filters": nf, "n_harmonics": nh}, "span": (a, b)}
+    for c, (a, b), nf, nh in itertools.product(
+        (0.003, 0.01, 0.03), ((1.0, 4.0), (1.0, 5.0), (1.5, 5.0)), (2, 3), (3, 4))
+}
+STREAM_WINDOWS = (1.0, 1.5, 2.0)
+POLICY_GRID = {
+    "drift": (0.0, 0.1, 0.2),
+    "clip": (0.25, 0.5, 1.0),
+    "horizon_s": (2.0, 4.0),
+    "release_s": (1.0, 2.0),
+}
+#: Added after the first sweep chose the longest horizon and release of POLICY_GRID for
+#: every held-out subject (the grid's edge): longer evidence and release.
+POLICY_GRID_LONG = {
+    "drift": (0.0, 0.1),
+    "clip": (0.5,),
+    "horizon_s": (6.0, 8.0),
+    "release_s": (2.0, 3.0),
+}
+MARGINS = (0.8, 1.0, 1.25, 1.5, 2.0)
+FBCCA_GRID = {
+    "threshold": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
+    "drift": (0.05, 0.1, 0.2, 0.3),
+    "clip": (0.25, 0.5, 1.0),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, BLAS threads {os.environ.get('OMP_NUM_THREADS')}"
+
+
+def recordings() -> dict[str, list]:
+    found = find_recordings(DATA)  # drops subject07's copy of subject03's session
+    return {s: list(p) for s, p in sorted(found.items())}
+
+
+def save(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=float))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------- LOSO selection
+def loso(per_subject: dict[str, dict[str, dict]], choose) -> dict:
+    """Leave-one-subject-out choice.
+
+    ``per_subject[config][subject]`` holds whatever ``choose(list of records of the
+    training subjects, configs)`` needs; ``choose(rows)`` with ``rows = {config: [records of
+    the training subjects]}`` returns the chosen config. Returns ``{"held_out": {subject:
+    config}, "all": config}``.
+    """
+    subjects = sorted(next(iter(per_subject.values())))
+    out = {}
+    for s in subjects:
+        rows = {c: [v for t, v in d.items() if t != s] for c, d in per_subject.items()}
+        out[s] = choose(rows)
+    rows = {c: list(d.values()) for c, d in per_subject.items()}
+    return {"held_out": out, "all": choose(rows)}
+
+
+# ---------------------------------------------------------------------- stage: decoder
+def stage_decoder() -> None:
+    recs = recordings()
+    path = CACHE / "decoder.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    raws = {s: [load_recording(p) for p in ps] for s, ps in recs.items()}
+    for name, cfg in DECODER_GRID.items():
+        for w in (1.0, 2.0):
+            key = f"{name}|{w:g}"
+            if key in done:
+                continue
+            t0 = time.perf_counter()
+            est = make_decoder("ress-fbcca", sfreq=256.0, freqs=FREQS, **cfg["params"])
+            done[key] = {}
+            for s, rs in raws.items():
+                r = evaluate_cross(rs, {"ress-fbcca": est}, subject=s, window_s=w,
+                                   classes=CLASSES, tmin=TMIN,
+                                   train_spans={"ress-fbcca": cfg["span"]})[0]
+                done[key][s] = r["accuracy"]
+            save(path, done)
+            log(f"decoder {key}: mean {100 * np.mean(list(done[key].values())):.1f} % "
+                f"({time.perf_counter() - t0:.0f} s)")
+    per = {name: {s: (done[f"{name}|1"][s] + done[f"{name}|2"][s]) / 2 for s in recs}
+           for name in DECODER_GRID}
+    choice = loso({n: {s: v for s, v in d.items()} for n, d in per.items()},
+                  lambda rows: max(rows, key=lambda c: np.mean(rows[c])))
+    summary = {"choice": choice, "per_config": done,
+               "held_out_accuracy": {
+                   w: {s: done[f"{choice['held_out'][s]}|{w}"][s] for s in recs}
+                   for w in ("1", "2")},
+               "date": dt.date.today().isoformat(), "machine": machine()}
+    save(CACHE / "decoder_choice.json", summary)
+    for w in ("1", "2"):
+        vals = summary["held_out_accuracy"][w]
+        log(f"LOSO cross-session 4-class at {w} s: mean {100 * np.mean(list(vals.values())):.1f}"
+            f" % " + " ".join(f"{s[-2:]}:{100 * v:.0f}" for s, v in vals.items()))
+    log(f"choices: {choice}")
+
+
+# ---------------------------------------------------------------------- stage: streams
+def _stream_dict(st: ScoreStream) -> dict:
+    return {"scores": st.scores, "t": st.t, "onsets": st.onsets, "labels": st.labels,
+            "end_s": st.end_s, "step_s": st.step_s, "window_s": st.window_s,
+            "classes": np.array(st.classes)}
+
+
+def _save_streams(path: Path, streams: dict[str, ScoreStream]) -> None:
+    arrays = {}
+    for k, st in streams.items():
+        for f, v in _stream_dict(st).items():
+            arrays[f"{k}__{f}"] = np.asarray(v)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_streams(path: Path) -> dict[str, ScoreStream]:
+    out = {}
+    with np.load(path, allow_pickle=False) as z:
+        keys = {k.split("__")[0] for k in z.files}
+        for k in keys:
+            g = {f.split("__")[1]: z[f] for f in z.files if f.startswith(k + "__")}
+            out[k] = ScoreStream(g["scores"], g["t"], tuple(str(c) for c in g["classes"]),
+                                 g["onsets"], g["labels"].astype(str), float(g["end_s"]),
+                                 float(g["step_s"]), float(g["window_s"]))
+    return out
+
+
+def decoder_choice() -> dict:
+    path = CACHE / "decoder_choice.json"
+    if not path.exists():
+        raise SystemExit("run the 'decoder' stage first")
+    return json.loads(path.read_text())["choice"]
+
+
+def stream_tasks(recs) -> list[tuple[str, int, int]]:
+    """(subject, test session, calibration session) as evaluate --online pairs them."""
+    out = []
+    for s, ps in recs.items():
+        for i in range(len(ps)):
+            if len(ps) > 1:
+                out.append((s, i, calibration_session(i, len(ps))))
+    return out
+
+
+def stage_streams(config: str | None = None, subjects=None, windows=STREAM_WINDOWS) -> None:
+    recs = recordings()
+    config = config or decoder_choice()["all"]
+    cfg = DECODER_GRID[config]
+    for s, i, j in stream_tasks(recs):
+        if subjects and s not in subjects:
+            continue
+        raw_b, raw_a = load_recording(recs[s][i]), load_recording(recs[s][j])
+        for w in windows:
+            path = CACHE / "streams" / config / f"{s}_{i}_from_{j}_{w:g}.npz"
+            if path.exists():
+                continue
+            t0 = time.perf_counter()
+            est = make_decoder("ress-fbcca", sfreq=256.0, freqs=FREQS, **cfg["params"])
+            a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
+                                    train_span=cfg["span"], step=STEP)[0]
+            tr = Trials.build([raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
+                              train_span=cfg["span"])
+            dec = tr.fit(est, tr.trial)
+            b = score_stream(dec, raw_b, window_s=w, step=STEP)
+            _save_streams(path, {"A": a, "B": b})
+            log(f"streams {config} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
+    if subjects:
+        return
+    # plain FBCCA (training-free, no rest class): one stream per session
+    for s, ps in recs.items():
+        for i, p in enumerate(ps):
+            for w in STREAM_WINDOWS:
+                path = CACHE / "streams" / "fbcca" / f"{s}_{i}_{w:g}.npz"
+                if path.exists():
+                    continue
+                raw = load_recording(p)
+                dec = make_decoder("fbcca", sfreq=256.0, freqs=FREQS)
+                dec.fit(np.zeros((1, len(raw.ch_names), int(round(w * 256)))))
+                _save_streams(path, {"S": score_stream(dec, raw, window_s=w, step=STEP)})
+                log(f"streams fbcca {s} {i} {w:g}s")
+
+
+# ---------------------------------------------------------------------- stage: policy
+def policy_configs():
+    for grid in (POLICY_GRID, POLICY_GRID_LONG):
+        keys = list(grid)
+        for vals in itertools.product(*grid.values()):
+            yield dict(zip(keys, vals))
+
+
+def _key(w, p) -> str:
+    return f"w={w:g}," + ",".join(f"{k}={v:g}" for k, v in p.items())
+
+
+def stage_policy(config: str | None = None, windows=STREAM_WINDOWS) -> None:
+    recs = recordings()
+    config = config or decoder_choice()["all"]
+    tasks = stream_tasks(recs)
+    for w in windows:
+        path = CACHE / f"policy_{config}_w{w:g}.json"
+        done = json.loads(path.read_text()) if path.exists() else {}
+        streams = {(s, i, j): load_streams(CACHE / "streams" / config / f"{s}_{i}_from_{j}_"
+                                           f"{w:g}.npz") for s, i, j in tasks}
+        for p in policy_configs():
+            key = _key(w, p)
+            if key in done:
+                continue
+            t0 = time.perf_counter()
+            res = {}
+            for (s, i, j), st in streams.items():
+                params = {**p, "margin": 1.0}
+                pol, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET,
+                                                params=params)
+                h0 = cal["threshold_at_budget"]
+                for m in MARGINS:
+                    pol = sel.policy_for(st["B"].classes, h0 * m, params)
+                    commits = pol.replay(st["B"].t, st["B"].scores)
+                    rows = score_trials([Selection(t, lab) for t, lab in commits],
+                                        st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
+                    tot = totals(rows)
+                    tot.pop("times_to_command_s")
+                    tot["times"] = [r.time_s for r in rows if r.decision == "hit"]
+                    res.setdefault(f"{m:g}", {})[f"{s}|{i}|{j}"] = tot
+            done[key] = res
+            save(path, done)
+            log(f"policy {key} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _pooled(records: list[dict]) -> dict:
+    recs = [{**r, "times_to_command_s": r["times"]} for r in records]
+    return pool(recs)
+
+
+def choose_policy(rows: dict[str, list[list[dict]]]) -> str:
+    """Feasible (budget, wrong) configs by hit rate, then median time; else least excess."""
+    def rank(c):
+        p = _pooled([r for subj in rows[c] for r in subj])
+        fa, wr = p["false_activations_per_min"], p["wrong_command_rate"]
+        excess = max(0.0, fa - BUDGET) / BUDGET + max(0.0, wr - MAX_WRONG) / MAX_WRONG
+        return (excess == 0, -excess, round(p["hit_rate"], 4), -p["median_time_to_command_s"])
+    return max(rows, key=rank)
+
+
+def policy_table(config: str) -> tuple[dict, dict]:
+    """``per[policy_key|margin][subject] = [session records]``."""
+    done = {}
+    for path in sorted(CACHE.glob(f"policy_{config}_w*.json")):
+        done.update(json.loads(path.read_text()))
+    grid = {_key(w, p) for w in STREAM_WINDOWS for p in policy_configs()}
+    missing = grid - set(done)
+    if missing:
+        raise SystemExit(f"{len(missing)} policy configurations not computed yet: run policy")
+    done = {k: v for k, v in done.items() if k in grid}  # the grid as it stands
+    per: dict[str, dict[str, list]] = {}
+    for key, by_margin in done.items():
+        for m, by_pair in by_margin.items():
+            for pair, rec in by_pair.items():
+                s = pair.split("|")[0]
+                per.setdefault(f"{key},margin={m}", {}).setdefault(s, []).append(rec)
+    return per, done
+
+
+def stage_report(config: str | None = None) -> None:
+    """LOSO tables. A held-out subject is scored with the decoder AND the policy chosen
+    without it: its streams come from its own held-out decoder choice (computed by
+    ``streams --config X --subjects S`` when it differs from the shipped one); the policy
+    choice is made on the other subjects' streams of the shipped decoder."""
+    dec = decoder_choice()
+    config = config or dec["all"]
+    per, _ = policy_table(config)
+    choice = loso(per, choose_policy)
+    for s, c in choice["held_out"].items():
+        own = dec["held_out"][s]
+        if own != config:
+            per[c][s] = _replay_subject(own, s, c)
+    out = _print_table(f"LOSO-chosen decoder and policy, budget {BUDGET}/min", per, choice)
+    out["decoder_held_out"] = dec["held_out"]
+    save(CACHE / f"report_{config}.json", {**out, "decoder": config})
+    for s, own in dec["held_out"].items():
+        if own != config:
+            print(f"subject {s[-2:]}: decoder chosen without it: {own}")
+
+
+def _replay_subject(decoder_config: str, subject: str, policy_key: str) -> list[dict]:
+    """One subject's session records with a decoder config's streams and one policy."""
+    fields = dict(kv.split("=") for kv in policy_key.split(","))
+    w, m = float(fields.pop("w")), float(fields.pop("margin"))
+    params = {k: float(v) for k, v in fields.items()}
+    out = []
+    for path in sorted((CACHE / "streams" / decoder_config).glob(f"{subject}_*_{w:g}.npz")):
+        st = load_streams(path)
+        _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET,
+                                      params={**params, "margin": 1.0})
+        pol = sel.policy_for(st["B"].classes, cal["threshold_at_budget"] * m, params)
+        rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st["B"].t,
+                                                                          st["B"].scores)],
+                            st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
+        tot = totals(rows)
+        tot["times"] = tot.pop("times_to_command_s")
+        out.append(tot)
+    if not out:
+        raise SystemExit(f"no streams for {subject} with {decoder_config} at {w:g} s: run "
+                         f"streams --config '{decoder_config}' --subjects {subject}")
+    return out
+
+
+def _print_table(title: str, per: dict, choice: dict) -> dict:
+    held = {}
+    for s, c in choice["held_out"].items():
+        p = _pooled(per[c][s])
+        held[s] = {**{k: p[k] for k in ("n_hits", "n_target_trials", "hit_rate",
+                                        "wrong_command_rate", "false_activations_per_min",
+                                        "median_time_to_command_s", "n_false_activations",
+                                        "rest_minutes")}, "config": c}
+    allp = _pooled([r for s, c in choice["held_out"].items() for r in per[c][s]])
+    out = {"choice": choice, "held_out": held,
+           "pooled": {k: allp[k] for k in ("n_hits", "n_target_trials", "hit_rate",
+                                           "wrong_command_rate", "false_activations_per_min",
+                                           "median_time_to_command_s")},
+           "config_all": choice["all"], "date": dt.date.today().isoformat(),
+           "machine": machine()}
+    print(f"{title} ({out['date']}, {out['machine']})")
+    print("| subject | chosen on the other subjects | hits | hit % | wrong % | false/min | "
+          "median s |")
+    print("|---|---|---|---|---|---|---|")
+    for s, h in held.items():
+        print(f"| {s[-2:]} | {h['config']} | {h['n_hits']}/{h['n_target_trials']} | "
+              f"{100 * h['hit_rate']:.1f} | {100 * h['wrong_command_rate']:.1f} | "
+              f"{h['false_activations_per_min']:.2f} | {h['median_time_to_command_s']:.2f} |")
+    a = out["pooled"]
+    print(f"| all | | {a['n_hits']}/{a['n_target_trials']} | {100 * a['hit_rate']:.1f} | "
+          f"{100 * a['wrong_command_rate']:.1f} | {a['false_activations_per_min']:.2f} | "
+          f"{a['median_time_to_command_s']:.2f} |")
+    print(f"chosen on all dev subjects (the shipped default): {choice['all']}")
+    return out
+
+
+def stage_fbcca() -> None:
+    """Training-free FBCCA: absolute policy parameters, LOSO over the dev subjects."""
+    recs = recordings()
+    path = CACHE / "fbcca_policy.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    for w in STREAM_WINDOWS:
+        streams = {(s, i): load_streams(CACHE / "streams" / "fbcca" / f"{s}_{i}_{w:g}.npz")["S"]
+                   for s, ps in recs.items() for i in range(len(ps))}
+        for vals in itertools.product(*FBCCA_GRID.values()):
+            p = dict(zip(FBCCA_GRID, vals))
+            key = f"w={w:g}," + ",".join(f"{k}={v:g}" for k, v in p.items())
+            if key in done:
+                continue
+            res = {}
+            for (s, i), st in streams.items():
+                pol = DecisionPolicy(st.classes, horizon_s=3.0, refractory_s=1.0,
+                                     release_s=1.0, **p)
+                rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st.t,
+                                                                                st.scores)],
+                                    st.onsets, st.labels, end_s=st.end_s)
+                tot = totals(rows)
+                tot.pop("times_to_command_s")
+                tot["times"] = [r.time_s for r in rows if r.decision == "hit"]
+                res[f"{s}|{i}"] = tot
+            done[key] = res
+        save(path, done)
+        log(f"fbcca policy w={w:g} done")
+    per: dict[str, dict[str, list]] = {}
+    for key, by_sess in done.items():
+        for sess, rec in by_sess.items():
+            per.setdefault(key, {}).setdefault(sess.split("|")[0], []).append(rec)
+    choice = loso(per, choose_policy)
+    _print_table(f"training-free fbcca policy, budget {BUDGET}/min", per, choice)
+    save(CACHE / "report_fbcca.json", {"choice": choice, "date": dt.date.today().isoformat(),
+                                       "machine": machine()})
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("stage", choices=("decoder", "streams", "policy", "fbcca", "report"))
+    ap.add_argument("--config", default=None, help="decoder config (default: the LOSO choice)")
+    ap.add_argument("--windows", default=None,
+                    help="streams/policy stages: only these windows, e.g. 1.5")
+    ap.add_argument("--subjects", default=None,
+                    help="streams stage: only these subjects, e.g. subject02,subject04")
+    args = ap.parse_args(argv)
+    log(f"stage {args.stage} on {DATA} ({machine()})")
+    windows = (STREAM_WINDOWS if args.windows is None
+               else [float(w) for w in args.windows.split(",")])
+    {"decoder": stage_decoder,
+     "streams": lambda: stage_streams(args.config, args.subjects and args.subjects.split(","),
+                                      windows),
+     "policy": lambda: stage_policy(args.config, windows),
+     "fbcca": stage_fbcca,
+     "report": lambda: stage_report(args.config)}[args.stage]()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

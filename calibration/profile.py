@@ -32,6 +32,7 @@ import numpy as np
 
 from bci.labels import label_to_freq
 from calibration.errors import ProfileError
+from calibration.rest_model import describe_prediction
 
 logger = logging.getLogger("calibration")
 
@@ -254,6 +255,9 @@ class SubjectProfile:
         if isinstance(exp, dict) and exp.get("hit_rate") is not None:
             lines.append("calibration " + ", ".join(f"{k}={_fmt(v)}" for k, v in exp.items())
                          + " (out of fold, on the calibration data)")
+        pf = self.extra.get("predicted_false") if isinstance(self.extra, dict) else None
+        if isinstance(pf, dict) and pf.get("per_min") is not None:
+            lines.append("expect      " + describe_prediction(pf))
         sel = self.extra.get("selected") if isinstance(self.extra, dict) else None
         if isinstance(sel, dict):
             lines.append("selected    " + ", ".join(f"{k}={_fmt(v)}" for k, v in sel.items()))

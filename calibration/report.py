@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from calibration.rest_model import describe_prediction
+
 
 @dataclass
 class CalibrationReport:
@@ -57,6 +59,9 @@ class CalibrationReport:
                 f"{_pct(s.get('wrong_command_rate'))}, median "
                 f"{_f(s.get('median_time_to_command_s'))} s from cue"
             )
+            pf = s.get("predicted_false")
+            if pf:
+                lines.append(describe_prediction(pf, self.max_false_per_min))
         lines.extend(self.notes)
         return "\n".join(lines)
 
@@ -95,7 +100,15 @@ class CalibrationReport:
             ax = fig.subplots()
             xs = [c["threshold"] for c in self.far_curve]
             ax.plot(xs, [c["false_per_min"] for c in self.far_curve], "o-",
-                    label="false activations (rest)")
+                    label="false activations (calibration rest, out of fold)")
+            pred = [c for c in self.far_curve if "predicted_per_min" in c]
+            if pred:
+                px = [c["threshold"] for c in pred]
+                ax.plot(px, [c["predicted_per_min"] for c in pred], "-", color="tab:purple",
+                        label="predicted (model of rest)")
+                ax.fill_between(px, [c["predicted_interval"][0] for c in pred],
+                                [c["predicted_interval"][1] for c in pred],
+                                color="tab:purple", alpha=0.15)
             ax.axhline(self.max_false_per_min, color="r", ls="--", label="budget")
             if sel and "threshold" in sel:
                 ax.axvline(sel["threshold"], color="k", ls=":", label="chosen threshold")
@@ -139,3 +152,4 @@ def _pct(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{100 * v:.0f} %"
+

@@ -326,3 +326,16 @@ def threshold_for_budget(maxima_at: Callable[[float], np.ndarray], budget: float
             a = mid
     h = math.exp(b)
     return h, rate(h)[1]
+
+
+def describe_prediction(pf: dict, budget: float | None = None) -> str:
+    """One line: the false-activation rate the model of rest predicts, with its interval
+    (``prediction``: :func:`calibration.selection.predicted_false`, as the profile stores it)."""
+    lo, hi = pf["interval"]
+    tail = pf.get("rest_tail") or {}
+    return (f"predicted false activations: {pf['per_min']:.2f}/min of rest"
+            + (f" (budget {budget:g})" if budget is not None else "")
+            + f", {100 * pf['coverage']:.0f} % interval {lo:.2f}-{hi:.2f}/min; from "
+            f"{tail.get('n_blocks', '?')} blocks of {tail.get('block_s', 0):g} s of rest "
+            f"({60 * pf.get('rest_minutes', 0):.0f} s), extrapolated by an extreme-value "
+            "model")

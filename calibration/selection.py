@@ -6,10 +6,12 @@ the evaluation does:
 
 - :func:`cross_validate`: stratified k-fold accuracy and ITR of each candidate decoder and
   window length on the cued windows (rest included when the recording has rest trials);
-- :func:`choose_threshold`: THE threshold procedure of the project. It replays the decision
-  policy over out-of-fold scores of the windows the online loop would decode
-  (:func:`bci.evaluation.harness.out_of_fold_streams`) and raises the evidence threshold
-  until the commands during rest trials stay within the false-activation budget;
+- :func:`choose_threshold`: THE threshold procedure of the project. It models the decision
+  policy's evidence during the rest trials of out-of-fold scores of the windows the online
+  loop would decode (:func:`bci.evaluation.harness.out_of_fold_streams`) with an
+  extreme-value fit (:mod:`calibration.rest_model`) and sets the evidence threshold where
+  the predicted false-activation rate meets the budget; :func:`predicted_false` gives that
+  prediction and its interval at any threshold;
 - :func:`replay`: the commands a policy gives on score streams, scored per cued trial by
   :mod:`bci.evaluation.scoring`.
 """
@@ -17,9 +19,8 @@ the evaluation does:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,23 +31,44 @@ from bci.evaluation.scoring import Selection, pool, score_trials, totals, trial_
 from bci.labels import class_labels, is_rest
 from bci.online.policy import DecisionPolicy
 from calibration.errors import CalibrationError
+from calibration.rest_model import RestTail, block_maxima, fit_rest_tail, threshold_for_budget
 
 logger = logging.getLogger("calibration")
 
 #: Defaults of the evidence policy, chosen leave-one-subject-out on the dev recordings
 #: (docs/evaluation.md, scripts/loso_defaults.py). ``drift`` and ``clip`` are fractions of
-#: the threshold; ``margin`` multiplies the threshold that just holds the budget on the
-#: calibration data (a calibration holds about a minute of rest, too little to set it).
+#: the threshold; ``margin`` multiplies the threshold the model of rest sets for the budget
+#: (kept at 1: ``scripts/loso_defaults.py rest_tail``).
 POLICY_DEFAULTS = {
     "drift": 0.0,
     "clip": 0.5,
     "horizon_s": 6.0,
     "refractory_s": 1.0,
     "release_s": 3.0,
-    "margin": 1.25,
+    "margin": 1.0,
 }
 #: Commands per minute of rest the threshold allows by default.
 MAX_FALSE_PER_MIN = 0.5
+#: The model of the rest evidence that sets the threshold (:func:`choose_threshold`):
+#: length of the blocks whose maxima are modelled (s), and the GEV shape with its
+#: uncertainty for a decoder whose shape was not measured (a Gumbel tail, with an
+#: uncertainty wide enough for the heavier tails seen on the dev users).
+REST_TAIL_DEFAULTS = {
+    "block_s": 2.0,
+    "shape": 0.0,
+    "shape_sd": 0.2,
+}
+#: The GEV shape (and its standard error) pooled over the dev users' calibration rest, per
+#: decoder (chosen leave-one-subject-out with the block length: ``scripts/loso_defaults.py
+#: rest_tail``, docs/evaluation.md).
+REST_TAIL_SHAPES = {
+    "ress-fbcca": {"shape": 0.375, "shape_sd": 0.049},
+}
+#: Fewest rest blocks the model is fitted on (fewer blocks raise the threshold through the
+#: expected-rate correction of :meth:`calibration.rest_model.RestTail.expected_rate`).
+MIN_REST_BLOCKS = 3
+#: Coverage of the predicted false-activation interval stored in the profile.
+PREDICTION_COVERAGE = 0.8
 
 
 def trials(raws, *, method: str, tmin: float, window_s: float, channels, classes) -> Trials:
@@ -160,6 +182,12 @@ def replay(streams: Sequence[ScoreStream], policy: DecisionPolicy) -> dict:
     return pool(recs)
 
 
+def rest_tail_params(method: str) -> dict:
+    """The rest model's parameters for a decoder (:data:`REST_TAIL_DEFAULTS` with its
+    measured shape from :data:`REST_TAIL_SHAPES`)."""
+    return {**REST_TAIL_DEFAULTS, **REST_TAIL_SHAPES.get(method, {})}
+
+
 def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:
     """The policy for ``threshold`` with ``drift`` and ``clip`` given as its fractions."""
     p = {**POLICY_DEFAULTS, **dict(params)}
@@ -169,97 +197,158 @@ def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:
         refractory_s=p["refractory_s"], release_s=p["release_s"])
 
 
-def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float,
-                     params: Mapping | None = None, rtol: float = 1e-3,
-                     allow_no_rest: bool = False) -> tuple[DecisionPolicy, dict]:
-    """The policy whose threshold holds the false-activation budget on calibration data.
+def rest_intervals(st: ScoreStream) -> list[tuple[float, float]]:
+    """The (start, end) of every rest trial of a stream (s; the scorer's trial ends)."""
+    ends = trial_ends(st.onsets, st.end_s)
+    return [(float(a), float(b)) for a, b, lab in zip(st.onsets, ends, st.labels)
+            if is_rest(lab)]
 
-    The threshold is the smallest for which the commands during the rest trials of the
-    (out-of-fold) score streams stay at or under ``max_false_per_min`` per minute of rest
-    (bisection in log scale down to a relative width ``rtol``; false activations fall as the
-    threshold rises), times ``params["margin"]``.
+
+def rest_maxima(streams: Sequence[ScoreStream], policy: DecisionPolicy,
+                block_s: float) -> np.ndarray:
+    """Per-block maxima of ``policy``'s evidence (:meth:`DecisionPolicy.evidence_trace`)
+    during the rest trials of the streams (:func:`calibration.rest_model.block_maxima`).
+
+    The evidence is accumulated from each rest trial's start: what the user did before the
+    rest cue (looking at a light, whose command the deployed policy has committed and
+    latched) is not evidence of what no-control gives."""
+    out = []
+    for st in streams:
+        for a, b in rest_intervals(st):
+            i0, i1 = np.searchsorted(st.t, [a, b], side="left")
+            if i1 > i0:
+                ev = policy.evidence_trace(st.t[i0:i1], st.scores[i0:i1])
+                out.append(block_maxima(st.t[i0:i1], ev, [(a, b)], block_s))
+    m = np.concatenate(out) if out else np.zeros(0)
+    return m[np.isfinite(m)]
+
+
+def rest_tail_at(streams: Sequence[ScoreStream], threshold: float,
+                 params: Mapping | None = None) -> RestTail:
+    """The rest-tail model of the streams' rest evidence for the policy at ``threshold``."""
+    p = {**POLICY_DEFAULTS, **REST_TAIL_DEFAULTS, **dict(params or {})}
+    mx = rest_maxima(streams, policy_for(streams[0].classes, threshold, p), p["block_s"])
+    return fit_rest_tail(mx, p["block_s"], shape=p["shape"], shape_sd=p["shape_sd"])
+
+
+def predicted_false(streams: Sequence[ScoreStream], threshold: float,
+                    params: Mapping | None = None) -> dict:
+    """The false-activation rate the rest-tail model predicts at ``threshold``.
+
+    Returns
+    -------
+    prediction : dict
+        ``per_min`` (expected rate a user will see, per minute of rest), ``interval``
+        ([low, high], :data:`PREDICTION_COVERAGE` of the realised rate), ``coverage``,
+        ``plug_in`` (the fit's own rate) and ``rest_tail`` (the model,
+        :meth:`calibration.rest_model.RestTail.to_dict`).
+    """
+    tail = rest_tail_at(streams, threshold, params)
+    mean, lo, hi = tail.expected_rate(threshold, PREDICTION_COVERAGE)
+    return {"per_min": mean, "interval": [lo, hi], "coverage": PREDICTION_COVERAGE,
+            "plug_in": tail.rate_per_min(threshold), "rest_tail": tail.to_dict()}
+
+
+def choose_threshold(streams: Sequence[ScoreStream], *, max_false_per_min: float,
+                     params: Mapping | None = None, allow_no_rest: bool = False,
+                     iterations: int = 30) -> tuple[DecisionPolicy, dict]:
+    """The policy whose threshold holds the false-activation budget, from a model of rest.
+
+    A calibration holds about a minute of rest: a threshold that merely keeps its own rest
+    free of commands rests on its single most target-like stretch. Instead, the policy's
+    evidence during the rest trials of the (out-of-fold) score streams is cut into blocks of
+    ``params["block_s"]`` seconds and a generalised extreme-value model of the per-block
+    maxima (:mod:`calibration.rest_model`, its shape ``params["shape"]`` pooled over the
+    dev users) extrapolates beyond the worst block seen. The threshold is the one at which
+    the rate a user is expected to see (the model's rate corrected for the error of a fit on
+    so few blocks, :meth:`~calibration.rest_model.RestTail.expected_rate`) equals the
+    budget (log bisection), times ``params["margin"]``.
 
     Parameters
     ----------
     streams : sequence of ScoreStream
         Out-of-fold scores of the calibration recordings.
     max_false_per_min : float
-        The false-activation budget: commands per minute of rest.
+        The false-activation budget: commands per minute of rest (> 0).
     params : mapping | None
-        Overrides of :data:`POLICY_DEFAULTS`.
-    rtol : float, default=1e-3
-        Relative precision of the threshold.
+        Overrides of :data:`POLICY_DEFAULTS` and :data:`REST_TAIL_DEFAULTS`.
     allow_no_rest : bool, default=False
         Without rest trials no budget can be held: raise CalibrationError, or (True) take
         the lowest threshold (any target that leads for a moment commits).
+    iterations : int, default=30
+        Bisection steps.
 
     Returns
     -------
     policy : DecisionPolicy
     calibration : dict
         The replay of the chosen policy on the streams (:func:`replay`) plus
-        ``threshold_at_budget`` (before the margin) and ``held`` (False when even a
-        threshold above every window's evidence breaks the budget).
+        ``threshold_at_budget`` (before the margin), ``predicted`` (:func:`predicted_false`
+        at the chosen threshold: the expected false activations per minute and its
+        interval) and ``held`` (the expected rate is within the budget).
     """
-    p = {**POLICY_DEFAULTS, **dict(params or {})}
+    p = {**POLICY_DEFAULTS, **REST_TAIL_DEFAULTS, **dict(params or {})}
     classes = streams[0].classes
     rest_min = sum(st.rest_minutes for st in streams)
-    scale = max(float(np.max(np.abs(st.scores))) for st in streams) or 1.0
-    lo, hi = math.log(scale * 1e-4), math.log(scale * 1e3)
+    finite = [np.abs(st.scores[np.isfinite(st.scores)]) for st in streams]
+    scale = max((float(np.max(f)) for f in finite if f.size), default=1.0) or 1.0
+    lo, hi = scale * 1e-4, scale * 1e3
     if rest_min <= 0 and allow_no_rest:
-        pol = policy_for(classes, math.exp(lo), p)
-        return pol, {**replay(streams, pol), "threshold_at_budget": math.exp(lo),
+        pol = policy_for(classes, lo, p)
+        return pol, {**replay(streams, pol), "threshold_at_budget": lo, "predicted": None,
                      "held": False}
     if rest_min <= 0:
         raise CalibrationError(
             "The calibration data has no rest trials: the no-control threshold cannot be set "
             "for a false-activation budget. Record rest trials (the user looks at none of the "
             "lights).")
-    # false activations depend only on the windows up to the end of the last rest trial
-    upto = [_until_last_rest(st) for st in streams]
+    if not max_false_per_min > 0:
+        raise CalibrationError(
+            f"A false-activation budget of {max_false_per_min!r} per minute cannot be held by "
+            "any threshold (the model of rest predicts a positive rate at every level): give "
+            "a positive budget, e.g. 0.5.")
+    n_blocks = len(rest_maxima(streams, policy_for(classes, scale, p), p["block_s"]))
+    if n_blocks < MIN_REST_BLOCKS:
+        raise CalibrationError(
+            f"Too little rest to set the no-control threshold: {rest_min * 60:.0f} s of rest "
+            f"trials give {n_blocks} blocks of {p['block_s']:g} s, at least "
+            f"{MIN_REST_BLOCKS} are needed ({MIN_REST_BLOCKS * p['block_s']:g} s). Record "
+            "more rest (a live calibration records a realistic no-control schedule).")
 
-    def ok(h: float) -> bool:
-        return replay(upto, policy_for(classes, h, p))["false_activations_per_min"] \
-            <= max_false_per_min
+    def maxima_at(h: float) -> np.ndarray:
+        return rest_maxima(streams, policy_for(classes, h, p), p["block_s"])
 
-    if ok(math.exp(lo)):
-        hi = lo
-    elif not ok(math.exp(hi)):  # commands during rest whatever the threshold
-        lo = hi
-    else:
-        while hi - lo > math.log1p(rtol):
-            mid = 0.5 * (lo + hi)
-            if ok(math.exp(mid)):
-                hi = mid
-            else:
-                lo = mid
-    h0 = math.exp(hi)
-    pol = policy_for(classes, h0 * p["margin"], p)
+    h0, _ = threshold_for_budget(maxima_at, max_false_per_min, block_s=p["block_s"],
+                                 shape=p["shape"], shape_sd=p["shape_sd"], lo=lo, hi=hi,
+                                 iterations=iterations)
+    h = h0 * p["margin"]
+    pol = policy_for(classes, h, p)
     rep = replay(streams, pol)
     rep["threshold_at_budget"] = h0
-    rep["held"] = rep["false_activations_per_min"] <= max_false_per_min
+    rep["predicted"] = predicted_false(streams, h, p)
+    rep["held"] = rep["predicted"]["per_min"] <= max_false_per_min * (1 + 1e-6)
     return pol, rep
-
-
-def _until_last_rest(st: ScoreStream) -> ScoreStream:
-    """The stream cut after its last rest trial (what its false activations depend on)."""
-    ends = trial_ends(st.onsets, st.end_s)
-    rest = [e for e, lab in zip(ends, st.labels) if is_rest(lab)]
-    if not rest:
-        return st
-    keep = st.t < max(rest)
-    return replace(st, scores=st.scores[keep], t=st.t[keep])
 
 
 def threshold_curve(streams: Sequence[ScoreStream], threshold: float, params: Mapping | None,
                     n: int = 13) -> list[dict]:
-    """False activations and hits on the streams for thresholds around ``threshold``."""
+    """False activations (observed on the streams, and predicted by the model of rest when
+    they have rest trials) and hits for thresholds around ``threshold``."""
     p = {**POLICY_DEFAULTS, **dict(params or {})}
+    has_rest = sum(st.rest_minutes for st in streams) > 0
     out = []
     for h in threshold * np.geomspace(0.25, 4.0, n):
         r = replay(streams, policy_for(streams[0].classes, float(h), p))
-        out.append({"threshold": float(h), "false_per_min": r["false_activations_per_min"],
-                    "hit_rate": r["hit_rate"], "wrong_command_rate": r["wrong_command_rate"]})
+        row = {"threshold": float(h), "false_per_min": r["false_activations_per_min"],
+               "hit_rate": r["hit_rate"], "wrong_command_rate": r["wrong_command_rate"]}
+        if has_rest:
+            try:
+                pred = predicted_false(streams, float(h), p)
+                row["predicted_per_min"], row["predicted_interval"] = \
+                    pred["per_min"], pred["interval"]
+            except ValueError:  # too few rest blocks for the model
+                pass
+        out.append(row)
     return out
 
 

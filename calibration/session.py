@@ -196,13 +196,14 @@ def calibrate_raws(
         window_s=window, classes=data.classes, channels=data.channels,
         train_span=METHODS[method].get("train_span"), step=step_s, n_folds=n_folds,
         seed=seed)
+    pp = {**sel.rest_tail_params(method), **pp}
     pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp,
                                     allow_no_rest=allow_no_rest)
     curve = sel.threshold_curve(streams, pol.threshold, pp)
     if data.has_rest and not cal["held"]:
         _note(notes, f"Warning: no threshold holds {max_false_per_min:g} false activations "
-                     f"per minute of rest on the calibration data (best "
-                     f"{cal['false_activations_per_min']:.2f}/min).")
+                     f"per minute of rest by the model of the calibration's rest (predicted "
+                     f"{cal['predicted']['per_min']:.2f}/min at the highest threshold).")
     if cal["n_target_trials"] and cal["hit_rate"] < WEAK_HIT_RATE:
         _note(notes, f"Warning: weak policy: with the chosen threshold ({pol.threshold:.3g}) "
                      f"only {cal['n_hits']} of {cal['n_target_trials']} target trials "
@@ -217,8 +218,14 @@ def calibrate_raws(
     # 4. the profile and the report
     expected = {k: cal[k] for k in ("hit_rate", "wrong_command_rate",
                                     "false_activations_per_min", "median_time_to_command_s")}
+    pred = cal.get("predicted")
+    predicted = None if pred is None else {
+        "per_min": pred["per_min"], "interval": pred["interval"],
+        "coverage": pred["coverage"], "rest_minutes": cal["rest_minutes"],
+        "rest_tail": pred["rest_tail"]}
     selected = {**best, "threshold": pol.threshold,
-                "false_per_min": cal["false_activations_per_min"], **expected}
+                "false_per_min": cal["false_activations_per_min"], **expected,
+                "predicted_false": predicted}
     info = METHODS[method]
     profile = SubjectProfile.from_decoder(
         decoder, method=method, ch_names=data.channels, sfreq=data.sfreq, window_s=window,
@@ -231,6 +238,7 @@ def calibrate_raws(
                "criterion": criterion,
                "policy_params": {k: pp[k] for k in ("drift", "clip", "margin")},
                "threshold_at_budget": cal["threshold_at_budget"],
+               "predicted_false": predicted,
                "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
                                                      "threshold")},
                "calibration_replay": expected,

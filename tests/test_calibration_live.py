@@ -111,7 +111,7 @@ def test_check_signal_flat_noisy_line():
 def test_live_calibration_with_stimulus(unique_name, tmp_path):
     """Cues from the on-screen stimulus (headless): cue, stim_on, stim_off are recorded."""
     pytest.importorskip("pygame")
-    seq = CueSequence.balanced([13, 17], 2, trial_s=2.0, cue_s=0.3, lead_s=5.0, seed=3)
+    seq = CueSequence.balanced([13, 17], 3, trial_s=2.0, cue_s=0.3, lead_s=5.0, seed=3)
     src = SyntheticEEG(seq.schedule(tail_s=3.0), name=unique_name, snr=1.0, seed=9)
     with src:
         t0 = _first_sample_time(src)

@@ -291,6 +291,66 @@ class DecisionPolicy:
                 out.append((ti, res.outcome))
         return out
 
+    def evidence_trace(self, t: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """The evidence this policy would hold at each window if it never committed.
+
+        For every window: the largest sum of ``min(e_k, clip) - drift`` of any target over a
+        non-empty run of windows ending there and starting within ``horizon_s`` (unlike
+        :meth:`update`, not floored at zero, so a stretch that never favours a target keeps
+        its spread). The policy commits exactly when this first reaches ``threshold``
+        (before refractory and latching). A row with a non-finite score clears the evidence
+        (as an unhealthy window does) and gives ``-inf``.
+
+        Parameters
+        ----------
+        t : ndarray, shape (n_windows,)
+            Window times (s), increasing.
+        scores : ndarray, shape (n_windows, n_classes)
+
+        Returns
+        -------
+        evidence : ndarray, shape (n_windows,)
+        """
+        t = np.asarray(t, float)
+        s = np.asarray(scores, float)
+        if s.ndim != 2 or s.shape[1] != len(self.classes) or len(t) != len(s):
+            raise ValueError(f"Expected scores of shape (n_windows, {len(self.classes)}) and "
+                             f"one time per window, got {s.shape} and {t.shape}.")
+        n = len(t)
+        out = np.full(n, -np.inf)
+        if n == 0:
+            return out
+        ok = np.isfinite(s).all(axis=1)
+        if len(self.classes) > 1:
+            srt = np.sort(np.where(ok[:, None], s, 0.0), axis=1)
+            top = np.argmax(np.where(ok[:, None], s, 0.0), axis=1)
+            cols = np.arange(s.shape[1])[None, :]
+            comp = np.where(cols == top[:, None], srt[:, -2:-1], srt[:, -1:])
+            e = s - comp
+        else:
+            e = s.copy()
+        x = (e if self.clip is None else np.minimum(e, self.clip)) - self.drift
+        tl = t.tolist()
+        for k in self._targets:
+            xk = x[:, k].tolist()
+            cum, mins = 0.0, deque()
+            best = out  # running maximum over targets, in place
+            for i in range(n):
+                if not ok[i]:
+                    cum, mins = 0.0, deque()
+                    continue
+                c0 = cum
+                while mins and mins[-1][1] >= c0:
+                    mins.pop()
+                mins.append((tl[i], c0))
+                while mins[0][0] < tl[i] - self.horizon_s + 1e-9:
+                    mins.popleft()
+                cum = c0 + xk[i]
+                v = cum - mins[0][1]
+                if v > best[i]:
+                    best[i] = v
+        return out
+
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict:
         """Plain-JSON parameters (for subject profiles and session configs)."""

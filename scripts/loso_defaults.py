@@ -473,6 +473,64 @@ def _degenerate(st: ScoreStream, h: float) -> bool:
     return h <= 1e-3 * float(np.nanmax(np.abs(st.scores)))
 
 
+def _rest_tail_pairs(streams: dict, b: float, base: dict, subjects: list[str], tag: str,
+                     factors=None) -> tuple[dict, dict]:
+    """The GEV shape held out per subject (pooled over the OTHER subjects' calibration
+    streams' rest maxima at their Gumbel thresholds, ``"all"``: every subject), and per
+    session pair the predicted and observed false activations at the budget's threshold
+    times each factor."""
+    from calibration.rest_model import pooled_shape
+
+    groups = {}
+    for (s, i, j), st in streams.items():
+        p = {**base, "block_s": b, "shape": 0.0, "shape_sd": 0.0, "margin": 1.0}
+        _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params=p)
+        h = cal["threshold_at_budget"]
+        if not _degenerate(st["A"], h):
+            groups[(s, i, j)] = sel.rest_maxima([st["A"]], sel.policy_for(
+                st["A"].classes, h, p), b)
+    shapes = {s: pooled_shape([g for k, g in groups.items() if k[0] != s]) for s in subjects}
+    shapes["all"] = pooled_shape(list(groups.values()))
+    pairs = {}
+    for (s, i, j), st in streams.items():
+        xi, se = shapes[s]
+        p = {**base, "block_s": b, "shape": xi, "shape_sd": se, "margin": 1.0}
+        _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params=p)
+        h0 = cal["threshold_at_budget"]
+        grid = {}
+        for f in factors or sorted(set(REST_FACTORS) | set(REST_MARGINS)):
+            pred = sel.predicted_false([st["A"]], h0 * f, p)
+            pol = sel.policy_for(st["B"].classes, h0 * f, p)
+            rows = score_trials([Selection(t, lab) for t, lab in
+                                 pol.replay(st["B"].t, st["B"].scores)],
+                                st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
+            tot = totals(rows)
+            tot["times"] = tot.pop("times_to_command_s")
+            grid[f"{f:g}"] = {**tot, "pred": pred["per_min"], "lo": pred["interval"][0],
+                              "hi": pred["interval"][1], "n_blocks":
+                              pred["rest_tail"]["n_blocks"], "threshold": h0 * f}
+        pairs[f"{s}|{i}|{j}"] = {"shape": xi, "shape_sd": se, "grid": grid}
+        log(f"rest_tail {tag} {s} {i}<-{j}: xi {xi:+.2f}, predicted "
+            f"{grid['1']['pred']:.2f}/min, observed {grid['1']['n_false_activations']} in "
+            f"{grid['1']['rest_minutes']:.2f} min")
+    return shapes, pairs
+
+
+def _far_rows(pairs: dict, margin: str = "1") -> list[dict]:
+    """Rows of :func:`far_table` / ``far_prediction.plot`` from :func:`_rest_tail_pairs`."""
+    rows = []
+    for pair, rec in pairs.items():
+        g0 = rec["grid"][margin]
+        rows.append({"key": pair.replace("|", "/"), "n_blocks": g0["n_blocks"],
+                     "pred": g0["pred"], "lo": g0["lo"], "hi": g0["hi"],
+                     "fa": g0["n_false_activations"], "rest_min": g0["rest_minutes"],
+                     "shape": rec["shape"],
+                     "grid": [{"factor": float(f), "pred": g["pred"],
+                               "fa": g["n_false_activations"], "rest_min": g["rest_minutes"]}
+                              for f, g in rec["grid"].items() if float(f) in REST_FACTORS]})
+    return rows
+
+
 def stage_rest_tail(config: str | None = None) -> None:
     """The rest-tail model of :func:`calibration.selection.choose_threshold`, LOSO.
 
@@ -482,7 +540,6 @@ def stage_rest_tail(config: str | None = None) -> None:
     and those observed on the test session at the budget's threshold times each factor;
     block length and margin chosen leave-one-subject-out by :func:`choose_policy`.
     """
-    from calibration.rest_model import pooled_shape
 
     config = config or decoder_choice()["all"]
     tasks = stream_tasks(recordings())
@@ -499,39 +556,7 @@ def stage_rest_tail(config: str | None = None) -> None:
         if bk in done:
             continue
         t0 = time.perf_counter()
-        groups = {}
-        for (s, i, j), st in streams.items():
-            p = {**base, "block_s": b, "shape": 0.0, "shape_sd": 0.0, "margin": 1.0}
-            _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params=p)
-            h = cal["threshold_at_budget"]
-            if not _degenerate(st["A"], h):
-                groups[(s, i, j)] = sel.rest_maxima([st["A"]], sel.policy_for(
-                    st["A"].classes, h, p), b)
-        shapes = {s: pooled_shape([g for k, g in groups.items() if k[0] != s])
-                  for s in subjects}
-        shapes["all"] = pooled_shape(list(groups.values()))
-        pairs = {}
-        for (s, i, j), st in streams.items():
-            xi, se = shapes[s]
-            p = {**base, "block_s": b, "shape": xi, "shape_sd": se, "margin": 1.0}
-            _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params=p)
-            h0 = cal["threshold_at_budget"]
-            grid = {}
-            for f in sorted(set(REST_FACTORS) | set(REST_MARGINS)):
-                pred = sel.predicted_false([st["A"]], h0 * f, p)
-                pol = sel.policy_for(st["B"].classes, h0 * f, p)
-                rows = score_trials([Selection(t, lab) for t, lab in
-                                     pol.replay(st["B"].t, st["B"].scores)],
-                                    st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
-                tot = totals(rows)
-                tot["times"] = tot.pop("times_to_command_s")
-                grid[f"{f:g}"] = {**tot, "pred": pred["per_min"], "lo": pred["interval"][0],
-                                  "hi": pred["interval"][1], "n_blocks":
-                                  pred["rest_tail"]["n_blocks"], "threshold": h0 * f}
-            pairs[f"{s}|{i}|{j}"] = {"shape": xi, "shape_sd": se, "grid": grid}
-            log(f"rest_tail {bk} {s} {i}<-{j}: xi {xi:+.2f}, predicted "
-                f"{grid['1']['pred']:.2f}/min, observed {grid['1']['n_false_activations']} in "
-                f"{grid['1']['rest_minutes']:.2f} min")
+        shapes, pairs = _rest_tail_pairs(streams, b, base, subjects, f"ress-fbcca {bk}")
         done[bk] = {"shapes": {k: list(v) for k, v in shapes.items()}, "pairs": pairs}
         save(path, done)
         log(f"rest_tail {bk} ({time.perf_counter() - t0:.0f} s)")
@@ -563,21 +588,10 @@ def stage_rest_tail(config: str | None = None) -> None:
     print(f"shipped shape for {bk}: {done[bk]['shapes']['all']}")
     # predicted against observed per pair, each subject with its held-out choice
     rows = []
-    for s, c in choice["held_out"].items():
+    for sub, c in choice["held_out"].items():
         bks, ms = c.split(",margin=")
-        for pair, rec in done[bks]["pairs"].items():
-            if pair.split("|")[0] != s:
-                continue
-            g0 = rec["grid"][ms]
-            rows.append({"key": pair.replace("|", "/"), "n_blocks": g0["n_blocks"],
-                         "pred": g0["pred"], "lo": g0["lo"], "hi": g0["hi"],
-                         "fa": g0["n_false_activations"], "rest_min": g0["rest_minutes"],
-                         "shape": rec["shape"], "config": c,
-                         "grid": [{"factor": float(f), "pred": g["pred"],
-                                   "fa": g["n_false_activations"],
-                                   "rest_min": g["rest_minutes"]}
-                                  for f, g in rec["grid"].items()
-                                  if float(f) in REST_FACTORS]})
+        rows += [{**r, "config": c} for r in _far_rows(done[bks]["pairs"], ms)
+                 if r["key"].split("/")[0] == sub]
     md = far_table(rows)
     print(md)
     stamp = f"{out['date']}, {out['machine']}"
@@ -589,6 +603,25 @@ def stage_rest_tail(config: str | None = None) -> None:
                         f"deployed threshold (rest-tail model, LOSO), budget {BUDGET:g}/min; "
                         f"{stamp}")
     log(f"wrote {CACHE}/far_pairs_{config}.md, .json and {CACHE}/far_pairs.png")
+    # the training-free decoder calibrated as calibrate does (its scores need no fitting, so
+    # a session's stream is its own out-of-fold stream), at the chosen block length
+    b = float(bk.split("=")[1])
+    fpath = CACHE / f"rest_tail_fbcca_block{b:g}.json"
+    if not fpath.exists():
+        fb = {(s, i, j): {k: load_streams(CACHE / "streams" / "fbcca" /
+                                          f"{s}_{n}_{REST_WINDOW:g}.npz")["S"]
+                          for k, n in (("A", j), ("B", i))} for s, i, j in tasks}
+        shapes, pairs = _rest_tail_pairs(fb, b, base, subjects, "fbcca", factors=REST_FACTORS)
+        save(fpath, {"shapes": {k: list(v) for k, v in shapes.items()}, "pairs": pairs})
+    fd = json.loads(fpath.read_text())
+    print(f"fbcca, block {b:g} s: shipped shape {fd['shapes']['all']}; held out: "
+          + ", ".join(f"{k[-2:]} {v[0]:+.3f}" for k, v in fd["shapes"].items() if k != "all"))
+    frows = _far_rows(fd["pairs"])
+    print(far_table(frows))
+    p = _pooled([r["grid"]["1"] for r in fd["pairs"].values()])
+    print(f"fbcca pooled: hits {100 * p['hit_rate']:.1f} %, wrong "
+          f"{100 * p['wrong_command_rate']:.1f} %, {p['false_activations_per_min']:.2f} "
+          f"false/min, median {p['median_time_to_command_s']:.2f} s")
 
 
 def far_table(rows: list[dict]) -> str:

@@ -23,7 +23,7 @@ Stages (each caches its results under ``cache/loso/``, git-ignored; re-runs reus
 ``report``   the per-subject tables (markdown) of the LOSO-chosen defaults.
 ``rest_tail`` the threshold procedure's rest model (block length, GEV shape pooled over
              the other subjects, threshold margin), LOSO; the predicted against observed
-             false activations per session pair (table, ``cache/loso/far_pairs.png``).
+             false activations per session pair (table, ``bench/far_prediction.png``).
 
 Usage: OMP_NUM_THREADS=1 nice python scripts/loso_defaults.py STAGE [--data PATH]
 """
@@ -599,10 +599,10 @@ def stage_rest_tail(config: str | None = None) -> None:
     (CACHE / f"far_pairs_{config}.md").write_text(md + "\n")
     import far_prediction
 
-    far_prediction.plot(rows, CACHE / "far_pairs.png",
+    far_prediction.plot(rows, REPO / "bench" / "far_prediction.png",
                         f"deployed threshold (rest-tail model, LOSO), budget {BUDGET:g}/min; "
                         f"{stamp}")
-    log(f"wrote {CACHE}/far_pairs_{config}.md, .json and {CACHE}/far_pairs.png")
+    log(f"wrote {CACHE}/far_pairs_{config}.md, .json and bench/far_prediction.png")
     # the training-free decoder calibrated as calibrate does (its scores need no fitting, so
     # a session's stream is its own out-of-fold stream), at the chosen block length
     b = float(bk.split("=")[1])

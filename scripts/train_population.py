@@ -36,7 +36,7 @@ STRIDE = 0.5
 def training_windows(raw, window: float):
     """Windows of ``window`` s every ``STRIDE`` s inside ``[cue + SPAN[0], cue + SPAN[1])``."""
     starts = np.arange(SPAN[0], SPAN[1] - window + 1e-9, STRIDE)
-    X, y, _, _ = epoch(raw, tmin=float(starts[0]), window=window,
+    X, y, _, _ = epoch(raw, tmin=float(starts[0]), window_s=window,
                        offsets=[float(s) for s in starts])
     return X, np.asarray(y).astype(str)
 

@@ -21,7 +21,7 @@ def _windows(seed: int, snr: float, n_repeats: int = 4, **model):
     sched = Schedule.interleaved(FREQS, n_repeats=n_repeats, trial_s=5.0, rest_s=5.0,
                                  lead_rest_s=5.0, seed=seed)
     raw = synthesize_raw(sched, snr=snr, seed=seed, **model)
-    X, y, _, _ = epoch(raw, tmin=1.0, window=1.0, offsets=[1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
+    X, y, _, _ = epoch(raw, tmin=1.0, window_s=1.0, offsets=[1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
     return X, np.asarray(y).astype(str)
 
 
@@ -113,7 +113,7 @@ def test_shipped_prior_decodes_kalunga_windows(kalunga_root):
 
     raw = load_recording(find_recordings(kalunga_root)["subject03"][0])
     for w in (1.0, 2.0):
-        X, y, _ = epoch(raw, tmin=2.0, window=w)
+        X, y, _ = epoch(raw, tmin=2.0, window_s=w)
         dec = PopulationRessFBCCA(sfreq=raw.info["sfreq"]).fit(X[:1], None)
         assert dec.prior_meta_["ch_names"] == raw.ch_names
         assert np.mean(dec.predict(X) == np.asarray(y).astype(str)) > 0.5

@@ -21,6 +21,9 @@ Stages (each caches its results under ``cache/loso/``, git-ignored; re-runs reus
              absolute threshold, drift and clip in FBCCA units, window), replayed on the
              plain FBCCA streams of every session.
 ``report``   the per-subject tables (markdown) of the LOSO-chosen defaults.
+``population`` the population decoder without calibration (``ssvep-exo run`` without a
+             profile): its threshold and window, each subject scored by a prior trained
+             without it.
 ``rest_tail`` the threshold procedure's rest model (block length, GEV shape pooled over
              the other subjects, threshold margin), LOSO; the predicted against observed
              false activations per session pair (table, ``bench/far_prediction.png``).
@@ -649,10 +652,91 @@ def far_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------------- stage: population
+POP_WINDOWS = (1.0, 2.0)
+
+
+def _population_streams(recs: dict, w: float) -> dict[str, list[ScoreStream]]:
+    """Each subject's sessions scored by a population prior trained WITHOUT the subject (what
+    ``ssvep-exo run`` without a profile gives a new user), cached."""
+    import train_population
+
+    from bci.decoders.population import PopulationRessFBCCA
+
+    out = {}
+    raws = None
+    for s in recs:
+        paths = [CACHE / "streams" / "population" / f"{s}_{i}_{w:g}.npz"
+                 for i in range(len(recs[s]))]
+        if not all(p.exists() for p in paths):
+            raws = raws or {o: [load_recording(p) for p in ps] for o, ps in recs.items()}
+            t0 = time.perf_counter()
+            parts = [train_population.training_windows(raw, w)
+                     for o, v in raws.items() if o != s for raw in v]
+            X = np.concatenate([x for x, _ in parts])
+            y = np.concatenate([lab for _, lab in parts])
+            prior = CACHE / "priors" / f"without_{s}_w{w:g}.npz"
+            prior.parent.mkdir(parents=True, exist_ok=True)
+            PopulationRessFBCCA(prior=None, sfreq=256.0, freqs=FREQS).fit(X, y).save_prior(
+                prior, ch_names=list(raws[s][0].ch_names), subjects=[o for o in raws
+                                                                     if o != s])
+            dec = PopulationRessFBCCA(prior=str(prior), sfreq=256.0, freqs=FREQS).fit(
+                np.zeros((1, X.shape[1], X.shape[2])))
+            for raw, path in zip(raws[s], paths):
+                _save_streams(path, {"S": score_stream(dec, raw, window_s=w, step=STEP)})
+            log(f"population streams {s} {w:g} s ({time.perf_counter() - t0:.0f} s)")
+        out[s] = [load_streams(p)["S"] for p in paths]
+    return out
+
+
+def stage_population() -> None:
+    """The population decoder with no calibration (``ssvep-exo run`` without a profile):
+    its absolute threshold from the model of rest of the OTHER subjects' sessions, each
+    scored by a prior trained without that subject (new users for it), the shipped policy
+    otherwise; window LOSO by :func:`choose_policy`. Shipped: every subject's streams."""
+    recs = recordings()
+    subjects = sorted(recs)
+    params = {**sel.POLICY_DEFAULTS, **sel.REST_TAIL_DEFAULTS, "shape": None,
+              "shape_sd": 0.0}  # hundreds of rest blocks: the shape is fitted
+    path = CACHE / "population_policy.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    for w in POP_WINDOWS:
+        key = f"w={w:g}"
+        if key in done:
+            continue
+        streams = _population_streams(recs, w)
+        res = {}
+        for s in subjects + ["all"]:
+            train = [st for o, v in streams.items() if o != s for st in v]
+            pol, cal = sel.choose_threshold(train, max_false_per_min=BUDGET, params=params)
+            recs_s = []
+            for st in streams.get(s, []):
+                rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st.t,
+                                                                                st.scores)],
+                                    st.onsets, st.labels, end_s=st.end_s)
+                tot = totals(rows)
+                tot["times"] = tot.pop("times_to_command_s")
+                recs_s.append(tot)
+            res[s] = {"policy": pol.to_dict(), "records": recs_s,
+                      "predicted": cal["predicted"]["per_min"],
+                      "shape": cal["predicted"]["rest_tail"]["shape"]}
+            log(f"population {key} {s}: threshold {pol.threshold:.3g}, shape "
+                f"{res[s]['shape']:+.2f}")
+        done[key] = res
+        save(path, done)
+    per = {k: {s: v[s]["records"] for s in subjects} for k, v in done.items()}
+    choice = loso(per, choose_policy)
+    out = _print_table(f"population decoder, no calibration (prior without the subject), "
+                       f"budget {BUDGET}/min", per, choice)
+    shipped = done[choice["all"]]["all"]["policy"]
+    print(f"shipped ({choice['all']}): {json.dumps(shipped)}")
+    save(CACHE / "report_population.json", {**out, "shipped_policy": shipped})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("stage", choices=("decoder", "streams", "policy", "fbcca", "report",
-                                     "rest_tail"))
+                                     "rest_tail", "population"))
     ap.add_argument("--config", default=None, help="decoder config (default: the LOSO choice)")
     ap.add_argument("--windows", default=None,
                     help="streams/policy stages: only these windows, e.g. 1.5")
@@ -668,7 +752,8 @@ def main(argv=None) -> int:
      "policy": lambda: stage_policy(args.config, windows),
      "fbcca": stage_fbcca,
      "report": lambda: stage_report(args.config),
-     "rest_tail": lambda: stage_rest_tail(args.config)}[args.stage]()
+     "rest_tail": lambda: stage_rest_tail(args.config),
+     "population": stage_population}[args.stage]()
     return 0
 
 

@@ -17,8 +17,10 @@ import numpy as np
 from bci._logging import logger
 from bci.app.config import SessionConfig
 from bci.app.menus import CommandMenus, select, supervisor_mapping
+from bci.decoders.population import NO_CALIBRATION, PopulationRessFBCCA, no_calibration_prior
 from bci.errors import BCIError, ConfigError
-from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
+from bci.labels import REST_LABEL, class_labels, freq_label, is_rest, normalize_label
+from bci.online import DecisionPolicy
 
 # ---------------------------------------------------------------------- signal side
 
@@ -195,6 +197,7 @@ class DecoderSetup:
     needs_fit: bool = False
     step_s: float = 0.1
     notes: list = field(default_factory=list)
+    why: str = ""
 
 
 def build_decoder(cfg: SessionConfig) -> DecoderSetup:
@@ -212,6 +215,11 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
     dec_cfg = cfg.decoder
     if dec_cfg.profile:
         return _profile_setup(cfg)
+    why = ""
+    if not cfg.is_explicit("decoder.method"):
+        setup, why = _population_setup(cfg)
+        if setup is not None:
+            return setup
     from bci.decoders import make_decoder
 
     window_s = float(dec_cfg.window_s)
@@ -226,7 +234,33 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
     classes = [freq_label(f) for f in freqs]
     policy = make_policy(cfg, classes)
     return DecoderSetup(decoder, policy, window_s, list(dec_cfg.channels), needs_fit=True,
-                        step_s=float(dec_cfg.step_s))
+                        step_s=float(dec_cfg.step_s), why=why)
+
+
+def _population_setup(cfg: SessionConfig) -> tuple[DecoderSetup | None, str]:
+    """The population decoder with no calibration (rest class included,
+    :data:`bci.decoders.population.NO_CALIBRATION`) when the lights fit its prior, else None
+    (the training-free ``decoder.method``); and why (for the session's decoder line)."""
+    dec_cfg = cfg.decoder
+    freqs = [float(f) for f in dec_cfg.freqs]
+    meta, why = no_calibration_prior(freqs, list(dec_cfg.channels))
+    if meta is None:
+        return None, why
+    window_s = float(NO_CALIBRATION["window_s"])
+    notes = []
+    if cfg.is_explicit("decoder.window_s") and \
+            not math.isclose(float(dec_cfg.window_s), window_s, rel_tol=1e-6):
+        notes.append(f"decoder.window_s = {float(dec_cfg.window_s):g} s is ignored: the "
+                     f"population decoder decodes {window_s:g} s windows (set decoder.method "
+                     "to use a training-free decoder with other windows)")
+    decoder = PopulationRessFBCCA(prior=NO_CALIBRATION["prior"], freqs=freqs,
+                                  sfreq=float(meta["sfreq"]))
+    # the decoder's classes (its score columns) are the prior's
+    policy = DecisionPolicy(class_labels(meta["classes"]), **NO_CALIBRATION["policy"])
+    why = (f"{why}; its channels {', '.join(meta['ch_names'])}; set decoder.method (e.g. "
+           "fbcca) for a training-free decoder")
+    return DecoderSetup(decoder, policy, window_s, list(meta["ch_names"]), needs_fit=True,
+                        step_s=float(dec_cfg.step_s), notes=notes, why=why), why
 
 
 def from_profile(profile) -> tuple[Any, Any, float, float | None, list[str]]:

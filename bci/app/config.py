@@ -157,7 +157,9 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
     "decoder": {
         "profile": ("", _str(), "subject profile folder (from `ssvep-exo calibrate`); empty: "
                     "training-free decoder below"),
-        "method": ("fbcca", _str(), "training-free method when no profile is given"),
+        "method": ("fbcca", _str(), "training-free method when no profile is given (when "
+                   "not set and the lights are the population prior's, the population "
+                   "decoder is used instead)"),
         "channels": ([], _str_list, "EEG channels to use (empty: all channels of the stream)"),
         "freqs": ([13.0, 17.0, 21.0], _freq_list, "stimulus frequencies in Hz"),
         "phases": ([], _phase_list, "stimulus phases in radians, one per frequency (empty: "

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from bci._logging import logger
 from bci.app import _parts
 from bci.app.context import SessionContext, safe_close
+from bci.decoders.population import PopulationRessFBCCA
 from bci.labels import class_labels, freq_label, is_rest
 from bci.online import DecisionsOutlet, OnlineLoop
 
@@ -102,9 +103,14 @@ class DecodingSide:
                 ctx.say(f"Warning: {note}")
                 ctx.log_event("profile_override", {"note": note})
         else:
-            ctx.say(f"Decoder: training-free {cfg.decoder.method} on "
+            what = ("population RESS-FBCCA without calibration (rest class included)"
+                    if isinstance(setup.decoder, PopulationRessFBCCA)
+                    else f"training-free {cfg.decoder.method}")
+            ctx.say(f"Decoder: {what} on "
                     f"{', '.join(freq_label(f) for f in cfg.decoder.freqs)} "
-                    f"({setup.window_s:g} s windows)")
+                    f"({setup.window_s:g} s windows)" + (f": {setup.why}" if setup.why else ""))
+            for note in setup.notes:
+                ctx.say(f"Warning: {note}")
 
     def _connect_stream(self, stack: contextlib.ExitStack, name: str, source_id: str) -> None:
         """Connect the EEG stream, fit or check the decoder on it, connect the cue markers."""

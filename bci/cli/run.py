@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
         "run", help="run the closed loop (decode EEG, drive the exoskeleton)",
         description=textwrap.fill(
             "Run the closed loop: an EEG source (live LSL headset, a replayed file or "
-            "synthetic EEG) is decoded (a subject profile, or training-free FBCCA) and the "
+            "synthetic EEG) is decoded (a subject profile; without one, the population decoder "
+            "when the lights are its prior's 13, 17, 21 Hz, else training-free FBCCA) and the "
             "decisions drive the exoskeleton through the safety supervisor (a serial port, "
             "or the simulated exoskeleton). Settings come from --config (TOML, see "
             "docs/configuration.md); the options below override it. Writes a session folder "
@@ -59,8 +60,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="synthetic/replay speed factor (1 = real time)")
     g = p.add_argument_group("decoder")
     g.add_argument("--profile", metavar="DIR",
-                   help="subject profile from `ssvep-exo calibrate` (default: training-free "
-                   "FBCCA on decoder.freqs)")
+                   help="subject profile from `ssvep-exo calibrate` (default: the population "
+                   "decoder, trained on other users with a rest class, when decoder.freqs are "
+                   "its prior's 13, 17, 21 Hz; training-free decoder.method, FBCCA, otherwise "
+                   "or when decoder.method is set)")
     g.add_argument("--freqs", metavar="F,F,...", help="stimulus frequencies in Hz (no profile)")
     g.add_argument("--window", type=float, metavar="S", help="decoding window, seconds")
     g = p.add_argument_group("exoskeleton")

@@ -40,6 +40,7 @@ from ..errors import DecoderError
 from ..labels import freq_label, label_to_freq
 from ._base import _check_sfreq, check_positive_int, check_X
 from ._lda import fit_logreg
+from ._windows import training_windows, window_samples
 from .cca import DEFAULT_FREQS
 from .ress import RessFBCCA, _ress_filters
 
@@ -47,6 +48,17 @@ PRIOR_DIR = Path(__file__).resolve().parent / "priors"
 #: Shipped priors: name -> files, one per window length (``<name>_w<seconds>.npz``).
 SHIPPED = ("kalunga2016",)
 _ARRAYS = ("R", "S", "mu", "sd", "W0", "b0")
+#: What ``ssvep-exo run`` decodes with, without a subject profile, when the lights'
+#: frequencies are those of this shipped prior: the prior, the window, and the decision
+#: policy (its threshold absolute, on the prior's log-posterior evidence; the model of rest
+#: of the dev users' sessions, each scored by a prior trained without that user), chosen
+#: leave-one-subject-out (``scripts/loso_defaults.py population``, docs/evaluation.md).
+NO_CALIBRATION = {
+    "prior": "kalunga2016",
+    "window_s": 1.0,
+    "policy": {"threshold": 18.534, "drift": 0.0, "clip": 9.267, "horizon_s": 6.0,
+               "refractory_s": 1.0, "release_s": 3.0},
+}
 
 
 def _labels(values) -> list[str]:
@@ -69,6 +81,38 @@ def shipped_prior(name: str, window_s: float) -> Path:
         f"The population prior {name!r} exists for windows of "
         f"{', '.join(f'{w:g}' for w in sorted(files)) or 'no length'} s, not {window_s:g} s: "
         "use one of those window lengths or calibrate a decoder.")
+
+
+def no_calibration_prior(freqs, channels=()) -> tuple[dict | None, str]:
+    """Whether the no-calibration prior (:data:`NO_CALIBRATION`) fits lights at ``freqs``.
+
+    Parameters
+    ----------
+    freqs : sequence of float
+        The lights' frequencies (Hz).
+    channels : sequence of str
+        Channels configured explicitly (empty: the prior's are used).
+
+    Returns
+    -------
+    meta : dict | None
+        The prior's metadata (``ch_names``, ``classes``, ``sfreq``, ...) when it fits.
+    reason : str
+        Why it fits or not (for the log).
+    """
+    name, w = NO_CALIBRATION["prior"], float(NO_CALIBRATION["window_s"])
+    meta = load_prior(name, w)["meta"]
+    prior_freqs = sorted(f for f in (label_to_freq(c) for c in meta["classes"]) if f)
+    own = sorted(float(f) for f in freqs)
+    shown = ", ".join(f"{f:g}" for f in prior_freqs)
+    if len(own) != len(prior_freqs) or not np.allclose(own, prior_freqs):
+        return None, (f"the lights ({', '.join(f'{f:g}' for f in own)} Hz) are not those of "
+                      f"the population prior {name!r} ({shown} Hz)")
+    if channels and [str(c) for c in channels] != list(meta["ch_names"]):
+        return None, (f"decoder.channels ({', '.join(map(str, channels))}) are not the "
+                      f"population prior's ({', '.join(meta['ch_names'])})")
+    return meta, (f"the lights ({shown} Hz) are those of the population prior {name!r} "
+                  f"(trained on {len(meta.get('subjects', []))} users, rest class included)")
 
 
 def load_prior(prior: str | os.PathLike | dict, window_s: float | None = None) -> dict:
@@ -166,6 +210,9 @@ class PopulationRessFBCCA(RessFBCCA):
     sfreq, freqs, n_harmonics, n_bands, bands, n_cca, n_filters, C
         As :class:`bci.decoders.RessFBCCA`; with a prior, the feature parameters must be the
         prior's (the defaults are those of the shipped prior).
+    window_s, augment_step_s, window_start_s
+        As :class:`bci.decoders.RessFBCCA` (training windows cut from longer epochs); the
+        windows must be as long as the prior's.
     prior : str | path-like | dict | None, default="kalunga2016"
         The population prior (see the module doc); None: ``fit(X, y)`` trains one.
     n0 : float, default=100
@@ -181,16 +228,25 @@ class PopulationRessFBCCA(RessFBCCA):
     n_user_windows_ : int
         Windows the adaptation used (0: the prior as it is).
     prior_meta_ : dict
-        The prior's metadata (channels, frequencies, provenance).
+        The prior's metadata (channels, frequencies, provenance; stored as the JSON string
+        ``prior_meta_json_``).
     """
 
     def __init__(self, *, sfreq=256.0, freqs=DEFAULT_FREQS, n_harmonics=3, n_bands=3,
-                 bands=None, n_cca=2, n_filters=2, C=0.03, prior="kalunga2016", n0=100.0):
+                 bands=None, n_cca=2, n_filters=2, C=0.03, prior="kalunga2016", n0=100.0,
+                 window_s=None, augment_step_s=0.5, window_start_s=0.0):
         super().__init__(sfreq=sfreq, freqs=freqs, n_harmonics=n_harmonics, n_bands=n_bands,
                          bands=bands, n_cca=n_cca, n_filters=n_filters, classifier="logreg",
-                         C=C)
+                         C=C, window_s=window_s, augment_step_s=augment_step_s,
+                         window_start_s=window_start_s)
         self.prior = prior
         self.n0 = n0
+
+    @property
+    def prior_meta_(self) -> dict:
+        """The prior's metadata (channels, frequencies, provenance)."""
+        check_is_fitted(self, "prior_meta_json_")
+        return json.loads(self.prior_meta_json_)
 
     # -- statistics ------------------------------------------------------------------------
     def _unit_band0(self, Xb: np.ndarray) -> np.ndarray:
@@ -241,6 +297,9 @@ class PopulationRessFBCCA(RessFBCCA):
         self : object
         """
         X = self._check_common(X)
+        n_win = window_samples(self.window_s, self.sfreq_)
+        if n_win is not None:  # the windows this decoder decodes, cut from longer epochs
+            X, y = training_windows(X, y, n_win, self.augment_step_s, self.sfreq_)
         self.n_channels_, self.n_samples_ = int(X.shape[1]), int(X.shape[2])
         if self.prior is None:
             if y is None:
@@ -248,7 +307,7 @@ class PopulationRessFBCCA(RessFBCCA):
             return self._train(X, y)
         p = load_prior(self.prior, self.n_samples_ / self.sfreq_)
         self._adopt(p)
-        self.prior_meta_ = p["meta"]
+        self.prior_meta_json_ = json.dumps(p["meta"])
         self.adapted_, self.n_user_windows_ = False, 0
         if y is None:
             self.coef_ = p["W0"] / p["sd"]
@@ -321,13 +380,13 @@ class PopulationRessFBCCA(RessFBCCA):
         self.coef_, self.intercept_ = fit_logreg(F, yi, len(self.classes_), float(self.C))
         self.prior_ = {"R": R, "S": S, "mu": mu, "sd": sd, "W0": self.coef_ * sd,
                        "b0": self.intercept_ + self.coef_ @ mu}
-        self.prior_meta_ = {
+        self.prior_meta_json_ = json.dumps({
             "classes": _labels(self.classes_), "bands": self.bands_.tolist(),
             "n_harmonics": self.n_harmonics, "n_cca": self.n_cca, "n_filters": self.n_filters,
             "C": float(self.C), "n_channels": self.n_channels_, "ch_names": [],
             "sfreq": self.sfreq_, "window_s": self.n_samples_ / self.sfreq_,
             "n_windows": int(len(X)),
-        }
+        })
         self.adapted_, self.n_user_windows_ = False, 0
         return self
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import DecoderError
 from .cca import CCA, FBCCA
+from .population import PopulationRessFBCCA
 from .ress import RessFBCCA
 from .tdca import TDCA
 from .trca import TRCA
@@ -42,10 +43,16 @@ METHODS: dict[str, dict[str, Any]] = {
         "cls": RessFBCCA, "params": {}, "calibrated": True, "phase_invariant": True,
         "train_span": TRAIN_SPAN,
     },
+    # RESS-FBCCA trained on many users (a shipped prior, rest class included): usable with
+    # no calibration (fit(X, None)), adapted with a user's windows (fit(X, y))
+    "population": {
+        "cls": PopulationRessFBCCA, "params": {}, "calibrated": True,
+        "phase_invariant": True, "train_span": TRAIN_SPAN,
+    },
 }
 
 CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA,
-                           "RessFBCCA": RessFBCCA}
+                           "RessFBCCA": RessFBCCA, "PopulationRessFBCCA": PopulationRessFBCCA}
 
 #: What ``ssvep-exo evaluate`` runs by default: both families, so a user sees which fits.
 DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca", "etrca", "tdca", "ress-fbcca")

@@ -63,7 +63,7 @@ REST_TAIL_DEFAULTS = {
 #: rest_tail``, docs/evaluation.md).
 REST_TAIL_SHAPES = {
     "ress-fbcca": {"shape": 0.375, "shape_sd": 0.049},
-    "fbcca": {"shape": 0.15, "shape_sd": 0.055},
+    "fbcca": {"shape": 0.5, "shape_sd": 0.047},  # the top of SHAPE_BOUNDS
 }
 #: Fewest rest blocks the model is fitted on (fewer blocks raise the threshold through the
 #: expected-rate correction of :meth:`calibration.rest_model.RestTail.expected_rate`).

@@ -519,6 +519,32 @@ def _rest_tail_pairs(streams: dict, b: float, base: dict, subjects: list[str], t
     return shapes, pairs
 
 
+def _calibrated_streams(method: str, w: float) -> dict:
+    """For each test session: the out-of-fold streams of its calibration session and the test
+    session scored by the decoder fitted on all of it (as ``calibrate --methods METHOD``
+    and ``evaluate --online`` do), with the registry's defaults; cached."""
+    from bci.decoders import METHODS
+
+    recs = recordings()
+    out = {}
+    for s, i, j in stream_tasks(recs):
+        path = CACHE / "streams" / f"{method}-calibrated" / f"{s}_{i}_from_{j}_{w:g}.npz"
+        if not path.exists():
+            t0 = time.perf_counter()
+            raw_b, raw_a = load_recording(recs[s][i]), load_recording(recs[s][j])
+            span = METHODS[method].get("train_span")
+            est = make_decoder(method, sfreq=256.0, freqs=FREQS)
+            a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
+                                    train_span=span, step=STEP)[0]
+            tr = Trials.build([raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
+                              train_span=span)
+            b = score_stream(tr.fit(est, tr.trial), raw_b, window_s=w, step=STEP)
+            _save_streams(path, {"A": a, "B": b})
+            log(f"streams {method} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
+        out[(s, i, j)] = load_streams(path)
+    return out
+
+
 def _far_rows(pairs: dict, margin: str = "1") -> list[dict]:
     """Rows of :func:`far_table` / ``far_prediction.plot`` from :func:`_rest_tail_pairs`."""
     rows = []
@@ -606,14 +632,12 @@ def stage_rest_tail(config: str | None = None) -> None:
                         f"deployed threshold (rest-tail model, LOSO), budget {BUDGET:g}/min; "
                         f"{stamp}")
     log(f"wrote {CACHE}/far_pairs_{config}.md, .json and bench/far_prediction.png")
-    # the training-free decoder calibrated as calibrate does (its scores need no fitting, so
-    # a session's stream is its own out-of-fold stream), at the chosen block length
+    # fbcca calibrated as `calibrate --methods fbcca` does (it learns a rest head), at the
+    # chosen block length
     b = float(bk.split("=")[1])
-    fpath = CACHE / f"rest_tail_fbcca_block{b:g}.json"
+    fpath = CACHE / f"rest_tail_fbcca_calibrated_block{b:g}.json"
     if not fpath.exists():
-        fb = {(s, i, j): {k: load_streams(CACHE / "streams" / "fbcca" /
-                                          f"{s}_{n}_{REST_WINDOW:g}.npz")["S"]
-                          for k, n in (("A", j), ("B", i))} for s, i, j in tasks}
+        fb = _calibrated_streams("fbcca", REST_WINDOW)
         shapes, pairs = _rest_tail_pairs(fb, b, base, subjects, "fbcca", factors=REST_FACTORS)
         save(fpath, {"shapes": {k: list(v) for k, v in shapes.items()}, "pairs": pairs})
     fd = json.loads(fpath.read_text())

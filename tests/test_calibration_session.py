@@ -154,7 +154,8 @@ def test_a_weak_policy_is_reported_with_its_figure():
     (weak,) = [note for note in rep.notes if note.startswith("Warning: weak policy")]
     assert f"only {hit} of {n} target trials ({100 * hit / n:.0f} %)" in weak
     assert weak in rep.table()
-    _, good = calibrate_raws([synthesize_raw(_schedule(1), seed=11, snr=0.6)],
+    # a clear responder with enough rest (32 s) for the model of rest
+    _, good = calibrate_raws([synthesize_raw(_schedule(1, n=8), seed=11, snr=1.0)],
                              methods=["fbcca"], windows=(1.0,), tmin=1.0, step_s=0.2)
     assert not [note for note in good.notes if "weak policy" in note]  # not said otherwise
 

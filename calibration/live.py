@@ -21,7 +21,7 @@ import pylsl
 from bci.acquisition import EEGStream
 from bci.labels import freq_label
 from bci.recording import SessionRecorder
-from calibration.cues import CueSequence
+from calibration.cues import NO_CONTROL_TASKS, CueSequence
 from calibration.errors import CalibrationError
 from calibration.profile import SubjectProfile
 from calibration.report import CalibrationReport
@@ -30,6 +30,20 @@ from calibration.signal_check import check_signal
 from calibration.stimulus import Stimulus, Target
 
 logger = logging.getLogger("calibration")
+
+
+def live_sequence(freqs: Sequence[float], n_per_class: int = 8, *, trial_s: float = 5.0,
+                  cue_s: float = 0.0, rest_s: float = 0.0, include_rest: bool = True,
+                  no_control: str = "realistic", rest_block_s: float = 60.0,
+                  seed: int | None = None) -> CueSequence:
+    """The cue sequence of a live calibration (see :func:`calibrate_live`)."""
+    if no_control not in ("realistic", "rest"):
+        raise ValueError(f"'no_control' must be 'realistic' or 'rest', got {no_control!r}.")
+    if include_rest and no_control == "realistic":
+        return CueSequence.realistic(freqs, n_per_class, rest_block_s=rest_block_s,
+                                     trial_s=trial_s, cue_s=cue_s, rest_s=rest_s, seed=seed)
+    return CueSequence.balanced(freqs, n_per_class, include_rest=include_rest,
+                                trial_s=trial_s, cue_s=cue_s, rest_s=rest_s, seed=seed)
 
 
 def calibrate_live(
@@ -42,6 +56,8 @@ def calibrate_live(
     cue_s: float = 0.0,
     rest_s: float = 0.0,
     include_rest: bool = True,
+    no_control: str = "realistic",
+    rest_block_s: float = 60.0,
     sequence: CueSequence | None = None,
     start_at: float | None = None,
     stimulus: bool = False,
@@ -75,6 +91,15 @@ def calibrate_live(
         Target frequencies (ignored when ``sequence`` is given).
     n_per_class, trial_s, cue_s, rest_s, include_rest
         The trial sequence (see :meth:`CueSequence.balanced`), ignored with ``sequence``.
+    no_control : {"realistic", "rest"}, default="realistic"
+        The no-control trials (with ``include_rest``): ``"realistic"``
+        (:meth:`CueSequence.realistic`: a fixation block of ``rest_block_s`` split between
+        the start and the end, and trials in which the user looks between the lights, looks
+        around, blinks or talks, all labelled rest; about 2.5 minutes of no-control at the
+        defaults, enough blocks for the model of rest that sets the threshold);
+        ``"rest"``: one plain rest trial per round (:meth:`CueSequence.balanced`).
+    rest_block_s : float, default=60
+        The fixation block of the realistic schedule (s).
     sequence : CueSequence | None
         A ready sequence (e.g. the one a synthetic source follows).
     start_at : float | None
@@ -108,9 +133,10 @@ def calibrate_live(
     """
     if name is None and source_id is None:
         raise ValueError("Give the EEG stream's 'name' or 'source_id'.")
-    seq = sequence or CueSequence.balanced(freqs, n_per_class, include_rest=include_rest,
-                                           trial_s=trial_s, cue_s=cue_s, rest_s=rest_s,
-                                           seed=seed)
+    seq = sequence or live_sequence(freqs, n_per_class, trial_s=trial_s, cue_s=cue_s,
+                                    rest_s=rest_s, include_rest=include_rest,
+                                    no_control=no_control, rest_block_s=rest_block_s,
+                                    seed=seed)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rec_path = Path(record_path) if record_path is not None else out / "calibration.xdf"
@@ -193,7 +219,9 @@ def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at,
             time.sleep(delay)
         outlet.push_sample([lab], t)
         recorder.push_marker(t, lab)
-        say(f"trial {k + 1}/{len(seq.labels)}: {lab}")
+        task = seq.tasks[k] if seq.tasks else None
+        say(f"trial {k + 1}/{len(seq.labels)}: {lab}"
+            + (f" ({NO_CONTROL_TASKS[task]})" if task else ""))
     end = t0 + seq.duration_s
     delay = end - pylsl.local_clock()
     if delay > 0:

@@ -164,3 +164,42 @@ def test_live_calibration_refuses_a_unitless_stream_in_volts(unique_name, tmp_pa
         stop.set()
         th.join(2.0)
     assert not (tmp_path / "calibration.xdf").exists()  # nothing recorded
+
+
+def test_live_calibration_records_realistic_no_control_by_default():
+    from calibration.live import live_sequence
+
+    seq = live_sequence([13, 17, 21], 8, trial_s=5.0, seed=4)
+    rest = [t for lab, t in zip(seq.labels, seq.tasks) if lab == "rest"]
+    # a 60 s fixation block (12 trials of 5 s) and 2 trials of each of four tasks
+    assert rest.count("fixate") == 12
+    assert {t: rest.count(t) for t in ("between", "around", "blink", "talk")} == {
+        "between": 2, "around": 2, "blink": 2, "talk": 2}
+    assert sum(lab != "rest" for lab in seq.labels) == 24
+    # 100 s of no-control: 50 blocks of 2 s for the model of rest (a plain schedule: 8 trials)
+    assert len(rest) * seq.trial_s == 100.0
+    plain = live_sequence([13, 17, 21], 8, trial_s=5.0, no_control="rest", seed=4)
+    assert plain.labels.count("rest") == 8 and plain.tasks is None
+    assert "rest" not in live_sequence([13, 17], 2, include_rest=False).labels
+    with pytest.raises(ValueError, match="'no_control' must be 'realistic' or 'rest'"):
+        live_sequence([13, 17], 2, no_control="none")
+
+
+def test_calibrate_cli_passes_the_no_control_schedule(monkeypatch, tmp_path):
+    import calibration.live as live
+    from bci.cli import main as cli_main
+
+    seen = {}
+
+    def fake(**kw):  # the live session itself is tested above over real LSL
+        seen.update(kw)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(live, "calibrate_live", fake)
+    with pytest.raises(SystemExit):
+        cli_main(["calibrate", "--stream", "x", "--output", str(tmp_path)])
+    assert seen["no_control"] == "realistic" and seen["rest_block_s"] == 60.0
+    with pytest.raises(SystemExit):
+        cli_main(["calibrate", "--stream", "x", "--output", str(tmp_path), "--no-control",
+                  "rest", "--rest-block-s", "30"])
+    assert seen["no_control"] == "rest" and seen["rest_block_s"] == 30.0

@@ -184,3 +184,23 @@ def test_kalunga_profile_on_other_session(kalunga_root):
     # a session holds 0.87 min of rest: one false activation is 1.15/min (measured 2.31)
     assert res["false_activations_per_min"] <= 3.5
     assert res["n_hits"] >= 6
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_calibrate_from_files_pools_the_sessions_of_a_subject(kalunga_root, tmp_path):
+    """Two sessions of subject 08 calibrate one profile: every trial and all the rest of
+    both feed the model selection and the model of rest (twice the blocks of one)."""
+    a, b, _ = sorted((kalunga_root / "subject08").glob("*_raw.fif"))
+    kw = dict(methods=["ress-fbcca"], windows=(1.5,), step_s=0.2)
+    one, _ = calibrate_from_files([a], **kw)
+    both, rep = calibrate_from_files([a, b], output=tmp_path / "p", **kw)
+    assert both.source_recordings == [str(a), str(b)]
+    assert both.cv_results[0]["n_trials"] == 2 * one.cv_results[0]["n_trials"]
+    pf1, pf2 = one.extra["predicted_false"], both.extra["predicted_false"]
+    assert pf2["rest_minutes"] == pytest.approx(2 * pf1["rest_minutes"], rel=0.05)
+    assert pf2["rest_tail"]["n_blocks"] == pytest.approx(2 * pf1["rest_tail"]["n_blocks"],
+                                                         abs=2)
+    # more rest: a narrower interval around the same budget
+    assert pf2["per_min"] == pytest.approx(0.5, rel=0.02)
+    assert pf2["interval"][1] - pf2["interval"][0] < pf1["interval"][1] - pf1["interval"][0]

@@ -66,6 +66,15 @@ def add_parser(subparsers) -> None:
     live.add_argument("--rest-s", type=float, default=0.0, help="pause after each trial (s)")
     live.add_argument("--no-rest", action="store_true",
                       help="no rest (no-control) trials (needs --allow-no-rest)")
+    live.add_argument("--no-control", choices=("realistic", "rest"), default="realistic",
+                      help="the no-control trials: realistic (default): a fixation block "
+                      "(--rest-block-s, half at the start, half at the end) and trials in "
+                      "which the user looks between the lights, looks around, blinks or talks "
+                      "(2 of each, mixed with the targets), all labelled rest, so the model of "
+                      "rest that sets the threshold has enough of it; rest: one plain rest "
+                      "trial per round of targets")
+    live.add_argument("--rest-block-s", type=float, default=60.0,
+                      help="realistic no-control: fixation block in s (default 60)")
     live.add_argument("--stimulus", action="store_true",
                       help="show the on-screen stimulus (pygame-ce) and let it send the cues")
     live.add_argument("--refresh-rate", type=float, default=None,
@@ -100,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         profile, report = calibrate_live(
             name=args.stream, source_id=args.source_id, freqs=args.freqs,
             n_per_class=args.trials, trial_s=args.trial_s, cue_s=cue_s, rest_s=args.rest_s,
-            include_rest=not args.no_rest, stimulus=args.stimulus,
+            include_rest=not args.no_rest, no_control=args.no_control,
+            rest_block_s=args.rest_block_s, stimulus=args.stimulus,
             refresh_rate=args.refresh_rate, signal_check=not args.skip_signal_check,
             seed=args.seed, output=args.output, progress=print, **kw)
     print(report.table())

@@ -34,6 +34,9 @@ PART_SCRIPTS = (
     ("online loop (helper E)", "bench_online.py"),
     ("device link, protocol v2 (helper C)", "bench_device.py", 1800.0),  # about 10 min
     ("LSL streams (helper D)", "bench_streams.py"),
+    # population prior vs minutes of the user's data, LOSO (about 2 min from its caches; the
+    # held-out priors and thresholds take about 5 min more on a fresh checkout)
+    ("calibration in a minute", "bench_minutes.py", 1800.0),
 )
 LIB_ORDER = {"ours": 0, "moabb": 1, "pyriemann": 2, "metabci": 3}
 

@@ -253,8 +253,13 @@ class SubjectProfile:
                          "minute of rest")
         exp = self.extra.get("calibration_replay") if isinstance(self.extra, dict) else None
         if isinstance(exp, dict) and exp.get("hit_rate") is not None:
-            lines.append("calibration " + ", ".join(f"{k}={_fmt(v)}" for k, v in exp.items())
-                         + " (out of fold, on the calibration data)")
+            med = exp.get("median_time_to_command_s")
+            wrong = exp.get("wrong_command_rate")
+            lines.append(
+                f"expect      about {100 * exp['hit_rate']:.0f} % of cued selections right "
+                "first" + (f", {100 * wrong:.0f} % wrong" if wrong is not None else "")
+                + (f", {med:.1f} s median from the cue" if med is not None else "")
+                + f" ({self.window_s:g} s windows; the calibration data replayed out of fold)")
         pf = self.extra.get("predicted_false") if isinstance(self.extra, dict) else None
         if isinstance(pf, dict) and pf.get("per_min") is not None:
             lines.append("expect      " + describe_prediction(pf))

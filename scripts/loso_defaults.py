@@ -467,7 +467,7 @@ def stage_fbcca() -> None:
 REST_BLOCKS = (2.0, 3.0, 6.0)
 REST_MARGINS = (0.5, 0.7, 0.85, 1.0, 1.25)
 REST_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
-REST_WINDOW = 1.5
+REST_WINDOW = 1.5  # the shipped window (re-chosen below with the model of rest)
 
 
 def _degenerate(st: ScoreStream, h: float) -> bool:
@@ -578,7 +578,7 @@ def stage_rest_tail(config: str | None = None) -> None:
     base = {k: sel.POLICY_DEFAULTS[k] for k in ("drift", "clip", "horizon_s", "refractory_s",
                                                   "release_s")}
     subjects = sorted({s for s, _, _ in tasks})
-    path = CACHE / f"rest_tail_{config}.json"
+    path = CACHE / f"rest_tail_{config}_w{REST_WINDOW:g}.json"
     done = json.loads(path.read_text()) if path.exists() else {}
     for b in REST_BLOCKS:
         bk = f"block={b:g}"
@@ -632,10 +632,61 @@ def stage_rest_tail(config: str | None = None) -> None:
                         f"deployed threshold (rest-tail model, LOSO), budget {BUDGET:g}/min; "
                         f"{stamp}")
     log(f"wrote {CACHE}/far_pairs_{config}.md, .json and bench/far_prediction.png")
+    # the window again, now that the threshold comes from the model of rest: at each window
+    # its own held-out shapes (blocks of the length chosen above)
+    b = float(bk.split("=")[1])
+    wd = {}
+    for w in STREAM_WINDOWS:
+        wpath = CACHE / f"rest_tail_{config}_w{w:g}.json"
+        got = json.loads(wpath.read_text()) if wpath.exists() else {}
+        if bk not in got:
+            sw = {(s, i, j): load_streams(CACHE / "streams" / config /
+                                          f"{s}_{i}_from_{j}_{w:g}.npz") for s, i, j in tasks}
+            shapes_w, pairs_w = _rest_tail_pairs(sw, b, base, subjects, f"window {w:g}",
+                                                 factors=(1.0,))
+            got[bk] = {"shapes": {k: list(v) for k, v in shapes_w.items()}, "pairs": pairs_w}
+            save(wpath, got)
+        for pair, rec in got[bk]["pairs"].items():
+            wd.setdefault(f"w={w:g}", {}).setdefault(pair.split("|")[0], []).append(
+                rec["grid"]["1"])
+    wchoice = loso(wd, choose_policy)
+    _print_table(f"window, each with its own rest-tail shapes ({bk}), LOSO", wd, wchoice)
+    # per-user window: each pair takes the window whose replay of its OWN calibration session
+    # (out of fold, the threshold for the budget) gives the most hits within 3 % wrong
+    upath = CACHE / f"per_user_window_{config}.json"
+    if not upath.exists():
+        per_user = {}
+        for s, i, j in tasks:
+            opts = {}
+            for w in STREAM_WINDOWS:
+                got = json.loads((CACHE / f"rest_tail_{config}_w{w:g}.json").read_text())
+                xi, se = got[bk]["shapes"][s]
+                st = load_streams(CACHE / "streams" / config / f"{s}_{i}_from_{j}_{w:g}.npz")
+                _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params={
+                    **base, "block_s": b, "shape": xi, "shape_sd": se})
+                opts[f"{w:g}"] = {"cal": {k: cal[k] for k in (
+                    "hit_rate", "wrong_command_rate", "median_time_to_command_s")},
+                    "test": got[bk]["pairs"][f"{s}|{i}|{j}"]["grid"]["1"]}
+            per_user[f"{s}|{i}|{j}"] = opts
+        save(upath, per_user)
+    per_user = json.loads(upath.read_text())
+
+    def own(opts):
+        return max(opts, key=lambda w: (opts[w]["cal"]["wrong_command_rate"] <= MAX_WRONG,
+                                        round(opts[w]["cal"]["hit_rate"], 4),
+                                        -(opts[w]["cal"]["median_time_to_command_s"] or 99)))
+    chosen = {k: own(v) for k, v in per_user.items()}
+    p = _pooled([per_user[k][w]["test"] for k, w in chosen.items()])
+    print(f"per-user window by the calibration's own replay: hits {100 * p['hit_rate']:.1f} %, "
+          f"wrong {100 * p['wrong_command_rate']:.1f} %, "
+          f"{p['false_activations_per_min']:.2f} false/min, median "
+          f"{p['median_time_to_command_s']:.2f} s; windows "
+          + ", ".join(f"{w} s: {list(chosen.values()).count(w)}" for w in
+                      sorted(set(chosen.values()))))
     # fbcca calibrated as `calibrate --methods fbcca` does (it learns a rest head), at the
     # chosen block length
     b = float(bk.split("=")[1])
-    fpath = CACHE / f"rest_tail_fbcca_calibrated_block{b:g}.json"
+    fpath = CACHE / f"rest_tail_fbcca_calibrated_block{b:g}_w{REST_WINDOW:g}.json"
     if not fpath.exists():
         fb = _calibrated_streams("fbcca", REST_WINDOW)
         shapes, pairs = _rest_tail_pairs(fb, b, base, subjects, "fbcca", factors=REST_FACTORS)

@@ -86,6 +86,11 @@ def test_calibrate_from_file_selects_fits_and_reports(synthetic_file, tmp_path):
     assert pf["rest_tail"]["n_blocks"] >= 5
     assert f"predicted false activations: {pf['per_min']:.2f}/min of rest (budget 1)" in table
     assert f"interval {lo:.2f}-{hi:.2f}/min" in prof.summary()
+    # and what the user should expect of the commands
+    exp = prof.extra["calibration_replay"]
+    assert (f"expect      about {100 * exp['hit_rate']:.0f} % of cued selections right first, "
+            f"{100 * exp['wrong_command_rate']:.0f} % wrong, "
+            f"{exp['median_time_to_command_s']:.1f} s median from the cue") in prof.summary()
     # the saved profile decodes a fresh recording of the same simulated user
     loaded = SubjectProfile.load(out)
     fresh = synthesize_raw(_schedule(7, n=3), seed=99, snr=0.6)

@@ -194,11 +194,14 @@ def test_profile_copied_elsewhere_still_loads(saved, tmp_path):
 
 @pytest.mark.parametrize("method", sorted(__import__("bci.decoders").decoders.METHODS))
 def test_every_registry_decoder_round_trips(method, tmp_path, rng):
-    X = rng.standard_normal((24, 4, 256))
-    y = np.array(["13.0Hz", "17.0Hz", "rest"] * 8)
-    dec = make_decoder(method, sfreq=256.0, freqs=[13, 17]).fit(X, y)
+    ch_names, freqs = ["Oz", "O1", "O2", "POz"], [13, 17]
+    if method == "population":  # its prior fixes the channels and the lights
+        ch_names, freqs = ["Oz", "O1", "O2", "PO3", "POz", "PO7", "PO8", "PO4"], [13, 17, 21]
+    X = rng.standard_normal((24, len(ch_names), 256))
+    y = np.array([f"{f:.1f}Hz" for f in freqs] + ["rest"])[np.arange(24) % (len(freqs) + 1)]
+    dec = make_decoder(method, sfreq=256.0, freqs=freqs).fit(X, y)
     prof = SubjectProfile.from_decoder(
-        dec, method=method, ch_names=["Oz", "O1", "O2", "POz"], sfreq=256.0, window_s=1.0,
+        dec, method=method, ch_names=ch_names, sfreq=256.0, window_s=1.0,
         policy={"classes": [str(c) for c in dec.classes_]})
     prof.save(tmp_path)
     loaded = SubjectProfile.load(tmp_path)

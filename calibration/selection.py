@@ -19,6 +19,7 @@ the evaluation does:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ POLICY_DEFAULTS = {
 }
 #: Commands per minute of rest the threshold allows by default.
 MAX_FALSE_PER_MIN = 0.5
+#: Share of target trials with a wrong command the window choice accepts (``policy_rank``).
+MAX_WRONG = 0.03
 #: The model of the rest evidence that sets the threshold (:func:`choose_threshold`):
 #: length of the blocks whose maxima are modelled (s), and the GEV shape with its
 #: uncertainty for a decoder whose shape was not measured (a Gumbel tail, with an
@@ -61,9 +64,13 @@ REST_TAIL_DEFAULTS = {
 #: The GEV shape (and its standard error) pooled over the dev users' calibration rest, per
 #: decoder (chosen leave-one-subject-out with the block length: ``scripts/loso_defaults.py
 #: rest_tail``, docs/evaluation.md).
+#: Per decoder and window length (s); a window not listed takes the nearest one's.
 REST_TAIL_SHAPES = {
-    "ress-fbcca": {"shape": 0.375, "shape_sd": 0.049},
-    "fbcca": {"shape": 0.5, "shape_sd": 0.047},  # the top of SHAPE_BOUNDS
+    "ress-fbcca": {1.0: {"shape": 0.3, "shape_sd": 0.050},
+                   1.5: {"shape": 0.375, "shape_sd": 0.049},
+                   2.0: {"shape": 0.45, "shape_sd": 0.047}},
+    "fbcca": {1.5: {"shape": 0.5, "shape_sd": 0.047},  # the top of SHAPE_BOUNDS
+              2.0: {"shape": 0.4, "shape_sd": 0.042}},
 }
 #: Fewest rest blocks the model is fitted on (fewer blocks raise the threshold through the
 #: expected-rate correction of :meth:`calibration.rest_model.RestTail.expected_rate`).
@@ -183,10 +190,24 @@ def replay(streams: Sequence[ScoreStream], policy: DecisionPolicy) -> dict:
     return pool(recs)
 
 
-def rest_tail_params(method: str) -> dict:
-    """The rest model's parameters for a decoder (:data:`REST_TAIL_DEFAULTS` with its
-    measured shape from :data:`REST_TAIL_SHAPES`)."""
-    return {**REST_TAIL_DEFAULTS, **REST_TAIL_SHAPES.get(method, {})}
+def rest_tail_params(method: str, window_s: float = 1.5) -> dict:
+    """The rest model's parameters for a decoder at a window length
+    (:data:`REST_TAIL_DEFAULTS` with its measured shape from :data:`REST_TAIL_SHAPES`, at the
+    nearest window measured)."""
+    shapes = REST_TAIL_SHAPES.get(method)
+    if not shapes:
+        return dict(REST_TAIL_DEFAULTS)
+    near = min(shapes, key=lambda w: abs(w - float(window_s)))
+    return {**REST_TAIL_DEFAULTS, **shapes[near]}
+
+
+def policy_rank(replayed: Mapping) -> tuple:
+    """The deployed criterion on a replay (:func:`replay` of the policy whose threshold holds
+    the budget): within :data:`MAX_WRONG` wrong trials first, then the most hits, then the
+    shorter median time from the cue (larger is better)."""
+    med = replayed.get("median_time_to_command_s")
+    return (replayed["wrong_command_rate"] <= MAX_WRONG, round(replayed["hit_rate"], 4),
+            -(med if med is not None and med == med else math.inf))
 
 
 def policy_for(classes, threshold: float, params: Mapping) -> DecisionPolicy:

@@ -38,7 +38,7 @@ from calibration.report import CalibrationReport
 logger = logging.getLogger("calibration")
 
 #: Candidate window lengths (s), chosen leave-one-subject-out (docs/evaluation.md).
-DEFAULT_WINDOWS = (1.5,)
+DEFAULT_WINDOWS = (1.0, 1.5, 2.0)
 #: Below this share of target trials reaching a command, the calibrated policy is reported as
 #: weak (a warning with the figure; the profile is still written).
 WEAK_HIT_RATE = 0.5
@@ -96,7 +96,7 @@ def calibrate_raws(
     channels: Sequence[str] | None = None,
     step_s: float = 0.1,
     n_folds: int = N_FOLDS,
-    criterion: str = "accuracy",
+    criterion: str = "policy",
     menus: Mapping[str, Mapping[str, str]] | None = None,
     policy_params: Mapping[str, object] | None = None,
     phases: Sequence[float] | None = None,
@@ -124,8 +124,13 @@ def calibrate_raws(
         Step of the online loop the threshold is set for (stored in the profile).
     n_folds : int, default=5
         Cross-validation folds.
-    criterion : {"accuracy", "itr"}, default="accuracy"
-        What the selection maximises (ties: the shorter window).
+    criterion : {"policy", "accuracy", "itr"}, default="policy"
+        What the selection maximises. ``"policy"`` (the deployed criterion): for the most
+        accurate decoder at each candidate window, the calibration data is replayed out of
+        fold through the decision policy with the threshold for the budget, and the window
+        with the most right first commands (within 3 % wrong; then the shorter median time
+        from the cue) is chosen. ``"accuracy"``/``"itr"``: cross-validated accuracy or ITR
+        (ties: the shorter window).
     menus : dict | None
         Posture -> {target label: command} (see ``docs/configuration.md``), stored in the
         profile; None: the application's defaults for the profile's lights.
@@ -154,7 +159,7 @@ def calibrate_raws(
     if not raws:
         raise ValueError("'raws' must hold at least one recording.")
     _check_choice("rest_model", rest_model, ("head", "threshold"))
-    _check_choice("criterion", criterion, ("accuracy", "itr"))
+    _check_choice("criterion", criterion, ("policy", "accuracy", "itr"))
     if isinstance(max_false_per_min, bool) or not isinstance(max_false_per_min, (int, float)) \
             or not max_false_per_min >= 0:
         raise ValueError(f"'max_false_per_min' must be a number >= 0, got "
@@ -188,17 +193,36 @@ def calibrate_raws(
                                  channels=data.channels, classes=data.classes, tmin=tmin,
                                  n_folds=n_folds, seed=seed, notes=notes)
     key = "itr_bits_per_min" if criterion == "itr" else "accuracy"
-    best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
+
+    def best_of(recs):
+        return max(recs, key=lambda r: (round(r[key], 6), -r["window_s"]))
+
+    # 2. the threshold: out-of-fold scores of the windows the online loop decodes; with
+    # criterion "policy", for the best decoder at each window, and the window whose replay
+    # of the calibration data is best by the deployed criterion (sel.policy_rank)
+    if criterion == "policy":
+        key = "accuracy"
+        tried = [best_of([r for r in records if r["window_s"] == w])
+                 for w in sorted({r["window_s"] for r in records})]
+    else:
+        tried = [best_of(records)]
+    options = []
+    for cand in tried:
+        m, w = cand["method"], cand["window_s"]
+        streams = out_of_fold_streams(
+            sel.decoder(m, sfreq=data.sfreq, freqs=data.freqs), raws, tmin=tmin,
+            window_s=w, classes=data.classes, channels=data.channels,
+            train_span=METHODS[m].get("train_span"), step=step_s, n_folds=n_folds,
+            seed=seed)
+        params = {**sel.rest_tail_params(m, w), **pp}
+        pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min,
+                                        params=params, allow_no_rest=allow_no_rest)
+        options.append((cand, streams, params, pol, cal))
+        if criterion == "policy":
+            logger.info("policy %s %.2f s: hits %.3f, wrong %.3f (calibration, out of fold)",
+                        m, w, cal["hit_rate"], cal["wrong_command_rate"])
+    best, streams, pp, pol, cal = max(options, key=lambda o: sel.policy_rank(o[4]))
     method, window = best["method"], best["window_s"]
-    # 2. the threshold: out-of-fold scores of the windows the online loop decodes
-    streams = out_of_fold_streams(
-        sel.decoder(method, sfreq=data.sfreq, freqs=data.freqs), raws, tmin=tmin,
-        window_s=window, classes=data.classes, channels=data.channels,
-        train_span=METHODS[method].get("train_span"), step=step_s, n_folds=n_folds,
-        seed=seed)
-    pp = {**sel.rest_tail_params(method), **pp}
-    pol, cal = sel.choose_threshold(streams, max_false_per_min=max_false_per_min, params=pp,
-                                    allow_no_rest=allow_no_rest)
     curve = sel.threshold_curve(streams, pol.threshold, pp)
     if data.has_rest and not cal["held"]:
         _note(notes, f"Warning: no threshold holds {max_false_per_min:g} false activations "

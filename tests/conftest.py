@@ -12,7 +12,6 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-os.environ.setdefault("BCI_RAISE_THREAD_ERRORS", "true")
 
 REPO = Path(__file__).resolve().parents[1]
 KALUNGA = Path(

@@ -40,9 +40,7 @@ def _config(tmp_path: Path, name: str, text: str = "") -> Path:
 
 
 def _env() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
-    env.pop("BCI_RAISE_THREAD_ERRORS", None)
-    return env
+    return dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
 
 
 def _run(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:

@@ -325,8 +325,6 @@ class EEGStream(BaseInlet):
                 f"'n_samples' must be in [1, {self._buffer.capacity}] (buffer_s="
                 f"{self.buffer_s:g} s at {self.sfreq:g} Hz), got {n_samples}."
             )
-        if self._worker_error is not None and _raise_from_worker():
-            raise RuntimeError("The EEG acquisition thread failed") from self._worker_error
         with self._lock:
             if len(self._buffer) < n_samples:
                 return None
@@ -356,12 +354,6 @@ class EEGStream(BaseInlet):
         state = "lost" if self.lost else "ok"
         return (f"<EEGStream {self._info.name()!r} {len(self.ch_names)} ch @ {self.sfreq:g} "
                 f"Hz, {state}, {self._n_reconnections} reconnection(s)>")
-
-
-def _raise_from_worker() -> bool:
-    from bci.acquisition._base import _raise_thread_errors
-
-    return _raise_thread_errors()
 
 
 __all__ = ["EEGStream"]

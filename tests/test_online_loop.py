@@ -216,9 +216,13 @@ def test_session_log_unwritable(tmp_path):
 
 def test_decisions_outlet_reaches_an_inlet(unique_name):
     dec = Constant([1.0, 0.0, 0.0])
-    with DecisionsOutlet(unique_name, source_id=unique_name, classes=class_labels(dec.classes_)) as out:
+    with DecisionsOutlet(unique_name, source_id=unique_name, classes=class_labels(dec.classes_),
+                         meta={"method": "constant"}) as out:
         with DecisionsInlet(unique_name, source_id=unique_name, timeout=5.0) as inlet:
-            assert "13.0Hz" in inlet.info.as_xml() or True
+            assert inlet.classes == ["13.0Hz", "17.0Hz", "rest"]
+            assert inlet.info.desc().child_value("method") == "constant"
+            assert inlet.info.desc().child("channels").child("channel").child_value(
+                "label") == "decision"
             loop = OnlineLoop(FakeSource(), dec, _policy(dec), outlet=out)
             deadline = time.monotonic() + 5.0
             while not out.have_consumers() and time.monotonic() < deadline:

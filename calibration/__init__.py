@@ -15,11 +15,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # The session API pulls in the decoders and MNE: import it on first use only.
-    if name in ("CueSequence", "apply_profile", "calibrate_from_files", "calibrate_live",
-                "calibrate_raws"):
-        from calibration import session
+_LAZY = {"CueSequence": "cues", "apply_profile": "apply", "calibrate_from_files": "session",
+         "calibrate_raws": "session", "calibrate_live": "live"}
 
-        return getattr(session, name)
+
+def __getattr__(name: str):
+    # The calibration API pulls in the decoders and MNE: import it on first use only.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"calibration.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'calibration' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Calibration sessions: from recorded files, or live over LSL (see :mod:`calibration.live`).
+"""Calibration from recordings: model selection, no-control threshold, profile.
 
 :func:`calibrate_from_files` (and :func:`calibrate_raws` for recordings already loaded)
 epochs the cued trials, cross-validates every candidate decoder x window length, picks the
@@ -6,8 +6,11 @@ best, chooses the no-control threshold (``min_margin`` of the decision policy) t
 the false-activation rate (commands per minute of rest, on sliding windows scored
 out-of-fold, as the online loop would issue them) under a target, fits the chosen decoder on
 all the calibration data and returns a :class:`~calibration.profile.SubjectProfile` and a
-:class:`~calibration.report.CalibrationReport`. :func:`apply_profile` measures a profile on
-another recording of the same user (accuracy and false activations per minute of rest).
+:class:`~calibration.report.CalibrationReport`.
+
+A live calibration (:mod:`calibration.live`) records a session and ends here;
+:func:`calibration.apply.apply_profile` measures a profile on another recording of the same
+user; :mod:`calibration.cues` holds the live calibration's cue sequence.
 """
 
 from __future__ import annotations
@@ -15,16 +18,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bci.datasets import cue_freqs, cue_table, epoch, load_recording, pick_channels
+from bci.datasets import cue_freqs, cue_table, load_recording, pick_channels
 from bci.decoders import DEFAULT_METHODS, METHODS
-from bci.labels import REST_LABEL, freq_label, label_to_freq
+from bci.labels import REST_LABEL, freq_label
 from bci.online.pseudo_online import DEFAULT_POLICY
 from calibration import selection as sel
 from calibration.errors import CalibrationError
@@ -142,18 +144,102 @@ def calibrate_raws(
     raws = list(raws)
     if not raws:
         raise ValueError("'raws' must hold at least one recording.")
-    if rest_model not in ("head", "threshold"):
-        raise ValueError(f"Invalid value for the 'rest_model' parameter. Allowed values are "
-                         f"'head', 'threshold', but got {rest_model!r} instead.")
-    if criterion not in ("accuracy", "itr"):
-        raise ValueError(f"Invalid value for the 'criterion' parameter. Allowed values are "
-                         f"'accuracy', 'itr', but got {criterion!r} instead.")
+    _check_choice("rest_model", rest_model, ("head", "threshold"))
+    _check_choice("criterion", criterion, ("accuracy", "itr"))
     named = bool(methods)
+    methods = _known_methods(methods)
+    data = _calibration_data(raws, channels, tmin=tmin, rest_model=rest_model)
+    windows = _usable_windows(raws, windows, tmin)
+    notes: list[str] = []
+    phase = None
+    templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
+    if templates and not named:
+        methods, phase = _prune_templates(raws, methods, templates, tmin=tmin,
+                                          window=max(windows), channels=data.channels,
+                                          notes=notes)
+    policy_params = {**_default_policy(step_s), **dict(policy_params or {})}
+    policy_params.pop("min_margin", None)
+
+    # 1. every candidate decoder x window, cross-validated on the cued trials
+    records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=data.freqs,
+                                 channels=data.channels, classes=data.classes, tmin=tmin,
+                                 n_folds=n_folds, seed=seed, notes=notes)
+    # 2. each candidate's no-control threshold and its false activations (out-of-fold)
+    sliding = dict(step_s=step_s, guard_s=guard_s, n_folds=n_folds, seed=seed)
+    scored = _threshold_candidates(records, data, sliding, far_target_per_min, policy_params)
+    # 3. the best candidate, fitted on all the data
+    key = "itr_bits_per_min" if criterion == "itr" else "accuracy"
+    best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
+    ls, pol, rep = scored[(best["method"], best["window_s"])]
+    margins = sorted({0.0, pol.min_margin, *np.quantile(sel._margins(ls.scores),
+                                                        np.linspace(0, 1, 15)).tolist()})
+    curve = sel.false_activation_curve(ls, margins, **policy_params)
+    decoder = sel.fit_decoder(best["method"], raws, freqs=data.freqs, channels=data.channels,
+                              classes=data.classes, tmin=tmin, window=best["window_s"])
+    selected = {**best, **rep}
+    if data.has_rest and rep["false_per_min"] > far_target_per_min:
+        logger.warning("no threshold holds %.2f false activations/min on the calibration data "
+                       "(best %.2f/min)", far_target_per_min, rep["false_per_min"])
+    # 4. the profile and the report
+    cmap = dict(command_map) if command_map is not None else {
+        freq_label(f): c for f, c in zip(data.freqs, DEFAULT_COMMANDS)}
+    info = METHODS[best["method"]]
+    profile = SubjectProfile.from_decoder(
+        decoder, method=best["method"], ch_names=data.channels, sfreq=data.sfreq,
+        window_s=best["window_s"], freqs=data.freqs,
+        phases=list(phases) if phases is not None else None, command_map=cmap,
+        policy=pol.to_dict(), cv_results=records, far_target_per_min=far_target_per_min,
+        source_recordings=[str(s) for s in sources],
+        extra={"step_s": step_s, "rest_model": rest_model if data.has_rest else None,
+               "tmin": tmin, "guard_s": guard_s, "criterion": criterion,
+               "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
+                                                     "false_per_min", "min_margin")},
+               "phase_invariant": bool(info.get("phase_invariant", True)),
+               "phase_locking": phase.to_dict() if phase is not None else None,
+               "calibrated": bool(info.get("calibrated", False))},
+    )
+    report = CalibrationReport(records=records, selected={**selected,
+                                                          "min_margin": pol.min_margin},
+                               far_curve=curve, far_target_per_min=far_target_per_min,
+                               notes=notes)
+    if output is not None:
+        profile.save(output)
+        report.plot(output)
+    return profile, report
+
+
+@dataclass(frozen=True)
+class _CalibrationData:
+    """What every step cuts the recordings with."""
+
+    sfreq: float
+    channels: list[str]
+    freqs: list[float]
+    classes: list[str]
+    has_rest: bool
+    raws: list
+    tmin: float
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"Invalid value for the {name!r} parameter. Allowed values are "
+                         f"{', '.join(map(repr, allowed))}, but got {value!r} instead.")
+
+
+def _known_methods(methods: Sequence[str] | None) -> list[str]:
+    """The candidate decoders (default :data:`bci.decoders.DEFAULT_METHODS`), all known."""
     methods = list(methods or DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise CalibrationError(f"Unknown decoder method(s) {unknown}; choose from "
                                f"{', '.join(METHODS)}.")
+    return methods
+
+
+def _calibration_data(raws: list, channels, *, tmin: float,
+                      rest_model: str) -> _CalibrationData:
+    """Sampling rate, channels, target frequencies and classes of the recordings."""
     sfreq = float(raws[0].info["sfreq"])
     ch = list(channels) if channels is not None else [
         raws[0].ch_names[i] for i in pick_channels(raws[0], None)]
@@ -170,67 +256,27 @@ def calibrate_raws(
     classes = [freq_label(f) for f in freqs]
     if has_rest and rest_model == "head":
         classes.append(REST_LABEL)
-    windows = _usable_windows(raws, windows, tmin)
-    notes: list[str] = []
-    phase = None
-    templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
-    if templates and not named:
-        methods, phase = _prune_templates(raws, methods, templates, tmin=tmin,
-                                          window=max(windows), channels=ch, notes=notes)
-    policy_params = {**_default_policy(step_s), **dict(policy_params or {})}
-    policy_params.pop("min_margin", None)
+    return _CalibrationData(sfreq, ch, freqs, classes, has_rest, raws, tmin)
 
-    records = sel.cross_validate(raws, methods=methods, windows=windows, freqs=freqs,
-                                 channels=ch, classes=classes, tmin=tmin, n_folds=n_folds,
-                                 seed=seed, notes=notes)
-    # False activations of every candidate at its own calibrated threshold (out-of-fold).
+
+def _threshold_candidates(records: list[dict], data: _CalibrationData, sliding: dict,
+                          far_target_per_min: float, policy_params: dict) -> dict:
+    """Choose each candidate's no-control threshold on its out-of-fold sliding scores and
+    replay its policy; add ``min_margin``, ``false_per_min``, ``target_segments_hit`` and
+    ``target_segments`` to its record. Returns ``{(method, window_s): (scores, policy,
+    replay)}``."""
     scored = {}
     for rec in records:
-        ls = sel.sliding_scores(rec["method"], raws, freqs=freqs, channels=ch, classes=classes,
-                                tmin=tmin, window=rec["window_s"], step_s=step_s,
-                                guard_s=guard_s, n_folds=n_folds, seed=seed)
+        ls = sel.sliding_scores(rec["method"], data.raws, freqs=data.freqs,
+                                channels=data.channels, classes=data.classes, tmin=data.tmin,
+                                window=rec["window_s"], **sliding)
         pol = sel.choose_thresholds(ls, far_target_per_min=far_target_per_min, **policy_params)
         rep = sel.replay_policy(ls, pol)
         rec.update({"min_margin": pol.min_margin, "false_per_min": rep["false_per_min"],
                     "target_segments_hit": rep["target_segments_hit"],
                     "target_segments": rep["target_segments"]})
         scored[(rec["method"], rec["window_s"])] = (ls, pol, rep)
-
-    key = "itr_bits_per_min" if criterion == "itr" else "accuracy"
-    best = max(records, key=lambda r: (round(r[key], 6), -r["window_s"]))
-    ls, pol, rep = scored[(best["method"], best["window_s"])]
-    margins = sorted({0.0, pol.min_margin, *np.quantile(sel._margins(ls.scores),
-                                                        np.linspace(0, 1, 15)).tolist()})
-    curve = sel.false_activation_curve(ls, margins, **policy_params)
-    decoder = sel.fit_decoder(best["method"], raws, freqs=freqs, channels=ch, classes=classes,
-                              tmin=tmin, window=best["window_s"])
-    selected = {**best, **rep}
-    if has_rest and rep["false_per_min"] > far_target_per_min:
-        logger.warning("no threshold holds %.2f false activations/min on the calibration data "
-                       "(best %.2f/min)", far_target_per_min, rep["false_per_min"])
-    cmap = dict(command_map) if command_map is not None else {
-        freq_label(f): c for f, c in zip(freqs, DEFAULT_COMMANDS)}
-    info = METHODS[best["method"]]
-    profile = SubjectProfile.from_decoder(
-        decoder, method=best["method"], ch_names=ch, sfreq=sfreq, window_s=best["window_s"],
-        freqs=freqs, phases=list(phases) if phases is not None else None, command_map=cmap,
-        policy=pol.to_dict(), cv_results=records, far_target_per_min=far_target_per_min,
-        source_recordings=[str(s) for s in sources],
-        extra={"step_s": step_s, "rest_model": rest_model if has_rest else None, "tmin": tmin, "guard_s": guard_s, "criterion": criterion,
-               "selected": {k: selected[k] for k in ("accuracy", "itr_bits_per_min",
-                                                     "false_per_min", "min_margin")},
-               "phase_invariant": bool(info.get("phase_invariant", True)),
-               "phase_locking": phase.to_dict() if phase is not None else None,
-               "calibrated": bool(info.get("calibrated", False))},
-    )
-    report = CalibrationReport(records=records, selected={**selected,
-                                                          "min_margin": pol.min_margin},
-                               far_curve=curve, far_target_per_min=far_target_per_min,
-                               notes=notes)
-    if output is not None:
-        profile.save(output)
-        report.plot(output)
-    return profile, report
+    return scored
 
 
 def _prune_templates(raws, methods: list[str], templates: list[str], *, tmin: float,
@@ -288,334 +334,3 @@ def _usable_windows(raws, windows, tmin: float) -> list[float]:
         logger.warning("windows %s do not fit the %.2f s trials and are skipped",
                        [w for w in windows if w not in ok], min(gaps))
     return ok
-
-
-def apply_profile(profile: SubjectProfile, raw, *, tmin: float = 2.0,
-                  step_s: float | None = None, guard_s: float | None = None) -> dict:
-    """Decode another recording with a profile; return accuracy and false activations.
-
-    Parameters
-    ----------
-    profile : SubjectProfile
-        A profile (e.g. from :func:`calibration.session.calibrate_from_files`).
-    raw : mne.io.Raw
-        Another recording of the same user (cue annotations).
-    tmin : float, default=2.0
-        Start of the cued windows after each cue (s).
-    step_s, guard_s : float | None
-        Sliding-window step and gaze guard (default: the values the profile was made with).
-
-    Returns
-    -------
-    result : dict
-        ``accuracy`` (all profile classes), ``accuracy_targets`` (targets only, argmax over
-        target scores), ``n_trials``, and the policy replay of
-        :func:`calibration.selection.replay_policy` (``false_per_min``, ...).
-    """
-    extra = profile.extra if isinstance(profile.extra, dict) else {}
-    step_s = float(step_s if step_s is not None else extra.get("step_s", 0.1))
-    guard_s = float(guard_s if guard_s is not None else extra.get("guard_s", 1.0))
-    profile.check_compatible(raw.ch_names, raw.info["sfreq"])
-    dec = profile.build_decoder()
-    classes = sel.class_labels(dec.classes_)
-    X, y, _ = epoch(raw, tmin=tmin, window=profile.window_s, channels=profile.ch_names,
-                    classes=list(classes))
-    y = np.asarray(y).astype(str)
-    scores = dec.decision_function(X)
-    pred = np.asarray(classes)[np.argmax(scores, axis=1)]
-    tcols = [i for i, c in enumerate(classes) if c != "rest"]
-    tmask = y != "rest"
-    pred_t = np.asarray(classes)[tcols][np.argmax(scores[tmask][:, tcols], axis=1)]
-    ls = sel.score_recording(dec, raw, channels=profile.ch_names, window=profile.window_s,
-                             step_s=step_s, guard_s=guard_s)
-    rep = sel.replay_policy(ls, profile.build_policy())
-    return {
-        "accuracy": float(np.mean(pred == y)),
-        "accuracy_targets": float(np.mean(pred_t == y[tmask])) if tmask.any() else float("nan"),
-        "n_trials": int(len(y)),
-        **rep,
-    }
-
-
-# ---------------------------------------------------------------------------------- live
-
-@dataclass(frozen=True)
-class CueSequence:
-    """A randomised, balanced sequence of cued calibration trials.
-
-    Trial ``k`` starts with its cue at ``onsets[k]`` (seconds from the start of the
-    sequence): the cued tile is highlighted for ``cue_s``, the user attends it for
-    ``trial_s`` (stimulation), then pauses for ``rest_s``. A lead-in of ``lead_s`` (no cue)
-    comes first.
-
-    Attributes
-    ----------
-    labels : tuple of str
-        Cue of each trial (``"13.0Hz"`` ... or ``"rest"``).
-    trial_s, cue_s, rest_s, lead_s : float
-        Durations in seconds.
-    """
-
-    labels: tuple[str, ...]
-    trial_s: float = 4.0
-    cue_s: float = 0.0
-    rest_s: float = 0.0
-    lead_s: float = 2.0
-
-    @classmethod
-    def balanced(cls, freqs: Sequence[float], n_per_class: int, *, include_rest: bool = True,
-                 trial_s: float = 4.0, cue_s: float = 0.0, rest_s: float = 0.0,
-                 lead_s: float = 2.0, seed: int | None = None) -> CueSequence:
-        """``n_per_class`` trials of each target (and rest), in random order."""
-        if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 2:
-            raise ValueError(f"'n_per_class' must be an int >= 2 (cross-validation needs two "
-                             f"trials per class), got {n_per_class!r}.")
-        for name, v in (("trial_s", trial_s), ("cue_s", cue_s), ("rest_s", rest_s),
-                        ("lead_s", lead_s)):
-            if not (np.isfinite(v) and v >= (0.5 if name == "trial_s" else 0.0)):
-                raise ValueError(f"'{name}' must be a number of seconds "
-                                 f"{'>= 0.5' if name == 'trial_s' else '>= 0'}, got {v!r}.")
-        labels = [freq_label(f) for f in freqs] + ([REST_LABEL] if include_rest else [])
-        if len(set(labels)) < 2:
-            raise ValueError(f"A calibration needs at least two classes, got {labels}.")
-        seq = np.repeat(labels, n_per_class)
-        np.random.default_rng(seed).shuffle(seq)
-        return cls(tuple(str(s) for s in seq), float(trial_s), float(cue_s), float(rest_s),
-                   float(lead_s))
-
-    @property
-    def period_s(self) -> float:
-        """Cue-to-cue interval."""
-        return self.cue_s + self.trial_s + self.rest_s
-
-    @property
-    def onsets(self) -> np.ndarray:
-        """Cue times (s) from the start of the sequence."""
-        return self.lead_s + self.period_s * np.arange(len(self.labels))
-
-    @property
-    def duration_s(self) -> float:
-        """Total length (s)."""
-        return self.lead_s + self.period_s * len(self.labels)
-
-    @property
-    def freqs(self) -> list[float]:
-        """Target frequencies of the sequence, ascending."""
-        return sorted({label_to_freq(lab) for lab in self.labels if lab != REST_LABEL})
-
-    def schedule(self, tail_s: float = 0.0):
-        """The :class:`bci.sources.Schedule` a simulated user following the cues would have
-        (for :class:`bci.sources.SyntheticEEG`): rest during the lead-in and pauses, the cued
-        class from the cue to the end of the stimulation, and ``tail_s`` of rest after the
-        last trial (so that a live source outlasts the sequence)."""
-        from bci.sources.schedule import Schedule
-
-        segs = [(REST_LABEL, self.lead_s)] if self.lead_s > 0 else []
-        for lab in self.labels:
-            segs.append((lab, self.cue_s + self.trial_s))
-            if self.rest_s > 0:
-                segs.append((REST_LABEL, self.rest_s))
-        if tail_s > 0:
-            segs.append((REST_LABEL, float(tail_s)))
-        return Schedule(segs)
-
-
-def calibrate_live(
-    *,
-    name: str | None = None,
-    source_id: str | None = None,
-    freqs: Sequence[float] = (13.0, 17.0, 21.0),
-    n_per_class: int = 8,
-    trial_s: float = 5.0,
-    cue_s: float = 0.0,
-    rest_s: float = 0.0,
-    include_rest: bool = True,
-    sequence: CueSequence | None = None,
-    start_at: float | None = None,
-    stimulus: bool = False,
-    refresh_rate: float | None = None,
-    command_map: Mapping[str, str] | None = None,
-    output: str | os.PathLike,
-    record_path: str | os.PathLike | None = None,
-    signal_check: bool = True,
-    check_s: float = 2.0,
-    marker_name: str = "ssvep-exo-cues",
-    connect_timeout: float = 10.0,
-    seed: int | None = None,
-    progress=None,
-    **calibration_kw,
-) -> tuple[SubjectProfile, CalibrationReport]:
-    """Run a live calibration over LSL, record it, and build the profile from the recording.
-
-    Steps: connect to the EEG stream (``name`` and/or ``source_id``); check the signal
-    (:func:`calibration.signal_check.check_signal`, raising CalibrationError naming the
-    electrodes to fix); record EEG and cues to ``record_path`` (XDF, via
-    :class:`bci.recording.SessionRecorder`) while the cue sequence runs, with cue markers
-    published over LSL (by the on-screen :class:`~calibration.stimulus.Stimulus` when
-    ``stimulus``, timestamped at the frame flips; otherwise by a plain marker outlet at the
-    scheduled times); then :func:`calibrate_from_files` on the recording.
-
-    Parameters
-    ----------
-    name, source_id : str | None
-        The EEG stream to use (at least one).
-    freqs : sequence of float, default=(13, 17, 21)
-        Target frequencies (ignored when ``sequence`` is given).
-    n_per_class, trial_s, cue_s, rest_s, include_rest
-        The trial sequence (see :meth:`CueSequence.balanced`), ignored with ``sequence``.
-    sequence : CueSequence | None
-        A ready sequence (e.g. the one a synthetic source follows).
-    start_at : float | None
-        LSL time at which the sequence starts (its lead-in); default: when recording starts.
-    stimulus : bool, default=False
-        Show the on-screen stimulus (pygame-ce) and let it publish the cues.
-    refresh_rate : float | None
-        Declared display refresh rate for the stimulus (default: measured).
-    command_map : dict | None
-        Target label -> command name.
-    output : path-like
-        Directory for the profile, the report plots and (by default) the recording.
-    record_path : path-like | None
-        The XDF file (default ``output/calibration.xdf``).
-    signal_check : bool, default=True
-        Run the signal check first.
-    check_s : float, default=2.0
-        Seconds of EEG the signal check looks at.
-    marker_name : str, default="ssvep-exo-cues"
-        Name of the cue marker outlet.
-    connect_timeout : float, default=10.0
-        Seconds to look for the stream.
-    seed : int | None
-        Seed of the trial order.
-    progress : callable | None
-        Called with a one-line status per trial.
-    **calibration_kw
-        Passed to :func:`calibrate_raws` (``methods``, ``windows``, ``far_target_per_min``,
-        ``tmin`` ...).
-    """
-    from bci.acquisition import EEGStream
-    from bci.recording import SessionRecorder
-    from calibration.signal_check import check_signal
-
-    if name is None and source_id is None:
-        raise ValueError("Give the EEG stream's 'name' or 'source_id'.")
-    seq = sequence or CueSequence.balanced(freqs, n_per_class, include_rest=include_rest,
-                                           trial_s=trial_s, cue_s=cue_s, rest_s=rest_s,
-                                           seed=seed)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    rec_path = Path(record_path) if record_path is not None else out / "calibration.xdf"
-    say = progress or (lambda msg: logger.info("%s", msg))
-    stream = EEGStream(name=name, source_id=source_id)
-    stream.connect(timeout=connect_timeout)
-    try:
-        if signal_check:
-            n = int(round(check_s * stream.sfreq))
-            win = _wait_window(stream, n, timeout=check_s * 3 + 5)
-            chk = check_signal(win.data, stream.sfreq, stream.ch_names)
-            say(chk.message())
-            chk.raise_if_bad()
-        recorder = SessionRecorder(rec_path, stream=stream).start()
-        try:
-            if stimulus:
-                t_end = _run_with_stimulus(seq, recorder, refresh_rate=refresh_rate,
-                                           marker_name=marker_name, command_map=command_map,
-                                           start_at=start_at, say=say)
-            else:
-                t_end = _run_with_outlet(seq, recorder, marker_name=marker_name,
-                                         start_at=start_at, say=say)
-            _wait_until(stream, t_end + 0.25, timeout=5.0)  # the last samples arrive late
-        finally:
-            recorder.close()
-        if recorder.error is not None:
-            raise CalibrationError(f"The calibration recording {str(rec_path)!r} failed: "
-                                   f"{recorder.error}. Check the disk and try again.")
-    finally:
-        stream.disconnect()
-    say(f"recording saved to {rec_path}")
-    kw = dict(calibration_kw)
-    tmin = kw.pop("tmin", seq.cue_s + min(1.0, seq.trial_s / 4))
-    room = seq.cue_s + seq.trial_s - tmin
-    windows = [w for w in kw.pop("windows", DEFAULT_WINDOWS) if w <= room + 1e-9]
-    if not windows:
-        raise CalibrationError(f"No window fits {seq.trial_s:g} s trials starting {tmin:g} s "
-                               "after the cue; use longer trials or shorter windows.")
-    kw.setdefault("guard_s", tmin)
-    return calibrate_from_files([rec_path], windows=windows, tmin=tmin, output=out,
-                                command_map=command_map, **kw)
-
-
-def _wait_window(stream, n: int, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        win = stream.latest_window(n)
-        if win is not None:
-            return win
-        time.sleep(0.05)
-    raise CalibrationError(
-        f"The EEG stream sent less than {n / stream.sfreq:.1f} s of data in {timeout:.0f} s; "
-        "check that the amplifier is streaming."
-    )
-
-
-def _wait_until(stream, t_lsl: float, timeout: float) -> None:
-    """Wait until the stream has delivered samples up to LSL time ``t_lsl``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        win = stream.latest_window(1)
-        if win is not None and win.t_end >= t_lsl:
-            return
-        time.sleep(0.05)
-    logger.warning("the EEG stream did not deliver data up to the end of the sequence in "
-                   "%.0f s; the last trial may be incomplete", timeout)
-
-
-def _run_with_outlet(seq: CueSequence, recorder, *, marker_name: str, start_at,
-                     say) -> float:
-    """Publish each cue at its scheduled LSL time (plain marker outlet, no display)."""
-    import pylsl
-
-    info = pylsl.StreamInfo(marker_name, "Markers", 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
-                            f"{marker_name}-{os.getpid()}")
-    outlet = pylsl.StreamOutlet(info)
-    t0 = pylsl.local_clock() if start_at is None else float(start_at)
-    for k, (lab, on) in enumerate(zip(seq.labels, seq.onsets)):
-        t = t0 + float(on)
-        delay = t - pylsl.local_clock()
-        if delay > 0:
-            time.sleep(delay)
-        outlet.push_sample([lab], t)
-        recorder.push_marker(t, lab)
-        say(f"trial {k + 1}/{len(seq.labels)}: {lab}")
-    end = t0 + seq.duration_s
-    delay = end - pylsl.local_clock()
-    if delay > 0:
-        time.sleep(delay)
-    return end
-
-
-def _run_with_stimulus(seq: CueSequence, recorder, *, refresh_rate, marker_name, command_map,
-                       start_at, say) -> float:
-    """Run the cue sequence on the on-screen stimulus; its markers are recorded too."""
-    import pylsl
-
-    from calibration.stimulus import Target
-
-    cmap = dict(command_map or {})
-    targets = [Target(f, 0.0, cmap.get(freq_label(f), freq_label(f))) for f in seq.freqs]
-
-    def record(marker: str, t: float) -> None:
-        recorder.push_marker(t, marker)
-
-    from calibration.stimulus import Stimulus
-
-    with Stimulus(targets, refresh_rate=refresh_rate, marker_name=marker_name,
-                  on_marker=record) as stim:
-        t0 = pylsl.local_clock() if start_at is None else float(start_at)
-        for k, (lab, on) in enumerate(zip(seq.labels, seq.onsets)):
-            wait = t0 + float(on) - pylsl.local_clock()  # keep the cues on the schedule
-            if wait > 0.5 / stim.refresh_rate:
-                stim.show_static(wait)
-            say(f"trial {k + 1}/{len(seq.labels)}: {lab}")
-            stim.run_trial(lab, cue_s=seq.cue_s, stim_s=seq.trial_s, rest_s=seq.rest_s)
-    return pylsl.local_clock()

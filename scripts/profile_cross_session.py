@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from bci.datasets import find_recordings, load_recording  # noqa: E402
 from bci.decoders import METHODS, make_decoder  # noqa: E402
 from bci.evaluation.crossval import evaluate_cross  # noqa: E402
-from calibration.session import apply_profile, calibrate_raws  # noqa: E402
+from calibration.apply import apply_profile  # noqa: E402
+from calibration.session import calibrate_raws  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 #: Excluded by the dataset's authors for a protocol problem (see the data README).

@@ -106,18 +106,15 @@ def test_live_view_in_place_and_plain():
 
 
 def test_health_problems_reach_the_view():
-    from bci.app.closed_loop import ClosedLoopSession
-    from bci.app.config import SessionConfig
-
-    session = ClosedLoopSession(SessionConfig(), install_signal_handlers=False)
+    view = ViewState(classes=list(CLASSES))
     d = Decision(timestamp=1.0, window_end=1.0, classes=CLASSES, scores=(0.1, 0.2, 0.3),
                  outcome=None, reason="unhealthy",
                  health=SignalHealth(flat_channels=("O1",), nan_channels=("Oz",)),
                  latency_s=0.002)
-    session._update_view_from_decision(d)
-    assert session.view.bad_channels == {"O1": "flat", "Oz": "NaN"}
-    assert session.view.stream_status == "bad signal"
-    assert session.view.decision == "no control: unhealthy"
+    view.show_decision(d)
+    assert view.bad_channels == {"O1": "flat", "Oz": "NaN"}
+    assert view.stream_status == "bad signal"
+    assert view.decision == "no control: unhealthy"
 
 
 def test_live_view_shows_log_probabilities_as_probabilities():

@@ -9,7 +9,7 @@ import pytest
 
 from bci.cli import main
 from bci.sources.synthetic import synthesize_raw
-from calibration.session import CueSequence
+from calibration.cues import CueSequence
 
 
 @pytest.fixture(scope="module")

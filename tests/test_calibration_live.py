@@ -10,9 +10,10 @@ import pytest
 from bci.acquisition import EEGStream
 from bci.datasets import load_recording
 from bci.sources.synthetic import SyntheticEEG, synthesize_raw
+from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
+from calibration.live import calibrate_live
 from calibration.profile import SubjectProfile
-from calibration.session import CueSequence, calibrate_live
 from calibration.signal_check import check_signal
 
 

@@ -7,9 +7,11 @@ import pytest
 
 from bci.datasets import epoch, load_recording
 from bci.sources.synthetic import synthesize_raw
+from calibration.apply import apply_profile
+from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
 from calibration.profile import SubjectProfile
-from calibration.session import CueSequence, apply_profile, calibrate_from_files, calibrate_raws
+from calibration.session import calibrate_from_files, calibrate_raws
 
 
 def _schedule(seed: int, n: int = 4, trial_s: float = 4.0) -> str:

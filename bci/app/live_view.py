@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bci.labels import is_rest
+
 BAR_WIDTH = 36
 
 
@@ -76,6 +78,32 @@ class ViewState:
     rule: str = ""
     margin: float | None = None
     min_margin: float | None = None
+
+    def show_decision(self, d) -> None:
+        """Show one :class:`bci.online.Decision`: scores, margin, signal health, outcome."""
+        if d.classes and not self.classes:
+            self.classes = list(d.classes)
+        if d.scores:
+            self.scores = list(d.scores)
+            top = sorted(d.scores, reverse=True)
+            self.margin = top[0] - top[1] if len(top) > 1 else None
+        self.n_decisions += 1
+        self.latency_ms = 1000.0 * d.latency_s
+        bad = {}
+        for ch in d.health.flat_channels:
+            bad[ch] = "flat"
+        for ch in d.health.clipped_channels:
+            bad[ch] = "clipped"
+        for ch in d.health.nan_channels:
+            bad[ch] = "NaN"
+        self.bad_channels = bad
+        self.stream_status = "stalled" if d.health.stalled else (
+            "ok" if d.health.ok else "bad signal")
+        if d.outcome is not None and not is_rest(d.outcome):
+            self.decision = f"{d.outcome} -> {self.mapping.get(d.outcome, '?')}"
+        else:
+            top = f" (top: {d.winner})" if d.winner else ""
+            self.decision = f"no control: {d.reason}{top}"
 
 
 def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:

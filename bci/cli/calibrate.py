@@ -84,7 +84,8 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
-    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, calibrate_live
+    from calibration.live import calibrate_live
+    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
           "far_target_per_min": args.far_target, "criterion": args.criterion,

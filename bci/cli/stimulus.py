@@ -60,8 +60,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window and flicker (or run a cued sequence)."""
+    from calibration.cues import CueSequence
     from calibration.errors import CalibrationError
-    from calibration.session import CueSequence
     from calibration.stimulus import Stimulus, Target
 
     n = len(args.freqs)

@@ -101,7 +101,7 @@ class Rig:
         while time.monotonic() < deadline:
             assert self.error is None, self.error
             assert self.thread.is_alive(), self.out.getvalue()
-            sup, driver = self.session.supervisor, self.session.driver
+            sup, driver = self.supervisor, self.session.driver
             if driver is not None and not self._listening:
                 driver.add_listener(self._on_driver)
                 self._listening = True
@@ -116,6 +116,10 @@ class Rig:
     @property
     def source(self):
         return self.session.source_player
+
+    @property
+    def supervisor(self):
+        return None if self.session.device is None else self.session.device.supervisor
 
     def wait_halted(self, t0: float, timeout: float = WAIT_S) -> tuple[float, float | None]:
         """Wait until the controller stops walking; return (halt delay, STOP ACK delay)."""
@@ -409,7 +413,7 @@ def test_controller_fault_while_walking_stops_and_refuses(rig_factory, record_pr
     print(f"\n[fault] controller fault: reported to the supervisor after {seen:.3f} s")
     assert rig.sim.snapshot().state == "FAULT"
     # motion is refused while the controller is in FAULT
-    out = rig.session.supervisor.on_selection(rig._label("walk"))
+    out = rig.supervisor.on_selection(rig._label("walk"))
     assert out.status == "refused" and "FAULT" in out.reason, out
     assert rig.finish().exit_code == 0
     log = rig.log()

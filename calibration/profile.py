@@ -32,7 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from bci import __version__
+from bci.decoders import from_state, to_state
 from bci.labels import label_to_freq
+from bci.online.policy import DecisionPolicy
 from calibration.errors import ProfileError
 
 logger = logging.getLogger("calibration")
@@ -126,8 +129,6 @@ class SubjectProfile:
         if self.phases is None:
             self.phases = [0.0] * len(self.freqs)
         if not self.software_version:
-            from bci import __version__
-
             self.software_version = __version__
         if not self.created:
             self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -155,7 +156,6 @@ class SubjectProfile:
             Other :class:`SubjectProfile` fields (``freqs`` is taken from the decoder when
             absent).
         """
-        from bci.decoders import to_state
 
         meta, arrays = to_state(decoder)
         labels = [str(c) for c in decoder.classes_]
@@ -187,7 +187,6 @@ class SubjectProfile:
         ProfileError
             When the stored decoder state cannot be restored.
         """
-        from bci.decoders import from_state
 
         try:
             return from_state(self.decoder_meta, dict(self.decoder_arrays))
@@ -201,7 +200,6 @@ class SubjectProfile:
 
     def build_policy(self) -> Any:
         """Return the :class:`bci.online.DecisionPolicy` with the calibrated thresholds."""
-        from bci.online.policy import DecisionPolicy
 
         try:
             return DecisionPolicy.from_dict(self.policy)

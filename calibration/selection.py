@@ -22,7 +22,8 @@ from sklearn.model_selection import StratifiedKFold
 from bci.datasets import cue_table, epoch, pick_channels
 from bci.decoders import METHODS, make_decoder
 from bci.evaluation.metrics import itr_bits_per_min
-from bci.labels import REST_LABEL, is_rest
+from bci.evaluation.phase import phase_locking_analysis
+from bci.labels import REST_LABEL, freq_label, is_rest, label_to_freq
 from bci.online.policy import DecisionPolicy
 from calibration.errors import CalibrationError
 
@@ -68,7 +69,6 @@ class LabelledScores:
 
 def class_labels(classes: Sequence[object]) -> tuple[str, ...]:
     """Decoder ``classes_`` as label strings (numbers become ``"13.0Hz"``)."""
-    from bci.labels import freq_label, label_to_freq
 
     out = []
     for c in classes:
@@ -522,7 +522,6 @@ def phase_check(raws: Sequence, *, tmin: float, window: float,
     """
     from scipy.stats import gamma
 
-    from bci.evaluation.phase import phase_locking_analysis
 
     try:
         rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window=window,

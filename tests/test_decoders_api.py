@@ -19,10 +19,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from bci.decoders import (
     BEST_METHOD,
-    CCA,
     DEFAULT_METHODS,
     FBCCA,
     METHODS,
+    SSVEPCCA,
     TDCA,
     TRCA,
     RessFBCCA,
@@ -51,9 +51,9 @@ def _data(seed=0, n_per=8, n=256, rest=True):
     return X * 1e-3, y
 
 
-ALL = [CCA(), FBCCA(), TRCA(), TRCA(ensemble=False), TDCA(), RessFBCCA(),
+ALL = [SSVEPCCA(), FBCCA(), TRCA(), TRCA(ensemble=False), TDCA(), RessFBCCA(),
        RessFBCCA(classifier="lda")]
-IDS = ["CCA", "FBCCA", "eTRCA", "TRCA", "TDCA", "RessFBCCA", "RessFBCCA-lda"]
+IDS = ["SSVEPCCA", "FBCCA", "eTRCA", "TRCA", "TDCA", "RessFBCCA", "RessFBCCA-lda"]
 
 # The decoders take 3-D EEG windows (n_trials, n_channels, n_samples). Every scikit-learn
 # check runs; the ones below must fit 2-D tabular X (n_samples, n_features) to reach what
@@ -97,7 +97,7 @@ def _expected_failed(est) -> dict[str, str]:
 
 
 @parametrize_with_checks(
-    [CCA(), FBCCA(), TRCA(), TDCA(), RessFBCCA()],
+    [SSVEPCCA(), FBCCA(), TRCA(), TDCA(), RessFBCCA()],
     expected_failed_checks=_expected_failed, xfail_strict=True,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -250,11 +250,11 @@ def test_error_messages():
     with pytest.raises(DecoderError, match="does not fit below the Nyquist"):
         FBCCA(sfreq=60.0, freqs=(13.0,)).fit(X)
     with pytest.raises(ValueError, match="'sfreq' must be a positive"):
-        CCA(sfreq=-1).fit(X)
+        SSVEPCCA(sfreq=-1).fit(X)
     with pytest.raises(ValueError, match="'n_harmonics' must be a positive integer"):
-        CCA(n_harmonics=0).fit(X)
+        SSVEPCCA(n_harmonics=0).fit(X)
     with pytest.raises(ValueError, match="'band' must be 'auto'"):
-        CCA(band="wide").fit(X)
+        SSVEPCCA(band="wide").fit(X)
     with pytest.raises(ValueError, match="'bands' must have shape"):
         FBCCA(bands=[1, 2, 3]).fit(X)
     with pytest.raises(ValueError, match="requires y to be passed.*is calibrated: call fit"):
@@ -292,3 +292,17 @@ def test_error_messages():
         to_state(FBCCA())
     with pytest.raises(TypeError, match="to_state supports"):
         to_state(object())
+
+
+def test_the_old_cca_name_still_works_with_a_warning():
+    import bci.decoders as decoders
+
+    with pytest.warns(FutureWarning, match="renamed SSVEPCCA"):
+        old = decoders.CCA
+    assert old is SSVEPCCA
+    X, y = _data()
+    meta, arrays = to_state(SSVEPCCA().fit(X, y))
+    assert meta["class"] == "SSVEPCCA"
+    meta["class"] = "CCA"  # a state saved before the rename
+    np.testing.assert_array_equal(from_state(meta, arrays).predict(X), SSVEPCCA().fit(X, y)
+                                  .predict(X))

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from bci.decoders import CCA, FBCCA, TDCA, TRCA, RessFBCCA
+from bci.decoders import FBCCA, SSVEPCCA, TDCA, TRCA, RessFBCCA
 from bci.labels import label_to_freq
 
 TARGETS = ["13.0Hz", "17.0Hz", "21.0Hz"]
@@ -76,7 +76,7 @@ def _acc(est, train, test):
     return float(np.mean(est.predict(test[0]) == test[1]))
 
 
-@pytest.mark.parametrize("est", [CCA(), FBCCA()], ids=["CCA", "FBCCA"])
+@pytest.mark.parametrize("est", [SSVEPCCA(), FBCCA()], ids=["SSVEPCCA", "FBCCA"])
 def test_training_free_decoders_need_no_labels(est, free_running):
     _, (X, y, _) = free_running
     est.fit(X)  # y=None: classes_ are the freqs parameter

@@ -18,6 +18,7 @@ from bci._check import check_range, check_type
 from bci._logging import logger, report_thread_error
 from bci.acquisition._metadata import describe
 from bci.acquisition.resolve import _predicate, find_stream, resolve_matching
+from bci.errors import StreamError
 
 
 class BaseInlet(ABC):
@@ -161,8 +162,6 @@ class BaseInlet(ABC):
             full = inlet.info(timeout=timeout)
             inlet.open_stream(timeout=timeout)
         except Exception as exc:
-            from bci.errors import StreamError
-
             raise StreamError(
                 f"Could not open the LSL stream {describe(info)}: {exc}. Check that its "
                 f"publisher is still running and reachable."

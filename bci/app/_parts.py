@@ -15,9 +15,20 @@ from typing import Any
 import numpy as np
 
 from bci._logging import logger
+from bci.acquisition import EEGStream, MarkerStream
+from bci.acquisition._metadata import channel_labels
 from bci.app.config import SessionConfig
-from bci.errors import BCIError, ConfigError
+from bci.decoders import make_decoder
+from bci.errors import BCIError, ConfigError, StreamError
 from bci.labels import REST_LABEL, freq_label, is_rest
+from bci.online import DecisionPolicy
+from bci.recording import SessionRecorder
+from bci.sources import RecordingPlayer, SyntheticEEG
+from calibration.profile import SubjectProfile
+from devices.commands import Command
+from devices.exoskeleton import ExoskeletonDriver
+from devices.safety import SafetySupervisor
+from devices.simulator import ExoSimulator
 
 # ---------------------------------------------------------------------- signal side
 
@@ -28,7 +39,6 @@ def open_player(cfg: SessionConfig, *, name: str, source_id: str):
     The outlets exist after this, so the inlets can connect before the first sample and
     the first cue are published; call ``start()`` then.
     """
-    from bci.sources import RecordingPlayer, SyntheticEEG
 
     src = cfg.source
     if src.kind == "synthetic":
@@ -59,8 +69,6 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
     (:meth:`~calibration.profile.SubjectProfile.check_compatible`): missing channels or
     another sampling rate raise :class:`calibration.errors.ProfileError`.
     """
-    from bci.acquisition import EEGStream
-    from bci.errors import StreamError
 
     src = cfg.source
 
@@ -83,7 +91,6 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
 
 def _check_profile_on_stream(profile, connect) -> None:
     """The profile's channels could not be selected: check it against all the channels."""
-    from bci.acquisition._metadata import channel_labels
 
     try:
         whole = connect(None)
@@ -98,7 +105,6 @@ def _check_profile_on_stream(profile, connect) -> None:
 
 def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
     """Wait until the stream holds a full window (StreamError after ``timeout`` s)."""
-    from bci.errors import StreamError
 
     n = int(round(window_s * float(stream.sfreq)))
     deadline = time.monotonic() + timeout
@@ -117,7 +123,6 @@ def open_markers(cfg: SessionConfig, *, name: str, source_id: str, expect: bool)
 
     Cues are used for the summary and the plots only; a live headset usually has none.
     """
-    from bci.acquisition import MarkerStream
 
     if not name:
         return None
@@ -144,7 +149,6 @@ def open_recorder(path, stream, *, on_error=None):
 
     A write error (disk full) is reported through ``on_error`` and ends the recording only.
     """
-    from bci.recording import SessionRecorder
 
     return SessionRecorder(path, stream=stream, on_error=on_error).start()
 
@@ -197,7 +201,6 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
     dec_cfg = cfg.decoder
     if dec_cfg.profile:
         return _profile_setup(cfg)
-    from bci.decoders import make_decoder
 
     window_s = float(dec_cfg.window_s)
     freqs = [float(f) for f in dec_cfg.freqs]
@@ -216,7 +219,6 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
 
 def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     """The :class:`DecoderSetup` of a subject profile (see :func:`build_decoder`)."""
-    from calibration.profile import SubjectProfile
 
     dec_cfg = cfg.decoder
     profile = SubjectProfile.load(dec_cfg.profile)
@@ -257,7 +259,6 @@ def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
 
 def make_policy(cfg: SessionConfig, classes):
     """A :class:`bci.online.DecisionPolicy` from the ``[policy]`` section."""
-    from bci.online import DecisionPolicy
 
     p = cfg.policy
     return DecisionPolicy(
@@ -306,7 +307,6 @@ def prepare_decoder(setup: DecoderSetup, stream) -> None:
 
 def start_simulator(cfg: SessionConfig):
     """Start the simulated exoskeleton on a pseudo-terminal; return it (``.url``)."""
-    from devices.simulator import ExoSimulator
 
     return ExoSimulator(transport="pty", step_s=cfg.device.sim_step_s,
                         speed=cfg.device.sim_speed).start()
@@ -314,15 +314,12 @@ def start_simulator(cfg: SessionConfig):
 
 def open_driver(url: str, cfg: SessionConfig):
     """Open the exoskeleton driver on ``url`` (PortError when missing or busy)."""
-    from devices.exoskeleton import ExoskeletonDriver
 
     return ExoskeletonDriver(url, baudrate=cfg.device.baudrate).open()
 
 
 def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log):
     """The safety supervisor over ``driver`` with the session's mapping."""
-    from devices.commands import Command
-    from devices.safety import SafetySupervisor
 
     mapping = {label: Command(cmd) for label, cmd in mapping.items()}
     return SafetySupervisor(

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from bci import __version__
 from bci.errors import BCIError
+from devices.errors import DeviceError
 
 # (subcommand module under bci.cli) in the order shown by --help.
 SUBCOMMANDS = (
@@ -70,7 +71,6 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
-    from devices.errors import DeviceError
 
     parser = build_parser()
     args = parser.parse_args(argv)

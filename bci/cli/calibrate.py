@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 
 from bci.cli._args import names, positive_floats
+from bci.labels import freq_label, label_to_freq
+from calibration.live import calibrate_live
+from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
 
 def _command_map(text: str) -> dict[str, str]:
-    from bci.labels import freq_label, label_to_freq
-
     out = {}
     for part in names(text):
         label, sep, command = part.partition("=")
@@ -84,8 +85,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
-    from calibration.live import calibrate_live
-    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
           "far_target_per_min": args.far_target, "criterion": args.criterion,

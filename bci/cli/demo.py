@@ -26,6 +26,23 @@ from pathlib import Path
 
 import numpy as np
 
+from bci.app.closed_loop import (
+    EXIT_FAILED_CHECK,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    ClosedLoopSession,
+    quiet_console,
+    user_error_line,
+)
+from bci.app.config import SessionConfig
+from bci.datasets import find_recordings
+from bci.decoders import make_decoder
+from bci.errors import BCIError, DatasetError
+from bci.sources.synthetic import synthesize_raw
+from calibration.profile import SubjectProfile
+from calibration.session import calibrate_from_files
+from devices.errors import DeviceError
+
 #: Target label -> command of the demo (5 targets; 19 Hz is avoided: it is the frequency the
 #: synthetic background favours at rest).
 DEMO_MAPPING = {"13.0Hz": "walk", "15.0Hz": "turn_left", "17.0Hz": "stop",
@@ -98,9 +115,6 @@ def calibrate_demo_user(out_dir: Path, cfg) -> Path:
     -------
     profile_dir : Path
     """
-    from bci.decoders import make_decoder
-    from bci.sources.synthetic import synthesize_raw
-    from calibration.profile import SubjectProfile
 
     raw = synthesize_raw(CALIBRATION_SCHEDULE, snr=cfg.source.snr, seed=cfg.source.seed + 100)
     sfreq = float(raw.info["sfreq"])
@@ -129,8 +143,6 @@ def calibrate_demo_user(out_dir: Path, cfg) -> Path:
 
 def _find_kalunga(path: str) -> tuple[Path, Path | None]:
     """The recording to replay and, when the subject has another session, one to calibrate on."""
-    from bci.datasets import find_recordings
-    from bci.errors import DatasetError
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -148,7 +160,6 @@ def _find_kalunga(path: str) -> tuple[Path, Path | None]:
 
 def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
     """Calibrate FBCCA (with the rest class) on another session of the same subject."""
-    from calibration.session import calibrate_from_files
 
     profile, _ = calibrate_from_files(
         [calibration], methods=["fbcca"], windows=[cfg.decoder.window_s],
@@ -158,9 +169,6 @@ def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
-    from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
-    from bci.errors import BCIError
-    from devices.errors import DeviceError
 
     try:
         return _main(args)
@@ -170,9 +178,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from bci.app.closed_loop import EXIT_FAILED_CHECK, EXIT_OK, ClosedLoopSession, quiet_console
-    from bci.app.config import SessionConfig
-
     quiet_console(args.verbose)
     overrides = {"session.output": args.output}
     if args.no_live_view:

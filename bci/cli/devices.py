@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from devices.ports import list_lsl_streams, list_serial_ports
+
 
 def add_parser(subparsers) -> None:
     """Register the ``devices`` subcommand."""
@@ -20,7 +22,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the ports and streams."""
-    from devices.ports import list_lsl_streams, list_serial_ports
 
     ports = list_serial_ports()
     print(f"Serial ports ({len(ports)}):")

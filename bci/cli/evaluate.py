@@ -12,8 +12,27 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bci._check import suggest
 from bci.cli._args import names, positive_floats
+from bci.datasets import cue_freqs, find_recordings, load_recording
+from bci.decoders import (
+    BEST_METHOD,
+    BEST_TRAINING_FREE,
+    DEFAULT_METHODS,
+    METHODS,
+    make_decoder,
+)
 from bci.errors import BCIError, DatasetError
+from bci.evaluation import (
+    format_table,
+    phase_locking_analysis,
+    plot_confusions,
+    plot_sweep,
+    run_evaluation,
+    write_csv,
+    write_json,
+)
+from bci.online.pseudo_online import evaluate_online, format_online_table
 
 EXIT_OK = 0
 
@@ -100,10 +119,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _resolve_methods(requested: list[str] | None, *, online: bool = False):
-    try:
-        from bci.decoders import BEST_METHOD, BEST_TRAINING_FREE, DEFAULT_METHODS, METHODS
-    except ImportError as exc:  # pragma: no cover - decoders are part of the package
-        raise BCIError(f"the decoders (bci.decoders) cannot be imported: {exc}") from exc
     if not requested and online:
         # Pseudo-online replays whole sessions: run the two decoders a user would deploy.
         return list(dict.fromkeys([BEST_TRAINING_FREE, BEST_METHOD])), METHODS
@@ -111,8 +126,6 @@ def _resolve_methods(requested: list[str] | None, *, online: bool = False):
         return list(DEFAULT_METHODS), METHODS
     if requested == ["all"]:
         return list(METHODS), METHODS
-    from bci._check import suggest
-
     for m in requested:
         if m not in METHODS:
             raise BCIError(
@@ -122,28 +135,13 @@ def _resolve_methods(requested: list[str] | None, *, online: bool = False):
 
 
 def _run_online(args, found, methods) -> int:
-    try:
-        from bci.online.pseudo_online import evaluate_online
-    except ImportError as exc:
-        raise BCIError(
-            "--online is not available in this installation: the pseudo-online evaluation "
-            f"(bci.online.pseudo_online.evaluate_online) cannot be imported ({exc})."
-        ) from exc
-    from bci.evaluation import write_csv, write_json
-
     records = []
     for window in args.windows:
         records += evaluate_online(
             found, methods, window_s=window, step_s=args.step,
             progress=None if args.no_progress else (lambda s: print(s, file=sys.stderr)),
         )  # fmt: skip
-    try:
-        from bci.online.pseudo_online import format_online_table
-
-        print(format_online_table(records))
-    except ImportError:
-        for r in records:
-            print(r)
+    print(format_online_table(records))
     if args.json:
         write_json(records, args.json)
         print(f"wrote {args.json}")
@@ -155,16 +153,6 @@ def _run_online(args, found, methods) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by the parsed arguments."""
-    from bci.datasets import cue_freqs, find_recordings, load_recording
-    from bci.evaluation import (
-        format_table,
-        phase_locking_analysis,
-        plot_confusions,
-        plot_sweep,
-        run_evaluation,
-        write_csv,
-        write_json,
-    )
 
     methods, registry = _resolve_methods(args.methods, online=args.online)
     if args.n_jobs < 1:
@@ -202,7 +190,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(report.format())
         print()
-    from bci.decoders import make_decoder
 
     estimators = {m: make_decoder(m, sfreq=sfreq, freqs=freqs) for m in methods}
     offsets = {m: registry[m].get("train_offsets") for m in methods}

@@ -6,6 +6,10 @@ import argparse
 import sys
 import time
 
+from devices.errors import PortError
+from devices.simulator import ExoSimulator
+from devices.trajectory import plot_trajectory, write_trajectory
+
 
 def add_parser(subparsers) -> None:
     """Register the ``exo-sim`` subcommand."""
@@ -37,8 +41,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (exit status 130 from the CLI's Ctrl-C handling)."""
-    from devices.errors import PortError
-    from devices.simulator import ExoSimulator
 
     if args.tcp is not None and not 0 < args.tcp < 65536:
         raise PortError(f"TCP port must be in 1..65535, got {args.tcp}.")
@@ -56,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
             _serve(sim, args)
         finally:
             if args.trajectory or args.plot:
-                from devices.trajectory import plot_trajectory, write_trajectory
-
                 rows = sim.trajectory()
                 if args.trajectory:
                     write_trajectory(rows, args.trajectory)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from calibration.profile import SubjectProfile
+
 
 def add_parser(subparsers) -> None:
     """Register ``profile`` and its ``show`` action."""
@@ -39,7 +41,6 @@ def _no_action(parser: argparse.ArgumentParser):
 
 def run_show(args: argparse.Namespace) -> int:
     """Load (and so validate) a profile, print it; ProfileError becomes one line via main."""
-    from calibration.profile import SubjectProfile
 
     prof = SubjectProfile.load(args.path)
     if args.stream_channels is not None or args.stream_sfreq is not None:

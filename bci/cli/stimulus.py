@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 
 from bci.cli._args import names, positive_floats
+from calibration.cues import CueSequence
+from calibration.errors import CalibrationError
 
 
 def add_parser(subparsers) -> None:
@@ -60,8 +62,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window and flicker (or run a cued sequence)."""
-    from calibration.cues import CueSequence
-    from calibration.errors import CalibrationError
     from calibration.stimulus import Stimulus, Target
 
     n = len(args.freqs)

@@ -17,7 +17,7 @@ from bci.datasets._cues import (
     set_cue_annotations,
 )
 from bci.errors import DatasetError
-from bci.labels import REST_LABEL
+from bci.labels import REST_LABEL, label_to_freq
 
 #: Event codes of the Kalunga2016 recordings (``*-eve.fif``).
 KALUNGA_EVENT_ID: dict[int, str] = {1: REST_LABEL, 2: "13.0Hz", 3: "21.0Hz", 4: "17.0Hz"}
@@ -41,10 +41,6 @@ _UNIT_SCALE = {
     "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
     "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
 }  # fmt: skip
-
-
-def _supported_text() -> str:
-    return ", ".join(SUPPORTED_FORMATS)
 
 
 def is_events_file(path: Path) -> bool:
@@ -305,7 +301,6 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
 
 def cue_freqs(raw: mne.io.BaseRaw) -> list[float]:
     """Stimulus frequencies (Hz) named by the cue annotations of ``raw``, sorted."""
-    from bci.labels import label_to_freq
 
     _, labels = cue_table(raw)
     return sorted({f for f in (label_to_freq(lab) for lab in set(labels)) if f is not None})

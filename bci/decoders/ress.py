@@ -65,7 +65,7 @@ class RessFBCCA(SSVEPDecoder):
 
     Attributes
     ----------
-    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    classes_, freqs_, rest_index_ : see :class:`SSVEPCCA`.
     filters_ : ndarray, shape (n_channels, n_targets * n_filters)
     coef_ : ndarray, shape (n_classes, n_features)
     intercept_ : ndarray, shape (n_classes,)

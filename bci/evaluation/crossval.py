@@ -21,6 +21,7 @@ from bci.datasets import cue_table, epoch, prefilter_raw
 from bci.datasets._cues import map_label
 from bci.datasets._epoch import select_classes
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
+from bci.labels import is_rest, label_to_freq
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
 GAZE_SHIFT_S = 0.5
@@ -116,8 +117,6 @@ def _record(subject, method, window, labels, scheme, accs, y_true, y_pred, fits,
 
 
 def _labels_of(y: np.ndarray) -> list[str]:
-    from bci.labels import is_rest, label_to_freq
-
     return sorted(set(y), key=lambda s: (is_rest(s), label_to_freq(s) or 0.0))
 
 

@@ -26,11 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from bci._logging import logger
+from bci.acquisition import EEGStream
+from bci.datasets import cue_table, epoch, load_recording
+from bci.decoders import METHODS, make_decoder
 from bci.errors import BCIError
 from bci.labels import REST_LABEL, is_rest, label_to_freq
 from bci.online.loop import OnlineLoop, class_labels
 from bci.online.offline_source import RecordingSource
 from bci.online.policy import DecisionPolicy
+from bci.sources import RecordingPlayer
 
 #: Policy defaults chosen on the Kalunga calibration measurements (see docs/online.md).
 DEFAULT_POLICY = {
@@ -184,8 +188,6 @@ def replay_lsl(
 
     import pylsl
 
-    from bci.acquisition import EEGStream
-    from bci.sources import RecordingPlayer
 
     fast = DecisionPolicy.from_dict({
         **policy.to_dict(), "refractory_s": policy.refractory_s / speed,
@@ -215,7 +217,6 @@ def replay_lsl(
     finally:
         stream.disconnect()
         player.close()
-    from bci.datasets import cue_table
 
     onsets, _ = cue_table(raw)
     # LSL time of the recording's first sample, from the first cue marker.
@@ -225,23 +226,15 @@ def replay_lsl(
 
 # ---------------------------------------------------------------------- evaluation
 def _default_factory(method: str, sfreq: float, freqs: list[float]):
-    from bci.decoders import make_decoder
-
     return make_decoder(method, sfreq=sfreq, freqs=freqs)
 
 
 def _method_info(method: str) -> dict:
-    try:
-        from bci.decoders import METHODS
-    except ImportError:  # pragma: no cover - before the decoders exist
-        return {"calibrated": False}
     info = METHODS.get(method, {})
     return dict(info) if isinstance(info, Mapping) else dict(vars(info))
 
 
 def _fit_decoder(factory, method, raw_cal, freqs, window_s, use=None, calibrated=None):
-    from bci.datasets import epoch
-
     sfreq = float(raw_cal.info["sfreq"])
     decoder = factory(method, sfreq, freqs)
     info = _method_info(method)
@@ -317,7 +310,6 @@ def evaluate_online(
         ``calibration`` (how thresholds/decoders were calibrated), ``sessions``,
         ``window_s``, ``step_s``, ``policy`` and ``min_margins``.
     """
-    from bci.datasets import cue_table, load_recording
 
     factory = decoder_factory or _default_factory
     pp = {**DEFAULT_POLICY, **dict(policy_params or {})}

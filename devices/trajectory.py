@@ -6,6 +6,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from devices.errors import DeviceError
+
 COLUMNS = ("t", "state", "x", "y", "heading", "steps", "fault")
 
 
@@ -21,8 +23,6 @@ def write_trajectory(rows: Sequence[Sequence], path: str | Path) -> Path:
 
 def read_trajectory(path: str | Path) -> list[tuple]:
     """Read a CSV written by :func:`write_trajectory`."""
-    from devices.errors import DeviceError
-
     path = Path(path)
     try:
         with path.open(newline="") as fh:

@@ -13,6 +13,7 @@ import argparse
 from bci.cli._args import names, positive_floats
 from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
+from calibration.stimulus import Stimulus, Target
 
 
 def add_parser(subparsers) -> None:
@@ -62,7 +63,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window and flicker (or run a cued sequence)."""
-    from calibration.stimulus import Stimulus, Target
 
     n = len(args.freqs)
     phases = args.phases or [0.0] * n

@@ -19,6 +19,8 @@ import urllib.parse as urlparse
 from serial.serialutil import SerialException
 from serial.urlhandler import protocol_socket
 
+from devices.simulator import ExoSimulator
+
 _OPTIONS = {"speed": float, "step_s": float, "watchdog_s": float, "telemetry_hz": float}
 _SIMULATORS: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -26,7 +28,6 @@ _LOCK = threading.Lock()
 
 def simulator_for(url: str):
     """Return the simulator serving ``url`` (starting it on first use)."""
-    from devices.simulator import ExoSimulator
 
     parts = urlparse.urlsplit(url)
     if parts.scheme != "exosim":

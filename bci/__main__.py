@@ -2,6 +2,6 @@
 
 import sys
 
-from bci.cli import main
+from bci.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())

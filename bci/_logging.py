@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import inspect
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
+
+import pylsl
 
 logger = logging.getLogger("bci")
 logger.propagate = False
@@ -35,7 +41,8 @@ def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
         frame = frame.f_back
         stacklevel += 1
     warnings.warn(message, category, stacklevel=stacklevel)
-    logger.warning(message)
+    if not _WARNINGS_ROUTED:  # routed warnings reach the logger already
+        logger.warning(message)
 
 
 def report_thread_error(message: str, *args: object) -> None:
@@ -54,18 +61,89 @@ def report_thread_error(message: str, *args: object) -> None:
                                                    threading.current_thread())))
 
 
-def quiet_liblsl() -> None:
-    """Keep liblsl's INFO lines off the terminal (call before the first LSL call).
+def route_liblsl_log() -> None:
+    """Send liblsl's own log lines (warnings and errors) to the ``bci.liblsl`` logger.
 
-    Points ``LSLAPICFG`` at a config file that sets liblsl's log level to warnings and
-    errors only, unless the user already chose a config.
+    liblsl writes its log (``INFO``/``WARN``/``ERR`` lines: stream found, transmission broke
+    off, ...) straight to stderr, across a live view or a one-line error. Before the first
+    LSL call, this points liblsl's log at a file of this process (``log.file`` of liblsl's
+    configuration, which also stops its stderr output) and forwards each new line to the
+    ``bci.liblsl`` logger: ``ERR`` and ``WARN`` as warnings, anything else as debug. Does
+    nothing when the user chose a liblsl configuration (``LSLAPICFG``) or after the first
+    call.
     """
-    if "LSLAPICFG" in os.environ:
+    global _LIBLSL_LOG
+    if _LIBLSL_LOG is not None or "LSLAPICFG" in os.environ:
         return
-    cfg = Path(tempfile.gettempdir()) / "ssvep-exo-lsl_api.cfg"
+    path = Path(tempfile.gettempdir()) / f"ssvep-exo-liblsl-{os.getpid()}.log"
     try:
-        if not cfg.exists():
-            cfg.write_text("[log]\nlevel = -2\n", encoding="utf-8")
-        os.environ["LSLAPICFG"] = str(cfg)
-    except OSError:  # pragma: no cover - read-only temp folder: keep liblsl's default
-        pass
+        path.write_text("", encoding="utf-8")
+        pylsl.set_config_content(f"[log]\nlevel = -1\nfile = {path}\n")
+        with stderr_silenced():  # liblsl announces its log file on stderr as it opens it
+            pylsl.protocol_version()  # loads the configuration now
+    except (OSError, RuntimeError):  # pragma: no cover - read-only temp folder, old liblsl
+        return
+    _LIBLSL_LOG = path
+    atexit.register(path.unlink, missing_ok=True)
+    threading.Thread(target=_forward_liblsl_log, args=(path,), name="liblsl-log",
+                     daemon=True).start()
+
+
+@contextlib.contextmanager
+def stderr_silenced():
+    """File descriptor 2 on /dev/null for the duration (C libraries write there directly).
+
+    Only for short calls in the main thread before other threads run: anything else written
+    to stderr meanwhile is lost."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_LIBLSL_LOG: Path | None = None
+_LIBLSL_LINE = re.compile(r"\s(FATL|ERR|WARN|INFO|\d+)\|\s?(.*)$")
+
+
+def _forward_liblsl_log(path: Path) -> None:
+    lsl_logger = logging.getLogger("bci.liblsl")
+    with open(path, encoding="utf-8", errors="replace") as f:
+        pending = ""
+        while True:
+            chunk = f.readline()
+            if not chunk:
+                time.sleep(0.2)
+                continue
+            pending += chunk
+            if not pending.endswith("\n"):
+                continue  # a line still being written
+            line, pending = pending.strip(), ""
+            m = _LIBLSL_LINE.search(line)
+            if m is None or not m.group(2).strip():
+                continue
+            level = logging.WARNING if m.group(1) in ("FATL", "ERR", "WARN") else logging.DEBUG
+            lsl_logger.log(level, "liblsl: %s", m.group(2).strip())
+
+
+def route_warnings() -> None:
+    """Show Python warnings as ``bci`` log records (one line, no source path and line).
+
+    Without this a warning prints as ``.../bin/ssvep-exo:6: RuntimeWarning: ...`` followed by
+    the source line of the caller. The command line calls it; :func:`warn` then logs only
+    once.
+    """
+    global _WARNINGS_ROUTED
+    _WARNINGS_ROUTED = True
+    warnings.showwarning = _show_warning
+
+
+_WARNINGS_ROUTED = False
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    logger.warning("%s", message)

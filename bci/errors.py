@@ -8,9 +8,28 @@ builtin ``TypeError``, ``ValueError`` or ``RuntimeError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class BCIError(Exception):
-    """Base class for user-facing errors raised by :mod:`bci`."""
+    """Base class for user-facing errors raised by :mod:`bci`.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and what to do (one line).
+    details : sequence of str
+        Lines that list things (e.g. the streams seen), shown one per line after the message;
+        ``str(exc)`` holds both.
+    """
+
+    def __init__(self, message: str = "", *, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = str(message)
+        self.details = tuple(str(d) for d in details)
+
+    def __str__(self) -> str:
+        return "\n".join((self.message, *self.details)) if self.details else self.message
 
 
 class DatasetError(BCIError):

@@ -25,7 +25,7 @@ from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
 from calibration.profile import SubjectProfile
 from calibration.report import CalibrationReport
-from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
+from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, check_command_map
 from calibration.signal_check import check_signal
 from calibration.stimulus import Stimulus, Target
 
@@ -110,6 +110,8 @@ def calibrate_live(
     seq = sequence or CueSequence.balanced(freqs, n_per_class, include_rest=include_rest,
                                            trial_s=trial_s, cue_s=cue_s, rest_s=rest_s,
                                            seed=seed)
+    if command_map is not None:
+        check_command_map(command_map, seq.freqs)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rec_path = Path(record_path) if record_path is not None else out / "calibration.xdf"

@@ -363,6 +363,13 @@ class SubjectProfile:
         prof = cls(decoder_arrays=arrays, **fields)
         dec = prof.build_decoder()  # the state must restore now, not at run time
         pol = prof.build_policy()
+        dec_sfreq = dec.get_params().get("sfreq") if hasattr(dec, "get_params") else None
+        if isinstance(dec_sfreq, (int, float)) and not math.isclose(float(dec_sfreq),
+                                                                     float(prof.sfreq)):
+            raise ProfileError(
+                f"Invalid profile ({str(json_path)!r}): 'sfreq' is {prof.sfreq:g} Hz but its "
+                f"decoder was fitted at {float(dec_sfreq):g} Hz; the profile was edited or "
+                "damaged. Recalibrate or restore it.")
         classes = [str(c) for c in getattr(dec, "classes_", [])]
         if list(pol.classes) != prof.labels or (classes and len(classes) != len(prof.labels)):
             raise ProfileError(

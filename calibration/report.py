@@ -107,7 +107,9 @@ class CalibrationReport:
             ax.set(xlabel="min_margin (decision threshold)",
                    ylabel="commands per minute of rest",
                    title=f"{sel.get('method')} {sel.get('window_s'):g} s: false activations")
-            ax.legend(loc="upper right", fontsize=8)
+            handles, labels = ax.get_legend_handles_labels()
+            more, more_labels = ax2b.get_legend_handles_labels()  # the hit-rate curve
+            ax.legend(handles + more, labels + more_labels, loc="upper right", fontsize=8)
             fig.tight_layout()
             p = d / "calibration_false_activations.png"
             fig.savefig(p, dpi=100)

@@ -113,8 +113,9 @@ def _fold_ids(y_trial: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     k = int(min(n_folds, counts.min()))
     if k < 2:
         raise CalibrationError(
-            f"Too few calibration trials to cross-validate ({dict(zip(labels, counts))}); "
-            "record at least 2 trials per class (more is better)."
+            "Too few calibration trials to cross-validate ("
+            + ", ".join(f"{lab}: {n}" for lab, n in zip(labels.tolist(), counts.tolist()))
+            + "); record at least 2 trials per class (more is better)."
         )
     folds = np.empty(len(y_trial), int)
     skf = StratifiedKFold(k, shuffle=True, random_state=seed)
@@ -416,8 +417,7 @@ def choose_thresholds(ls: LabelledScores, *, far_target_per_min: float, candidat
     """
     pol = DecisionPolicy(ls.classes, **policy_kw)
     if ls.rest_minutes <= 0:
-        logger.warning("no rest windows in the calibration data: no-control thresholds cannot "
-                       "be chosen (min_margin stays 0); record rest trials to calibrate them")
+        logger.debug("no rest windows: min_margin stays 0")  # calibrate_raws says it once
         return pol
     m = _margins(ls.scores)
     grid = np.unique(np.concatenate([[0.0], np.quantile(m, np.linspace(0, 1, candidates)),

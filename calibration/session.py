@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bci.datasets import cue_freqs, cue_table, load_recording, pick_channels
+from bci.datasets import cue_freqs, cue_spacing, cue_table, load_recording, pick_channels
 from bci.decoders import DEFAULT_METHODS, METHODS
 from bci.labels import REST_LABEL, freq_label
 from bci.online.pseudo_online import DEFAULT_POLICY
@@ -36,6 +36,9 @@ from calibration.report import CalibrationReport
 logger = logging.getLogger("calibration")
 
 DEFAULT_WINDOWS = (0.5, 1.0, 2.0)
+#: Below this share of target trials reaching a command, the calibrated policy is reported as
+#: weak (a warning with the figure; the profile is still written).
+WEAK_HIT_RATE = 0.5
 #: Commands given to the targets in ascending frequency when no mapping is supplied.
 DEFAULT_COMMANDS = ("walk", "stop", "sit", "stand", "turn_left", "turn_right")
 
@@ -100,6 +103,7 @@ def calibrate_raws(
     output: str | os.PathLike | None = None,
     sources: Sequence[str] = (),
     seed: int = 42,
+    allow_no_rest: bool = False,
 ) -> tuple[SubjectProfile, CalibrationReport]:
     """Model selection and fitting on loaded recordings (see :func:`calibrate_from_files`).
 
@@ -140,6 +144,10 @@ def calibrate_raws(
         Names of the recordings (stored in the profile).
     seed : int, default=42
         Cross-validation seed.
+    allow_no_rest : bool, default=False
+        Accept recordings without rest (no-control) trials. Without them no threshold can
+        be chosen that keeps the exoskeleton still while the user looks at nothing, so by
+        default such recordings are refused (:class:`CalibrationError`).
     """
     raws = list(raws)
     if not raws:
@@ -149,8 +157,20 @@ def calibrate_raws(
     named = bool(methods)
     methods = _known_methods(methods)
     data = _calibration_data(raws, channels, tmin=tmin, rest_model=rest_model)
+    if command_map is not None:
+        check_command_map(command_map, data.freqs)
     windows = _usable_windows(raws, windows, tmin)
     notes: list[str] = []
+    if not data.has_rest:
+        if not allow_no_rest:
+            raise CalibrationError(
+                "The recordings have no rest (no-control) trials, so no threshold can be "
+                "chosen that keeps the exoskeleton still while the user looks away. Record "
+                "rest trials (a live calibration does by default), or accept a profile that "
+                "commands whenever a target wins with --allow-no-rest (allow_no_rest=True).")
+        _note(notes, "Warning: no rest trials: no no-control threshold (min_margin 0); any "
+                     "target that wins its windows in a row gives a command, also while the "
+                     "user looks away.")
     phase = None
     templates = [m for m in methods if not METHODS[m].get("phase_invariant", True)]
     if templates and not named:
@@ -178,8 +198,16 @@ def calibrate_raws(
                               classes=data.classes, tmin=tmin, window=best["window_s"])
     selected = {**best, **rep}
     if data.has_rest and rep["false_per_min"] > far_target_per_min:
-        logger.warning("no threshold holds %.2f false activations/min on the calibration data "
-                       "(best %.2f/min)", far_target_per_min, rep["false_per_min"])
+        _note(notes, f"Warning: no threshold holds {far_target_per_min:g} false activations "
+                     f"per minute of rest on the calibration data (best "
+                     f"{rep['false_per_min']:.2f}/min).")
+    hit, n_targets = rep.get("target_segments_hit", 0), rep.get("target_segments", 0)
+    if n_targets and hit / n_targets < WEAK_HIT_RATE:
+        _note(notes, f"Warning: weak policy: with the chosen threshold (min_margin "
+                     f"{pol.min_margin:.3g}) only {hit} of {n_targets} target trials "
+                     f"({100 * hit / n_targets:.0f} %) gave a command on the calibration data; "
+                     "expect missed selections. Record more (or cleaner) calibration trials, "
+                     "or allow more false activations (--far-target).")
     # 4. the profile and the report
     cmap = dict(command_map) if command_map is not None else {
         freq_label(f): c for f, c in zip(data.freqs, DEFAULT_COMMANDS)}
@@ -206,6 +234,25 @@ def calibrate_raws(
         profile.save(output)
         report.plot(output)
     return profile, report
+
+
+def _note(notes: list[str], text: str) -> None:
+    """A remark for the user, said once: in the report (``ssvep-exo calibrate`` prints it
+    under the table) and the log (at INFO, so that the terminal does not show it twice)."""
+    notes.append(text)
+    logger.info("%s", text)
+
+
+def check_command_map(command_map: Mapping[str, str], freqs: Sequence[float]) -> None:
+    """Raise CalibrationError unless every label of ``command_map`` names a target of
+    ``freqs`` (checked before any work: a calibration takes minutes)."""
+    targets = [freq_label(f) for f in freqs]
+    unknown = [str(k) for k in command_map if k not in targets]
+    if unknown:
+        raise CalibrationError(
+            f"The command map names {', '.join(unknown)}, but the targets are "
+            f"{', '.join(targets)}: map those frequencies (e.g. --commands "
+            f"{','.join(f'{f:g}=...' for f in freqs)}).")
 
 
 @dataclass(frozen=True)
@@ -315,22 +362,21 @@ def _usable_windows(raws, windows, tmin: float) -> list[float]:
     windows = sorted({float(w) for w in windows})
     if not windows or any(not (w > 0) for w in windows):
         raise ValueError(f"'windows' must be positive lengths in seconds, got {windows!r}.")
-    gaps = []
-    for r in raws:
-        on, _ = cue_table(r)
-        if len(on) > 1:
-            gaps.append(float(np.median(np.diff(on))))
-    if not gaps:
+    if not tmin >= 0:
+        raise CalibrationError(f"tmin must be >= 0 s (windows start after the cue), got "
+                               f"{tmin:g}.")
+    spacing = cue_spacing(raws)
+    if spacing is None:
         return windows
-    room = min(gaps) - tmin
+    room = spacing - tmin
     ok = [w for w in windows if w <= room + 1e-9]
     if not ok:
         raise CalibrationError(
-            f"No candidate window fits the trials: cues are {min(gaps):.2f} s apart and windows "
+            f"No candidate window fits the trials: cues are {spacing:.2f} s apart and windows "
             f"start {tmin:g} s after the cue, leaving {room:.2f} s (windows {windows}). Use "
             "longer trials, a smaller tmin or shorter windows."
         )
     if len(ok) < len(windows):
         logger.warning("windows %s do not fit the %.2f s trials and are skipped",
-                       [w for w in windows if w not in ok], min(gaps))
+                       [w for w in windows if w not in ok], spacing)
     return ok

@@ -8,9 +8,10 @@ at every cue (the label, e.g. ``"13.0Hz"`` or ``"rest"``), stimulation onset (``
 and offset (``"stim_off"``), timestamped with :func:`pylsl.local_clock` right after the flip
 that showed it.
 
-pygame-ce is an optional extra (``pip install ssvep-exo[stimulus]``). Headless runs use SDL's
-dummy video driver (``SDL_VIDEODRIVER=dummy``) with a declared refresh rate; frames are then
-paced by the clock instead of vsync.
+pygame-ce is an optional extra (``pip install ssvep-exo[stimulus]``). Without a display the
+stimulus refuses to start; headless runs (tests) ask for SDL's dummy video driver
+(``SDL_VIDEODRIVER=dummy``) with a declared refresh rate; frames are then paced by the clock
+instead of vsync.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bci._logging import stderr_silenced
 from bci.labels import REST_LABEL, freq_label
 from calibration._luminance import check_renderable, gray_levels, refresh_from_intervals
 from calibration.errors import CalibrationError
@@ -70,6 +72,25 @@ def _import_pygame():
             "The on-screen stimulus needs pygame-ce: pip install 'ssvep-exo[stimulus]'."
         ) from exc
     return pygame
+
+
+#: SDL video drivers that draw to no screen: used only when asked for (SDL_VIDEODRIVER).
+HEADLESS_DRIVERS = ("offscreen", "dummy")
+
+
+def _require_display(driver: str) -> None:
+    """Refuse a headless SDL driver that SDL chose by itself because no display is available.
+
+    Without a screen SDL falls back to its ``offscreen`` driver: the stimulus would "run" and
+    show nothing. Setting ``SDL_VIDEODRIVER=offscreen`` (or ``dummy``) explicitly asks for that
+    (tests, benchmarks).
+    """
+    asked = os.environ.get("SDL_VIDEODRIVER", "").strip().lower()
+    if driver in HEADLESS_DRIVERS and driver != asked:
+        raise CalibrationError(
+            f"No display is available (SDL found none and fell back to its {driver!r} video "
+            "driver): the stimulus needs a screen. Run it in a desktop session (or over ssh -X), "
+            "or set SDL_VIDEODRIVER=offscreen to render without one.")
 
 
 class Stimulus:
@@ -139,7 +160,9 @@ class Stimulus:
         if self._screen is not None:
             return self
         pg = _import_pygame()
-        pg.display.init()
+        with stderr_silenced():  # SDL prints e.g. "XDG_RUNTIME_DIR is invalid" without a screen
+            pg.display.init()
+        _require_display(pg.display.get_driver())
         pg.font.init()
         flags = pg.FULLSCREEN if self.fullscreen else 0
         try:

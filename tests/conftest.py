@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bci.sources.synthetic import synthesize_raw
+from calibration.cues import CueSequence
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -49,3 +52,14 @@ def rng() -> np.random.Generator:
 def unique_name(request) -> str:
     """A unique LSL stream name / source id prefix for this test."""
     return f"ssvep-test-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory) -> Path:
+    """A small synthetic calibration recording (FIF): 13 and 17 Hz and rest, 3 trials each,
+    3 s apart, a clear SSVEP (SNR 0.8)."""
+    seq = CueSequence.balanced([13, 17], 3, trial_s=3.0, lead_s=0.0, seed=4)
+    sched = ",".join(f"{lab}:{d:g}" for lab, d in seq.schedule().segments)
+    path = tmp_path_factory.mktemp("calibration") / "cal_raw.fif"
+    synthesize_raw(sched, seed=8, snr=0.8).save(path, verbose="error")
+    return path

@@ -11,7 +11,7 @@ import pytest
 from bci.acquisition.window import SignalHealth
 from bci.app.live_view import LiveView, ViewState, render_lines, render_plain
 from bci.app.record import SessionRecord
-from bci.app.session_plots import plot_path, plot_scores
+from bci.app.session_plots import path_figure, plot_path, plot_scores, scores_figure
 from bci.app.summary import format_summary, summarize, write_summary
 from bci.online.decision import Decision
 
@@ -81,6 +81,53 @@ def test_plots_are_written(tmp_path):
     assert empty.stat().st_size > 0
 
 
+def _texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_path_plot_says_no_motion_instead_of_a_path():
+    rec = SessionRecord(t0=100.0, t_end=130.0)
+    rec.add_pose(100.00, 0.0, 0.0, 0.0, "SITTING")
+    rec.add_pose(100.04, 0.0, 0.0, 0.0, "STANDING")
+    fig = path_figure(rec)
+    assert len(fig.axes) == 1  # no colour bar over an instant
+    assert "Exoskeleton path: no motion (posture SITTING -> STANDING)" == \
+        fig.axes[0].get_title()
+    assert any(t.startswith("no motion: the exoskeleton stayed at x = +0.00 m, y = +0.00 m")
+               for t in _texts(fig))
+    moving = path_figure(_record())
+    assert len(moving.axes) == 2 and "no motion" not in moving.axes[0].get_title()
+    assert moving.axes[1].get_ylabel() == "time since session start (s)"
+
+
+def test_scores_plot_shows_probabilities_reasons_and_readable_cue_labels():
+    fig = scores_figure(_record())
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "decoder score (unitless; higher = more likely)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("command refused:\n  walk: walk refused while walking") for t in
+               legend)
+    assert not any("refused" in t for t in _texts(fig))  # no text over the curves
+    # log-probabilities (a decoder with a calibrated rest class) are drawn as probabilities
+    rec = SessionRecord(t0=0.0, t_end=240.0)
+    p = np.array([0.7, 0.2, 0.1])
+    for t in np.arange(0.0, 240.0, 0.5):
+        rec.add_decision(Decision(timestamp=float(t), window_end=float(t), classes=CLASSES,
+                                  scores=tuple(np.log(p)), outcome=None, reason="rest"))
+    for k, t in enumerate(np.arange(0.0, 240.0, 2.0)):  # a cue every 2 s for 4 minutes
+        rec.add_cue(float(t), ("13.0Hz", "17.0Hz", "rest")[k % 3])
+    fig = scores_figure(rec)
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("probability")
+    assert np.allclose(ax.lines[0].get_ydata(), 0.7)  # exp of the log-probability
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert 0 < len(boxes) < 120  # some cue labels left out rather than overlapping
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
+
+
 def test_live_view_in_place_and_plain():
     state = ViewState(classes=list(CLASSES), scores=[0.6, 0.2, 0.1],
                       mapping={"13.0Hz": "walk", "17.0Hz": "stand"}, decision="13.0Hz -> walk",
@@ -133,3 +180,24 @@ def test_live_view_marks_the_score_each_target_needs():
     # 13 Hz needs 0.3 + 0.1 = 0.4, inside its filled bar; 17 Hz needs 0.7, past its end
     assert bars[0].index("|") < bars[0].rindex("#")
     assert bars[1].index("|") > bars[1].rindex("#")
+
+
+def test_kalunga_demo_verdict_says_passed_or_failed_with_the_figures(tmp_path, capsys):
+    from bci.app.closed_loop import SessionResult
+    from bci.cli.demo import _kalunga_verdict
+
+    summ = summarize(_record(), grace_s=1.0)
+    ran = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="end of source")
+    assert _kalunga_verdict(ran) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Kalunga demo passed: the recording was replayed to its end; 2/3 "
+                          "target cues got their command, 1 wrong command(s), 1 false "
+                          "activation(s) in 15 s of rest.")
+    cut = SessionResult(exit_code=0, folder=tmp_path, summary=summ, stopped_by="duration")
+    assert _kalunga_verdict(cut) == 1
+    assert "Kalunga demo FAILED: the replay stopped before the end of the recording " \
+           "(duration)" in capsys.readouterr().err
+    idle = summarize(SessionRecord(cues=[(0.0, "13.0Hz"), (5.0, "rest")], t0=0.0, t_end=10.0))
+    none = SessionResult(exit_code=0, folder=tmp_path, summary=idle, stopped_by="end of source")
+    assert _kalunga_verdict(none) == 1
+    assert "FAILED: no target cue got its command; 0/1 target cues" in capsys.readouterr().err

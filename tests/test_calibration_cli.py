@@ -8,17 +8,11 @@ from pathlib import Path
 import pytest
 
 from bci.cli import main
-from bci.sources.synthetic import synthesize_raw
-from calibration.cues import CueSequence
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-    seq = CueSequence.balanced([13, 17], 3, trial_s=3.0, lead_s=0.0, seed=4)
-    sched = ",".join(f"{lab}:{d:g}" for lab, d in seq.schedule().segments)
-    path = tmp_path_factory.mktemp("cli") / "cal_raw.fif"
-    synthesize_raw(sched, seed=8, snr=0.8).save(path, verbose="error")
-    return path
+def recording(calibration_file) -> Path:
+    return calibration_file
 
 
 def test_calibrate_from_file_then_profile_show(recording, tmp_path, capsys):
@@ -29,7 +23,7 @@ def test_calibrate_from_file_then_profile_show(recording, tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0
     lines = captured.out.strip().splitlines()
-    assert lines[-1] == str(out / "profile.json")
+    assert lines[-1] == f"Profile saved to {out} (use it with: ssvep-exo run --profile {out})"
     assert any(ln.startswith("selected: fbcca 1 s") for ln in lines)
     assert any("calibration_accuracy_itr.png" in ln for ln in lines)
     rc = main(["profile", "show", str(out)])

@@ -95,11 +95,44 @@ def test_calibration_errors(tmp_path):
         calibrate_raws([raw], methods=["cca"], windows=(4.0,), tmin=1.0)
     with pytest.raises(CalibrationError, match=r"Unknown decoder method\(s\) \['ccca'\]"):
         calibrate_raws([raw], methods=["ccca"], windows=(1.0,), tmin=1.0)
-    few = synthesize_raw("13:4,17:4,13:4,21:4,17:4", seed=0)
-    with pytest.raises(CalibrationError, match="Too few calibration trials"):
+    few = synthesize_raw("rest:4,13:4,17:4,13:4,21:4,17:4,rest:4", seed=0)
+    with pytest.raises(CalibrationError, match=r"Too few calibration trials to cross-validate "
+                                               r"\(13.0Hz: 2, 17.0Hz: 2, 21.0Hz: 1, rest: 2\); "
+                                               r"record at least 2 trials per class"):
         calibrate_raws([few], methods=["cca"], windows=(1.0,), tmin=1.0)
     with pytest.raises(ValueError, match="'rest_model' parameter"):
         calibrate_raws([raw], rest_model="none")
+
+
+def test_no_rest_trials_are_refused_unless_accepted():
+    seq = CueSequence.balanced([13, 17, 21], 3, include_rest=False, trial_s=4.0, lead_s=0.0,
+                               seed=3)
+    raw = synthesize_raw(",".join(f"{lab}:{d:g}" for lab, d in seq.schedule().segments),
+                         seed=5, snr=0.6)
+    with pytest.raises(CalibrationError, match=r"no rest \(no-control\) trials, so no threshold "
+                                               r"can be chosen .* --allow-no-rest"):
+        calibrate_raws([raw], methods=["fbcca"], windows=(1.0,), tmin=1.0, step_s=0.2)
+    prof, rep = calibrate_raws([raw], methods=["fbcca"], windows=(1.0,), tmin=1.0, step_s=0.2,
+                               allow_no_rest=True)
+    assert prof.policy["min_margin"] == 0.0 and "rest" not in prof.labels
+    said = [n for n in rep.notes if "no rest trials" in n]
+    assert len(said) == 1 and said[0].startswith("Warning:")  # once, not once per candidate
+    assert said[0] in rep.table()
+
+
+def test_a_weak_policy_is_reported_with_its_figure():
+    """Barely any SSVEP (SNR 0.05): the threshold that holds the false-activation target lets
+    few target trials through, and the report says how few."""
+    raw = synthesize_raw(_schedule(1), seed=11, snr=0.05)
+    _, rep = calibrate_raws([raw], methods=["fbcca"], windows=(1.0,), tmin=1.0, step_s=0.2)
+    hit, n = rep.selected["target_segments_hit"], rep.selected["target_segments"]
+    assert n == 12 and hit / n < 0.5
+    (weak,) = [note for note in rep.notes if note.startswith("Warning: weak policy")]
+    assert f"only {hit} of {n} target trials ({100 * hit / n:.0f} %)" in weak
+    assert weak in rep.table()
+    _, good = calibrate_raws([synthesize_raw(_schedule(1), seed=11, snr=0.6)],
+                             methods=["fbcca"], windows=(1.0,), tmin=1.0, step_s=0.2)
+    assert not [note for note in good.notes if "weak policy" in note]  # not said otherwise
 
 
 @pytest.mark.realdata

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -55,3 +56,47 @@ def test_broken_pipe_is_quiet():
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0
     assert b"BrokenPipeError" not in err and b"Traceback" not in err, err.decode()
+
+
+_ROUTED = """
+import subprocess, sys, time, warnings
+from bci.cli import _configure_logging, console_main  # noqa: F401 - console_main: the entry
+from bci._logging import route_liblsl_log, route_warnings
+
+route_warnings()
+route_liblsl_log()
+_configure_logging(0)
+warnings.warn("something odd happened", RuntimeWarning)
+import pylsl
+
+outlet = subprocess.Popen([sys.executable, "-c", '''
+import pylsl, time
+o = pylsl.StreamOutlet(pylsl.StreamInfo(NAME, "EEG", 1, 100.0, "float32", NAME))
+while True:
+    o.push_sample([0.0]); time.sleep(0.01)
+'''.replace("NAME", repr(sys.argv[1]))], stderr=subprocess.DEVNULL)
+found = []
+deadline = time.monotonic() + 20
+while not found and time.monotonic() < deadline:
+    found = pylsl.resolve_byprop("source_id", sys.argv[1], timeout=1.0)
+inlet = pylsl.StreamInlet(found[0])
+inlet.pull_chunk(timeout=2.0)
+outlet.kill()  # the headset goes away: liblsl logs an error of its own
+outlet.wait()
+deadline = time.monotonic() + 6
+while time.monotonic() < deadline:
+    inlet.pull_chunk(timeout=0.1)
+time.sleep(0.5)  # the forwarder reads liblsl's log every 0.2 s
+"""
+
+
+def test_python_warnings_and_liblsl_log_lines_come_through_the_bci_logger(unique_name):
+    r = subprocess.run([sys.executable, "-c", _ROUTED, unique_name], capture_output=True,
+                       text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "warning: something odd happened" in lines  # one line: no path, no source line
+    assert not any("RuntimeWarning" in ln or "warnings.warn" in ln for ln in lines), r.stderr
+    # liblsl's own lines ("... INFO| ..." / "... ERR| ...") never reach stderr directly
+    assert not any(re.search(r"\s(INFO|WARN|ERR)\|", ln) for ln in lines), r.stderr
+    assert any(ln.startswith("warning: liblsl: ") for ln in lines), r.stderr

@@ -19,6 +19,7 @@ import pytest
 
 from bci.app.config import SessionConfig
 from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
+from devices.simulator import ExoSimulator
 
 # a simulated user selecting "stand" twice (the supervisor asks for a confirmation), and
 # once more, should a loaded machine have made the loop miss a selection; once standing,
@@ -125,7 +126,7 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     assert (_session(tmp_path / "bridge") / "path.png").exists()
 
 
-def _walk_then_signal(tmp_path, demo_profile, unique_name, sig) -> tuple:
+def _walk_then_signal(tmp_path, demo_profile, unique_name, sig, port=None) -> tuple:
     out = tmp_path / f"out-{sig.name}"
     cfg = _config(tmp_path, f"{sig.name}.toml")  # a 10-step walk of 1 s steps
     cfg.write_text(cfg.read_text().replace("walk_steps = 4", "walk_steps = 10")
@@ -134,7 +135,8 @@ def _walk_then_signal(tmp_path, demo_profile, unique_name, sig) -> tuple:
         EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
                f"rest:2.5,{_STAND_TWICE},rest:1.5,{_STAND_TWICE},rest:1,13:20", "--stream",
                f"{unique_name}-{sig.name}", "--decisions-stream",
-               f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"],
+               f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"]
+        + (["--port", port] if port else ["--simulator"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
         start_new_session=True)
     return proc, out
@@ -155,13 +157,24 @@ def _wait_walking(out: Path, proc, timeout: float = 60.0) -> None:
 
 
 @pytest.mark.slow
-def test_sigint_sigterm_sigkill_while_walking(tmp_path, demo_profile,
-                                                                unique_name):
-    runs = {sig: _walk_then_signal(tmp_path, demo_profile, unique_name, sig)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)}
+@pytest.mark.parametrize("signals", [(signal.SIGINT, signal.SIGTERM, signal.SIGKILL),
+                                     (signal.SIGHUP, signal.SIGQUIT)],
+                         ids=["INT-TERM-KILL", "HUP-QUIT"])
+def test_every_stop_signal_while_walking(tmp_path, demo_profile, unique_name, signals):
+    """Each signal a terminal, a shell or a service manager sends ends the session in order:
+    the STOP is acknowledged by the controller (a simulator owned by the test, so it is
+    observed directly and outlives the host), the exoskeleton halts by the host's STOP and
+    not by its watchdog, and the session files are complete. SIGKILL cannot be caught: the
+    files hold what was flushed."""
+    sims = {sig: ExoSimulator(transport="tcp", step_s=1.0).start() for sig in signals
+            if sig != signal.SIGKILL}
+    runs = {sig: _walk_then_signal(tmp_path, demo_profile, unique_name, sig,
+                                   port=sims[sig].url if sig in sims else None)
+            for sig in signals}
     try:
         for sig, (proc, out) in runs.items():
             _wait_walking(out, proc)
+            t_signal = time.monotonic()
             proc.send_signal(sig)
             if sig == signal.SIGKILL:
                 # killed outright: the log and the recording hold everything flushed so far
@@ -175,11 +188,14 @@ def test_sigint_sigterm_sigkill_while_walking(tmp_path, demo_profile,
                 eeg = [s for s in streams if s["info"]["type"][0] == "EEG"]
                 assert len(eeg[0]["time_stamps"]) > 5 * 256
                 continue
-            t0 = time.monotonic()
             stdout, stderr = proc.communicate(timeout=30)
-            assert time.monotonic() - t0 < 30  # it ends promptly (measured ~1 s)
-            assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], stderr
+            assert proc.returncode == 128 + sig, (sig, proc.returncode, stderr)
             assert "Traceback" not in stderr
+            sim = sims[sig]
+            after = [verb for t, verb, _ in sim.executed() if t >= t_signal]
+            assert after and set(after) == {"STOP"}, (sig, after)  # the host's STOP, no motion
+            # (the controller's watchdog may also have halted it on a loaded machine)
+            assert sim.snapshot().state == "STOPPED"
             folder = _session(out)
             log = _log(folder)  # every line is complete JSON
             final_stop = [e for e in log if e["event"] == "final_stop"]
@@ -198,6 +214,8 @@ def test_sigint_sigterm_sigkill_while_walking(tmp_path, demo_profile,
         for proc, _ in runs.values():
             if proc.poll() is None:
                 proc.kill()
+        for sim in sims.values():
+            sim.stop()
 
 
 def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
@@ -208,12 +226,24 @@ def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
     assert re.search(pattern, lines[0]), lines[0]
 
 
-def test_no_stream_found(tmp_path, unique_name):
+def test_no_stream_found_lists_the_streams_seen_one_per_line(tmp_path, unique_name):
+    import pylsl
+
+    others = [pylsl.StreamOutlet(pylsl.StreamInfo(f"{unique_name}-other{i}", "EEG", 2, 256.0,
+                                                  "float32", f"{unique_name}-other{i}"))
+              for i in range(2)]
     cfg = _config(tmp_path, "s.toml", "")
     cfg.write_text(cfg.read_text().replace('speed = 1.0', 'speed = 1.0\ntimeout_s = 1.0'))
     r = _run(["run", "--config", str(cfg), "--source", "lsl", "--stream", unique_name,
               "--source-id", unique_name, "--simulator", "--output", str(tmp_path / "o")])
-    _one_line_error(r, r"^ssvep-exo run: error: .*" + unique_name)
+    del others
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    first, *rest = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert re.match(r"^ssvep-exo run: error: No LSL stream matching .*" + unique_name, first)
+    assert "Streams seen" not in first and rest[0] == "  Streams seen:", r.stderr
+    assert all(ln.startswith("    - ") for ln in rest[1:]), r.stderr
+    for i in range(2):  # each stream on its own line
+        assert sum(f"'{unique_name}-other{i}'" in ln for ln in rest) == 1, r.stderr
     assert not any((tmp_path / "o").glob("*/summary.json"))
 
 

@@ -188,6 +188,49 @@ def _stops(log: list[dict]) -> list[str]:
 # ---------------------------------------------------------------------- the EEG stream
 
 
+def test_eeg_stream_stops_for_good_the_session_says_so_and_ends_by_itself(rig_factory,
+                                                                         record_property):
+    """The headset goes away mid-walk and does not come back: the console says so while the
+    session still runs, the exoskeleton is stopped, and after source.max_stall_s the session
+    ends by itself with its own exit status and complete files."""
+    rig = rig_factory(**{"source.max_stall_s": 3.0})
+    t0 = rig.wait_walking()
+    rig.source.close()  # the headset's outlet disappears for good
+    while "EEG stream stalled: no data for" not in rig.out.getvalue():
+        assert rig.thread.is_alive(), "the session ended before saying the stream stalled"
+        time.sleep(0.01)
+    said = time.monotonic() - t0
+    assert rig.thread.is_alive()  # said while the session runs, before max_stall_s
+    rig.wait_halted(t0)
+    rig.thread.join(30)  # the session ends by itself
+    assert not rig.thread.is_alive(), "the session did not end by itself"
+    ended = time.monotonic() - t0
+    record_property("stall_said_s", round(said, 3))
+    record_property("stall_session_end_s", round(ended, 3))
+    print(f"\n[fault] EEG gone for good: said after {said:.3f} s, session ended after "
+          f"{ended:.1f} s (source.max_stall_s = 3)")
+    assert rig.error is None, rig.error
+    result = rig.result
+    assert result.exit_code == 3 and result.stopped_by == "source stalled"
+    out = rig.out.getvalue()
+    assert out.index("EEG stream stalled") < out.index("(source.max_stall_s = 3): ending the "
+                                                       "session.")
+    assert rig.executed_after(t0) and set(rig.executed_after(t0)) == {"STOP"}
+    assert rig.sim.snapshot().state == "STOPPED"
+    # (the host stops it; the controller's watchdog may also trip on a loaded machine)
+    log = rig.log()
+    events = [e["event"] for e in log]
+    assert events.index("source_stalled") < events.index("source_lost") < \
+        events.index("final_stop")
+    (lost,) = [e for e in log if e["event"] == "source_lost"]
+    assert lost["silent_s"] >= 3.0  # not before the configured time
+    assert result.summary["stalls"]["count"] == 1
+    assert result.summary["stalls"]["longest_s"] >= 3.0
+    assert result.summary["stopped_by"] == "source stalled"
+    report = rig.session.report()
+    assert "The input stalled 1 time(s)" in report and "summary.json" in report
+
+
 def test_eeg_outlet_vanishes_then_returns_without_resuming_motion(rig_factory,
                                                                    record_property):
     rig = rig_factory()

@@ -9,7 +9,9 @@ is consistent. Parser, profile and LSL-metadata fuzzing live with their modules
 
 from __future__ import annotations
 
+import logging
 import math
+import struct
 import tempfile
 import time
 import warnings
@@ -19,7 +21,7 @@ from types import SimpleNamespace
 import mne
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bci.app import _parts
@@ -184,6 +186,20 @@ def _fif_bytes() -> bytes:
 BLOBS = {"xdf": _xdf_bytes(), "fif": _fif_bytes()}
 
 
+def _xdf_with_marker_time(t: float) -> bytes:
+    """The base XDF with the first cue's time stamp (50.25) replaced by ``t``."""
+    blob = bytearray(BLOBS["xdf"])
+    at = blob.find(struct.pack("<d", 50.25))
+    assert at > 0
+    blob[at:at + 8] = struct.pack("<d", t)
+    return bytes(blob)
+
+
+#: Damaged files the fuzzing found, run on every test run before the random examples:
+#: a cue time stamp of 1e300 made MNE's annotations raise OverflowError; inf/NaN a ValueError.
+XDF_FOUND = [_xdf_with_marker_time(t) for t in (1e300, -1e300, math.inf, math.nan)]
+
+
 @st.composite
 def _damaged(draw, kind: str) -> bytes:
     blob = bytearray(BLOBS[kind])
@@ -219,6 +235,7 @@ def test_damaged_recordings_raise_only_dataset_errors(kind):
     @settings(max_examples=600 if kind == "xdf" else 400, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=_damaged(kind))
+    @_examples(XDF_FOUND if kind == "xdf" else [])
     def check(data):
         try:
             raw = _load_damaged(kind, data)
@@ -233,10 +250,35 @@ def test_damaged_recordings_raise_only_dataset_errors(kind):
     check()
 
 
+def _examples(blobs: list[bytes]):
+    def add(test):
+        for blob in blobs:
+            test = example(data=blob)(test)
+        return test
+
+    return add
+
+
+def test_xdf_cue_with_a_damaged_time_stamp_is_refused_or_ignored_with_a_warning(caplog):
+    for blob in XDF_FOUND[2:]:  # no time at all: the file is damaged
+        with pytest.raises(DatasetError, match=r"damaged.xdf: the file looks truncated or "
+                                               r"corrupted \(marker '13.0Hz' has no valid"):
+            _load_damaged("xdf", blob)
+    bci_logger = logging.getLogger("bci")
+    bci_logger.addHandler(caplog.handler)  # the package logger does not propagate
+    try:
+        for blob in XDF_FOUND[:2]:  # a time far outside the EEG: that cue is left out
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="bci"):
+                raw = _load_damaged("xdf", blob)
+            assert list(raw.annotations.description) == ["rest"]  # the other cue is kept
+            assert "1 marker(s) outside the EEG recording" in caplog.text
+    finally:
+        bci_logger.removeHandler(caplog.handler)
+
+
 def test_fif_whose_tag_chain_loops_is_refused_at_once():
     """A damaged `next` pointer made MNE read the same tags forever (GBs, then MemoryError)."""
-    import struct
-
     blob = bytearray(BLOBS["fif"])
     # third tag (after the 36-byte file id and the 20-byte dir pointer) points back to the 2nd
     kind, typ, size, _ = struct.unpack(">iiii", blob[56:72])

@@ -112,13 +112,13 @@ def find_stream(
         time.sleep(max(0.5 - (time.monotonic() - start), 0.0))  # let the listing fill up
         seen = {s.uid(): s for s in everything.results()}
     if not found:
-        listing = "\n".join(f"  - {describe(s)}" for s in seen.values()) or "  (none)"
         raise StreamError(
             f"No LSL stream matching {_query(name, stype, source_id, hostname)} was found "
-            f"within {timeout:g} s. Streams seen:\n{listing}\nCheck that the headset (or "
-            f"'ssvep-exo simulate-eeg' / 'ssvep-exo replay') is running, that the name, type, "
-            f"source id and host are spelled as listed, and that both machines are on the same "
-            f"network."
+            f"within {timeout:g} s. Check that the headset (or 'ssvep-exo simulate-eeg' / "
+            f"'ssvep-exo replay') is running, that the name, type, source id and host are "
+            f"spelled as listed below, and that both machines are on the same network.",
+            details=["Streams seen:"] + ([f"  - {describe(s)}" for s in seen.values()]
+                                        or ["  (none)"]),
         )
     if len(found) > 1:
         found.sort(key=lambda s: s.created_at(), reverse=True)

@@ -17,6 +17,7 @@ import numpy as np
 from bci._logging import logger
 from bci.acquisition import EEGStream, MarkerStream
 from bci.acquisition._metadata import channel_labels
+from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
 from bci.decoders import make_decoder
 from bci.errors import BCIError, ConfigError, StreamError
@@ -24,8 +25,8 @@ from bci.labels import REST_LABEL, freq_label, is_rest
 from bci.online import DecisionPolicy
 from bci.recording import SessionRecorder
 from bci.sources import RecordingPlayer, SyntheticEEG
+from calibration.errors import ProfileError
 from calibration.profile import SubjectProfile
-from devices.commands import Command
 from devices.exoskeleton import ExoskeletonDriver
 from devices.safety import SafetySupervisor
 from devices.simulator import ExoSimulator
@@ -253,6 +254,8 @@ def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     mapping = dict(profile.command_map) or None
     if cfg.explicit_mapping:
         mapping = dict(cfg.mapping)
+    elif mapping:  # checked here, before anything is opened
+        to_commands(mapping, where=f"profile {dec_cfg.profile}", error=ProfileError)
     return DecoderSetup(decoder, policy, window_s, list(profile.ch_names), mapping, profile,
                         step_s=step_s, notes=notes)
 
@@ -321,7 +324,7 @@ def open_driver(url: str, cfg: SessionConfig):
 def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log):
     """The safety supervisor over ``driver`` with the session's mapping."""
 
-    mapping = {label: Command(cmd) for label, cmd in mapping.items()}
+    mapping = to_commands(mapping, where="the command map")
     return SafetySupervisor(
         driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
         confirm_posture_changes=cfg.device.confirm_posture_changes, log=log)

@@ -90,6 +90,13 @@ class DecisionsListener:
         self.ctx = ctx
         self.bridge = bridge
         self.inlet = None
+        self._last = time.monotonic()
+
+    def silent_for(self) -> float | None:
+        """Seconds without a decision once that exceeds :data:`DECISIONS_TIMEOUT_S`, else
+        None."""
+        silent = time.monotonic() - self._last
+        return silent if silent > DECISIONS_TIMEOUT_S else None
 
     def open(self, stack: contextlib.ExitStack) -> None:
         """Connect to the decisions stream and start reading it."""
@@ -103,7 +110,7 @@ class DecisionsListener:
 
     def _pull(self) -> None:
         ctx = self.ctx
-        last = time.monotonic()
+        self._last = time.monotonic()
         stalled = False
         while not ctx.stop_event.is_set():
             try:
@@ -117,8 +124,8 @@ class DecisionsListener:
                 self.bridge.submit(d)
             now = time.monotonic()
             if decisions:
-                last = now
+                self._last = now
                 stalled = False
-            elif not stalled and now - last > DECISIONS_TIMEOUT_S:
+            elif not stalled and now - self._last > DECISIONS_TIMEOUT_S:
                 stalled = True
                 self.bridge.decisions_stalled()

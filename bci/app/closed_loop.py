@@ -10,12 +10,15 @@
 Every session writes a folder ``<output>/<YYYYmmdd-HHMMSS>-<role>/`` with the recording
 (``recording.xdf``: EEG, cues and decisions), the log (``session.jsonl``: decisions and every
 supervisor event), the summary (``summary.json``) and the plots (``scores.png``, ``path.png``).
-On every exit path (end of the source, ``duration_s``, Ctrl-C, SIGTERM, an error) the
-exoskeleton is sent STOP and the link is closed before the files are finished.
+On every exit path (end of the source, ``duration_s``, a signal, an input stalled for
+``source.max_stall_s``, an error) the exoskeleton is sent STOP and the link is closed before
+the files are finished.
 
-Exit codes (see :data:`EXIT_CODES`): 0 the session ended normally, 1 the session ran but
-failed (the online loop failed; the demo's commands were not all executed), 2 a user error
-(configuration, stream, port, profile), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM.
+Exit codes (see :data:`bci.app.exits.EXIT_CODES`): 0 the session ended normally, 1 the session
+ran but failed (the online loop failed; the demo's commands were not all executed), 2 a user
+error (configuration, stream, port, profile), 3 the input stalled for ``source.max_stall_s``,
+128 + the signal's number when stopped by SIGHUP (129), SIGINT (130), SIGQUIT (131) or
+SIGTERM (143).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bci._logging import quiet_liblsl
+from bci._logging import route_liblsl_log
 from bci.app import session_files
 from bci.app.bridge import Bridge, DecisionsListener
 from bci.app.config import SessionConfig
@@ -48,8 +51,9 @@ from bci.app.exits import (
     stop_on_signals,
     user_error_line,
 )
-from bci.app.live_view import LiveView, ViewState
+from bci.app.live_view import GuardedOutput, LiveView, ViewState
 from bci.app.record import SessionRecord
+from bci.app.source_watch import SourceWatch
 from bci.labels import freq_label
 from bci.online import SessionLog
 
@@ -70,7 +74,8 @@ class SessionResult:
     summary : dict
         :func:`bci.app.summary.summarize` result.
     stopped_by : str
-        ``"end of source"``, ``"duration"``, ``"SIGINT"``, ``"SIGTERM"``, ``"error"``.
+        ``"end of source"``, ``"duration"``, ``"source stalled"``, a signal's name
+        (``"SIGINT"``, ``"SIGTERM"``, ...), ``"error"``.
     record : SessionRecord
     """
 
@@ -117,7 +122,7 @@ class ClosedLoopSession:
         install_signal_handlers: bool = True,
     ) -> None:
         self.cfg = config
-        self.out = out if out is not None else sys.stdout
+        self.out = GuardedOutput(out if out is not None else sys.stdout)
         self.stop_event = stop_event or threading.Event()
         self.install_signal_handlers = install_signal_handlers
         self.role = config.session.role
@@ -130,6 +135,7 @@ class ClosedLoopSession:
         self.ctx: SessionContext | None = None
         self.decoding: DecodingSide | None = None
         self.device: DeviceSide | None = None
+        self.watch: SourceWatch | None = None
         self._live: LiveView | None = None
 
     # ------------------------------------------------------------------ the parts, for callers
@@ -218,10 +224,14 @@ class ClosedLoopSession:
             self.device = DeviceSide(ctx)
             self.device.open(stack)
             bridge = Bridge(ctx, self.device.supervisor)
+        max_stall_s = self.cfg.source.max_stall_s
         if decodes:
             self.decoding.open(stack, on_decision=bridge.submit if bridge else None)
+            self.watch = SourceWatch(ctx, "EEG stream", self.decoding.silent_for, max_stall_s)
         else:
-            DecisionsListener(ctx, bridge).open(stack)
+            listener = DecisionsListener(ctx, bridge)
+            listener.open(stack)
+            self.watch = SourceWatch(ctx, "decisions stream", listener.silent_for, max_stall_s)
         if bridge is not None:
             bridge.start()
         if self.cfg.session.live_view:
@@ -249,6 +259,7 @@ class ClosedLoopSession:
                 self.decoding.pull_cues()
             if self.device is not None:
                 self.device.poll()
+            self.watch.check()
             if self.decoding is not None and self.decoding.source_done():
                 self.request_stop("end of source")
                 break
@@ -272,6 +283,8 @@ class ClosedLoopSession:
             extra["loop_counts"] = dict(decoding.loop.counts)
         if decoding is not None and decoding.record_error:
             extra["recording_error"] = decoding.record_error
+        if self.watch is not None:
+            extra["stalls"] = self.watch.summary()
         if decoding is not None and decoding.recorder is not None:
             self.files["recording"] = self.folder / "recording.xdf"
         self.summary, written = session_files.write_results(
@@ -286,11 +299,11 @@ class ClosedLoopSession:
 
 
 def quiet_console(verbosity: int = 0) -> None:
-    """Keep the terminal for the live view: liblsl's INFO lines off, and (at verbosity 0)
+    """Keep the terminal for the live view: liblsl's log to the ``bci`` logger, and (at verbosity 0)
     only errors from the package loggers (refusals and stops are in the view, the summary
     and the session log).
     """
-    quiet_liblsl()
+    route_liblsl_log()
     if verbosity == 0:
         for name in ("bci", "devices", "calibration"):
             logging.getLogger(name).setLevel(logging.ERROR)
@@ -315,8 +328,8 @@ def run_session(config: SessionConfig, *, out: TextIO | None = None,
     """
     session = ClosedLoopSession(config, out=out, stop_event=stop_event)
     result = session.run()
-    (out or sys.stdout).write(session.report() + "\n")
-    (out or sys.stdout).flush()
+    session.out.write(session.report() + "\n")
+    session.out.flush()
     return result
 
 

@@ -96,6 +96,9 @@ class SourceKeys(_Section):
     stall_timeout_s: float = _key(0.4, "no sample for this long = stream stalled (the "
                                   "exoskeleton is stopped)", gt=0.0, le=60.0,
                                   allow_inf_nan=False)
+    max_stall_s: float = _key(30.0, "end the session (exit status 3) when the stream (bridge: "
+                              "the decisions stream) sends nothing for this long; 0: never",
+                              ge=0.0, le=86400.0, allow_inf_nan=False)
 
 
 def _check_freqs(v: list[float]) -> list[float]:

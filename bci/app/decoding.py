@@ -190,6 +190,15 @@ class DecodingSide:
                 with contextlib.suppress(Exception):
                     self.recorder.push_marker(t, label)
 
+    def silent_for(self) -> float | None:
+        """Seconds without EEG while the stream is stalled or lost, else None (None too once
+        the session's own source has published its last sample: that is its end)."""
+        if self.stream is None or not self.stream.blind:
+            return None
+        if self.source_player is not None and _parts.player_finished(self.source_player):
+            return None
+        return float(self.stream.seconds_since_last_sample)
+
     def source_done(self, linger_s: float = 0.5) -> bool:
         """True ``linger_s`` after the session's own source published its last sample (the
         last windows are decoded meanwhile); always False for a live headset."""

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bci._logging import logger
 from bci.labels import is_rest
 
 BAR_WIDTH = 36
@@ -57,6 +58,8 @@ class ViewState:
     n_decisions : int
     elapsed_s : float
     role : str
+    alert : str
+        A problem to show above everything else (e.g. the stream stalled), or ``""``.
     """
 
     classes: list[str] = field(default_factory=list)
@@ -78,6 +81,7 @@ class ViewState:
     rule: str = ""
     margin: float | None = None
     min_margin: float | None = None
+    alert: str = ""
 
     def show_decision(self, d) -> None:
         """Show one :class:`bci.online.Decision`: scores, margin, signal health, outcome."""
@@ -106,6 +110,43 @@ class ViewState:
             self.decision = f"no control: {d.reason}{top}"
 
 
+class GuardedOutput:
+    """A text output that goes quiet, instead of raising, once writing to it fails.
+
+    After SIGHUP the terminal is gone and every write raises ``OSError``; the session must
+    still stop the exoskeleton and write its files, so the console is dropped (once, with a
+    log entry) rather than turning the orderly stop into a crash.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.failed = False
+
+    def _guard(self, action, *args) -> None:
+        if self.failed:
+            return
+        try:
+            action(*args)
+        except (OSError, ValueError) as exc:  # ValueError: the file was closed
+            self.failed = True
+            logger.warning("The console is gone (%s); the session goes on without it", exc)
+
+    def write(self, text: str) -> None:
+        """Write ``text`` (nothing once the output failed)."""
+        self._guard(self.out.write, text)
+
+    def flush(self) -> None:
+        """Flush (nothing once the output failed)."""
+        self._guard(self.out.flush)
+
+    def isatty(self) -> bool:
+        """Whether the output is a terminal."""
+        try:
+            return bool(self.out.isatty())
+        except (AttributeError, OSError, ValueError):
+            return False
+
+
 def _bar(value: float, lo: float, hi: float, threshold: float | None) -> str:
     span = hi - lo if hi > lo else 1.0
     frac = min(1.0, max(0.0, (value - lo) / span))
@@ -132,6 +173,8 @@ def render_lines(state: ViewState) -> list[str]:
         f"  stream: {state.stream_status}"
         + ("" if state.latency_ms is None else f"  latency {state.latency_ms:5.1f} ms"),
     ]
+    if state.alert:
+        lines.append(f"!! {state.alert}")
     if state.classes:
         scores = state.scores if len(state.scores) == len(state.classes) else [0.0] * len(
             state.classes)
@@ -179,7 +222,8 @@ def render_plain(state: ViewState) -> str:
                 else f" top={state.classes[i]}:{state.scores[i]:.3f}")
     bad = ",".join(f"{k}:{v}" for k, v in state.bad_channels.items()) or "ok"
     lat = "" if state.latency_ms is None else f" latency={state.latency_ms:.1f}ms"
-    return (f"[{state.elapsed_s:6.1f}s] stream={state.stream_status}{best} "
+    alert = f" !! {state.alert}" if state.alert else ""
+    return (f"[{state.elapsed_s:6.1f}s]{alert} stream={state.stream_status}{best} "
             f"decision={state.decision!r} last={state.last_command!r} "
             f"posture={state.posture} ack={state.last_ack!r} signal={bad}{lat}")
 

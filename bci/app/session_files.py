@@ -86,8 +86,13 @@ def remove_if_empty(folder: Path | None, record: SessionRecord) -> None:
 
 def report_text(stopped_by: str, summary: dict, files: dict[str, Path]) -> str:
     """Summary text and the paths of the files written."""
-    lines = ["", f"Session ended ({stopped_by or 'end'}).", format_summary(summary),
-             "Files written:"]
+    lines = ["", f"Session ended ({stopped_by or 'end'})."]
+    stalls = summary.get("stalls") or {}
+    if stalls.get("count"):
+        lines.append(f"The input stalled {stalls['count']} time(s), {stalls['total_s']:.1f} s in "
+                     f"all (longest {stalls['longest_s']:.1f} s); the exoskeleton was stopped "
+                     "each time.")
+    lines += [format_summary(summary), "Files written:"]
     for key, label in FILE_LABELS.items():
         if key in files and Path(files[key]).exists():
             lines.append(f"  {label:<18} {files[key]}")

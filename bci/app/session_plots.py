@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,10 @@ def _pyplot():
 def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     """Scores over time, cue periods shaded, executed and refused commands marked.
 
+    Log-probabilities (decoders with a calibrated rest class) are drawn as probabilities;
+    cue labels that would run into each other are staggered on two rows or left out; refused
+    commands are marked under the curves, their reasons listed in the legend.
+
     Parameters
     ----------
     record : SessionRecord
@@ -34,8 +39,16 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     path : Path
     """
     plt = _pyplot()
+    fig = scores_figure(record)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def scores_figure(record: SessionRecord):
+    """The figure :func:`plot_scores` writes (a matplotlib Figure)."""
+    plt = _pyplot()
     rec = record.snapshot()
-    path = Path(path)
     t0 = rec.t0 if rec.t0 is not None else (rec.decisions[0]["t"] if rec.decisions else 0.0)
     t_end = rec.t_end if rec.t_end is not None else (rec.decisions[-1]["t"] if rec.decisions
                                                      else t0 + 1)
@@ -46,11 +59,9 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     colors["rest"] = (0.55, 0.55, 0.55, 1.0)
     n_exec = sum(1 for e in rec.events if e.get("event") == "command"
                  and e.get("result") == "executed")
-    n_ref = sum(1 for e in rec.events if e.get("event") == "command"
-                and e.get("result") in ("refused", "failed"))
-    min_text_s = total / (fig.get_figwidth() * 5)  # room for a label, in seconds
     # cue periods
     cues = sorted(rec.cues)
+    cue_labels = []
     for i, (tc, lab) in enumerate(cues):
         tn = cues[i + 1][0] if i + 1 < len(cues) else t_end
         lab = _canon(lab)
@@ -58,11 +69,13 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
         alpha = 0.10 if lab == "rest" else 0.18
         ax.axvspan(tc - t0, tn - t0, color=color, alpha=alpha, lw=0)
         cmd = rec.mapping.get(lab)
-        if tn - tc >= min_text_s:
-            text = "rest" if lab == "rest" else f"cue {lab}" + (f"\n({cmd})" if cmd else "")
-            ax.text((tc + tn) / 2 - t0, 1.0, text, transform=ax.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=8, color="0.25", clip_on=False)
+        text = "rest" if lab == "rest" else lab + (f" ({cmd})" if cmd else "")
+        cue_labels.append(ax.annotate(
+            text, ((tc + tn) / 2 - t0, 1.0), xycoords=("data", "axes fraction"),
+            xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8,
+            color="0.25", annotation_clip=False))
     # scores
+    ylabel = "decoder score (unitless; higher = more likely)"
     if rec.decisions:
         t = np.array([d["t"] for d in rec.decisions]) - t0
         n = len(classes)
@@ -70,11 +83,16 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
         for i, d in enumerate(rec.decisions):
             if len(d["scores"]) == n:
                 s[i] = d["scores"]
+        if _are_log_probabilities(s):
+            s = np.exp(s)
+            ylabel = "probability of each class (the decoder's estimate)"
+            ax.set_ylim(-0.02, 1.02)
         for j, c in enumerate(classes):
             ax.plot(t, s[:, j], color=colors.get(c), lw=1.3,
                     label=c + (f" -> {rec.mapping[c]}" if c in rec.mapping else ""))
     # commands
-    first_exec = first_ref = True
+    first_exec = True
+    refusals: Counter = Counter()
     for e in rec.events:
         if e.get("event") != "command":
             continue
@@ -84,20 +102,14 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
                        label="command executed" if first_exec else None)
             first_exec = False
             if n_exec <= total / 4:
-                ax.text(te, 0.97, f" {e.get('command')}", transform=ax.get_xaxis_transform(),
-                        rotation=90, va="top", ha="left", fontsize=9, fontweight="bold")
+                ax.text(te, 0.97, f"{e.get('command')}", transform=ax.get_xaxis_transform(),
+                        rotation=90, va="top", ha="left", fontsize=9, fontweight="bold",
+                        bbox={"fc": "white", "alpha": 0.85, "lw": 0, "pad": 1.0})
         elif e.get("result") in ("refused", "failed"):
-            if n_ref <= 8:
-                ax.axvline(te, color="red", lw=1.0, ls=":",
-                           label="command refused" if first_ref else None)
-                ax.text(te, 0.03, f" {e.get('command')}: {e.get('reason', '')}",
-                        transform=ax.get_xaxis_transform(), rotation=90, va="bottom",
-                        ha="left", fontsize=7, color="red")
-            else:
-                ax.plot(te, 0.02, marker="x", color="red", ms=6, ls="none",
-                        transform=ax.get_xaxis_transform(),
-                        label="command refused (reasons: summary.json)" if first_ref else None)
-            first_ref = False
+            # under the curves, on the time axis; the reasons go to the legend
+            ax.plot(te, 0.0, marker="x", color="red", ms=7, mew=1.6, ls="none",
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+            refusals[f"{e.get('command')}: {e.get('reason') or e.get('result')}"] += 1
     first_stop = True
     for e in rec.events:
         if e.get("event") == "safety_stop":
@@ -105,9 +117,16 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
                     transform=ax.get_xaxis_transform(), clip_on=False,
                     label="safety STOP (stall, bad signal, lag)" if first_stop else None)
             first_stop = False
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     handles, labels = ax.get_legend_handles_labels()
+    if refusals:
+        shown = refusals.most_common(4)
+        more = sum(refusals.values()) - sum(k for _, k in shown)
+        handles.append(Line2D([], [], marker="x", color="red", mew=1.6, ls="none"))
+        labels.append("command refused:\n" + "\n".join(f"  {why} (x{k})" for why, k in shown)
+                      + (f"\n  {more} more: see summary.json" if more else ""))
     for lab in sorted({_canon(lab) for _, lab in cues}):
         cmd = rec.mapping.get(lab)
         handles.append(Patch(color=colors.get(lab, (0.8, 0.8, 0.8, 1.0)),
@@ -115,20 +134,47 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
         labels.append(f"cue {lab}" + (f" ({cmd})" if cmd else ""))
     ax.set_xlim(0, total)
     ax.set_xlabel("time since session start (s)")
-    ax.set_ylabel("decoder score (higher = more likely)")
+    ax.set_ylabel(ylabel)
     ax.set_title("Decoder scores; shaded: cue periods; vertical lines: commands", pad=28)
     ax.grid(alpha=0.3)
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
                   frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    _stagger_or_drop(cue_labels, fig)
+    return fig
+
+
+def _are_log_probabilities(scores: np.ndarray) -> bool:
+    """True when every row of scores is a vector of log-probabilities (exp sums to 1)."""
+    rows = scores[np.isfinite(scores).all(axis=1)]
+    if not len(rows) or rows.max() > 1e-9:
+        return False
+    return bool(np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3))
+
+
+def _stagger_or_drop(labels: list, fig, rows: int = 2, gap_px: float = 10.0) -> None:
+    """Cue labels above the axes, in time order: each goes on the first row where it does
+    not run into the previous label of that row, or is left out (the shading and the legend
+    still show the cue)."""
+    renderer = fig.canvas.get_renderer()
+    right = [-np.inf] * rows
+    for ann in labels:
+        for row in range(rows):
+            ann.xyann = (0, 2 + 11 * row)
+            box = ann.get_window_extent(renderer)
+            if box.x0 > right[row] + gap_px:
+                right[row] = box.x1
+                break
+        else:
+            ann.remove()
 
 
 def plot_path(record: SessionRecord, path: str | Path) -> Path:
     """The exoskeleton's path in the plane (from telemetry), coloured by time.
+
+    When it never left its place, the plot says "no motion" (and any posture change) instead
+    of a path and a colour bar over an instant.
 
     Parameters
     ----------
@@ -142,51 +188,95 @@ def plot_path(record: SessionRecord, path: str | Path) -> Path:
     path : Path
     """
     plt = _pyplot()
+    fig = path_figure(record)
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+#: Below these the exoskeleton is taken not to have moved (telemetry noise, rounding).
+STILL_M, STILL_DEG = 0.01, 1.0
+
+
+def path_figure(record: SessionRecord):
+    """The figure :func:`plot_path` writes (a matplotlib Figure)."""
+    plt = _pyplot()
     rec = record.snapshot()
-    path = Path(path)
     fig, ax = plt.subplots(figsize=(7, 7), dpi=110)
-    if rec.poses:
-        t0 = rec.t0 if rec.t0 is not None else rec.poses[0][0]
-        p = np.array([[q[0] - t0, q[1], q[2], q[3]] for q in rec.poses])
-        ax.plot(p[:, 1], p[:, 2], color="0.6", lw=1, zorder=1)
-        sc = ax.scatter(p[:, 1], p[:, 2], c=p[:, 0], cmap="viridis", s=14, zorder=2)
-        fig.colorbar(sc, ax=ax, shrink=0.8, label="time (s)")
-        ax.plot(p[0, 1], p[0, 2], "o", color="green", ms=11, label="start", zorder=3)
-        ax.plot(p[-1, 1], p[-1, 2], "s", color="red", ms=11, label="end", zorder=3)
-        h = np.deg2rad(p[-1, 3])
-        ax.annotate("", xy=(p[-1, 1] + 0.3 * np.cos(h), p[-1, 2] + 0.3 * np.sin(h)),
-                    xytext=(p[-1, 1], p[-1, 2]),
-                    arrowprops={"arrowstyle": "->", "lw": 2, "color": "red"})
-        # label commands executed where they happened
-        poses_t = p[:, 0]
-        at: dict[int, list[str]] = {}
-        for e in rec.events:
-            if e.get("event") == "command" and e.get("result") == "executed":
-                i = int(np.clip(np.searchsorted(poses_t, e["t"] - t0), 0, len(p) - 1))
-                # group commands issued at the same place
-                j = next((k for k in at if np.hypot(*(p[k, 1:3] - p[i, 1:3])) < 0.05), i)
-                at.setdefault(j, []).append(f"{len(sum(at.values(), [])) + 1}. "
-                                            f"{e.get('command')}")
-        for n, (i, names) in enumerate(sorted(at.items())):
-            ax.annotate("\n".join(names), (p[i, 1], p[i, 2]), xytext=(8, -10 - 4 * (n % 2)),
-                        textcoords="offset points", fontsize=9, va="top",
-                        bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8, "lw": 0.5})
-        span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
-        cx, cy = (p[:, 1].max() + p[:, 1].min()) / 2, (p[:, 2].max() + p[:, 2].min()) / 2
-        ax.set_xlim(cx - 0.65 * span, cx + 0.65 * span)
-        ax.set_ylim(cy - 0.65 * span, cy + 0.65 * span)
-        ax.legend(loc="best")
-        final = rec.poses[-1]
-        ax.set_title(f"Exoskeleton path (final posture: {final[4]}, heading {final[3]:.0f} deg)")
-    else:
+    if not rec.poses:
         ax.text(0.5, 0.5, "no telemetry received", ha="center", va="center",
                 transform=ax.transAxes)
         ax.set_title("Exoskeleton path")
+    else:
+        t0 = rec.t0 if rec.t0 is not None else rec.poses[0][0]
+        p = np.array([[q[0] - t0, q[1], q[2], q[3]] for q in rec.poses])
+        postures = [q[4] for i, q in enumerate(rec.poses) if i == 0 or q[4] != rec.poses[i - 1][4]]
+        moved = max(np.ptp(p[:, 1]), np.ptp(p[:, 2])) > STILL_M or \
+            np.ptp(np.unwrap(np.deg2rad(p[:, 3]))) > np.deg2rad(STILL_DEG)
+        if moved:
+            _draw_path(fig, ax, rec, p, t0)
+            ax.set_title(f"Exoskeleton path (final posture: {postures[-1]}, heading "
+                         f"{p[-1, 3]:.0f} deg)")
+        else:
+            _draw_still(ax, p, postures)
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _draw_path(fig, ax, rec: SessionRecord, p: np.ndarray, t0: float) -> None:
+    """The path coloured by time, start and end, the commands where they were executed."""
+    ax.plot(p[:, 1], p[:, 2], color="0.6", lw=1, zorder=1)
+    sc = ax.scatter(p[:, 1], p[:, 2], c=p[:, 0], cmap="viridis", s=14, zorder=2)
+    fig.colorbar(sc, ax=ax, shrink=0.8, label="time since session start (s)")
+    # the start as a ring around the end marker when the exoskeleton came back (or turned
+    # in place): both stay visible
+    ax.plot(p[0, 1], p[0, 2], "o", mfc="none", mec="green", mew=2.5, ms=17, label="start",
+            zorder=4)
+    ax.plot(p[-1, 1], p[-1, 2], "s", color="red", ms=9, label="end", zorder=3)
+    span = max(np.ptp(p[:, 1]), np.ptp(p[:, 2]), 1.0)
+    _heading_arrow(ax, p[-1], length=0.08 * span)  # longer than the end marker at any scale
+    poses_t = p[:, 0]
+    at: dict[int, list[str]] = {}
+    for e in rec.events:
+        if e.get("event") == "command" and e.get("result") == "executed":
+            i = int(np.clip(np.searchsorted(poses_t, e["t"] - t0), 0, len(p) - 1))
+            # group commands issued at the same place
+            j = next((k for k in at if np.hypot(*(p[k, 1:3] - p[i, 1:3])) < 0.05), i)
+            at.setdefault(j, []).append(f"{len(sum(at.values(), [])) + 1}. "
+                                        f"{e.get('command')}")
+    for n, (i, names) in enumerate(sorted(at.items())):
+        ax.annotate("\n".join(names), (p[i, 1], p[i, 2]), xytext=(8, -10 - 4 * (n % 2)),
+                    textcoords="offset points", fontsize=9, va="top",
+                    bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8, "lw": 0.5})
+    cx, cy = (p[:, 1].max() + p[:, 1].min()) / 2, (p[:, 2].max() + p[:, 2].min()) / 2
+    ax.set_xlim(cx - 0.65 * span, cx + 0.65 * span)
+    ax.set_ylim(cy - 0.65 * span, cy + 0.65 * span)
+    ax.legend(loc="best")
+
+
+def _draw_still(ax, p: np.ndarray, postures: list[str]) -> None:
+    """No motion: where the exoskeleton stood, its heading, and what changed (posture)."""
+    x, y = p[0, 1], p[0, 2]
+    ax.plot(x, y, "o", color="0.35", ms=10, zorder=3)
+    _heading_arrow(ax, p[-1], color="0.35")
+    changed = " -> ".join(postures)
+    what = (f"posture {changed}" if len(postures) > 1 else f"posture {postures[0]} throughout")
+    ax.text(0.5, 0.1, f"no motion: the exoskeleton stayed at x = {x:+.2f} m, y = {y:+.2f} m,\n"
+                      f"heading {p[0, 3]:.0f} deg ({what})",
+            transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            bbox={"boxstyle": "round", "fc": "white", "lw": 0.5})
+    ax.set_xlim(x - 1.0, x + 1.0)
+    ax.set_ylim(y - 1.0, y + 1.0)
+    ax.set_title("Exoskeleton path: no motion" + (f" (posture {changed})"
+                                                  if len(postures) > 1 else ""))
+
+
+def _heading_arrow(ax, pose: np.ndarray, color: str = "red", length: float = 0.3) -> None:
+    h = np.deg2rad(pose[3])
+    ax.annotate("", xy=(pose[1] + length * np.cos(h), pose[2] + length * np.sin(h)),
+                xytext=(pose[1], pose[2]),
+                arrowprops={"arrowstyle": "->", "lw": 2, "color": color})

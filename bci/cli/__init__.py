@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from bci import __version__
+from bci._logging import route_liblsl_log, route_warnings
 from bci.errors import BCIError
 from devices.errors import DeviceError
 
@@ -60,13 +61,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbosity: int) -> None:
+    """One handler for the package loggers on stderr: plain ``warning: ...`` lines by
+    default; with ``-v`` timestamps and logger names."""
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler = _StderrHandler()
+    handler.setFormatter(_PlainFormatter() if verbosity == 0 else logging.Formatter(
+        "%(asctime)s %(name)s %(levelname)s: %(message)s"))
     for name in ("bci", "devices", "calibration"):
         lg = logging.getLogger(name)
         lg.setLevel(level)
+        for old in [h for h in lg.handlers if isinstance(h, _StderrHandler)]:
+            lg.removeHandler(old)  # main() called again in one process (tests)
         lg.addHandler(handler)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record comes (never a closed one)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+class _PlainFormatter(logging.Formatter):
+    """``warning: <message>`` (the level in lower case, no timestamp)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def console_main() -> int:
+    """The ``ssvep-exo`` program (and ``python -m bci``): the process is the command line.
+
+    Before :func:`main`, Python warnings and liblsl's own log lines (which liblsl writes
+    straight to stderr) are routed through the ``bci`` logger
+    (:func:`bci._logging.route_warnings`, :func:`bci._logging.route_liblsl_log`), so that
+    they show as ``warning: ...`` lines, or not at all in the live view. :func:`main` alone
+    leaves a host process's warnings and liblsl alone.
+    """
+    route_warnings()
+    route_liblsl_log()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (BCIError, DeviceError) as exc:
-        print(f"ssvep-exo {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        print(error_text(args.command, exc), file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"ssvep-exo {args.command}: interrupted", file=sys.stderr)
@@ -95,10 +137,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (multi-line messages joined with '; ')."""
-    parts = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """The message of ``exc`` on one line (multi-line messages joined with '; '), without
+    its :attr:`~bci.errors.BCIError.details`."""
+    text = exc.message if isinstance(exc, BCIError) else str(exc)
+    parts = [line.strip() for line in text.splitlines() if line.strip()]
     return "; ".join(parts) if parts else type(exc).__name__
 
 
+def error_text(command: str, exc: BaseException) -> str:
+    """What the command line prints for a user error: ``ssvep-exo <command>: error: <message>``
+    on one line, then the error's details (e.g. the streams seen), one per line."""
+    details = exc.details if isinstance(exc, BCIError) else ()
+    return "\n".join([f"ssvep-exo {command}: error: {one_line(exc)}",
+                      *(f"  {d}" for d in details)])
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console_main())

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from bci._logging import quiet_liblsl
 from bci.errors import ConfigError
 
-__all__ = ["quiet_liblsl", "run_source"]
+__all__ = ["run_source"]
 
 
 def run_source(src, *, duration: float | None, quiet: bool = False,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 
+from bci.app.commands import to_commands
 from bci.cli._args import names, positive_floats
 from bci.labels import freq_label, label_to_freq
+from calibration.errors import CalibrationError
 from calibration.live import calibrate_live
-from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
+from calibration.session import DEFAULT_WINDOWS, calibrate_from_files, check_command_map
 
 
 def _command_map(text: str) -> dict[str, str]:
@@ -64,6 +66,9 @@ def add_parser(subparsers) -> None:
                         "threshold (threshold)")
     p.add_argument("--commands", type=_command_map, default=None,
                    help="command mapping, e.g. 13=walk,17=stop,21=sit")
+    p.add_argument("--allow-no-rest", action="store_true",
+                   help="accept calibration data without rest trials (then no threshold keeps "
+                        "the exoskeleton still while the user looks away; refused by default)")
     live = p.add_argument_group("live calibration")
     live.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                       help="target frequencies in Hz (default 13,17,21)")
@@ -72,7 +77,8 @@ def add_parser(subparsers) -> None:
     live.add_argument("--cue-s", type=float, default=0.0,
                       help="cue (highlight) before each trial (s, default 0; 1 with --stimulus)")
     live.add_argument("--rest-s", type=float, default=0.0, help="pause after each trial (s)")
-    live.add_argument("--no-rest", action="store_true", help="no rest (no-control) trials")
+    live.add_argument("--no-rest", action="store_true",
+                      help="no rest (no-control) trials (needs --allow-no-rest)")
     live.add_argument("--stimulus", action="store_true",
                       help="show the on-screen stimulus (pygame-ce) and let it send the cues")
     live.add_argument("--refresh-rate", type=float, default=None,
@@ -86,9 +92,18 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
 
+    if args.no_rest and not args.allow_no_rest and not args.files:
+        raise CalibrationError(
+            "--no-rest records no rest (no-control) trials, so no threshold can keep the "
+            "exoskeleton still while the user looks away; add --allow-no-rest to accept that.")
+    if args.commands is not None:  # before any work: a calibration takes minutes
+        to_commands(args.commands, where="--commands", error=CalibrationError)
+        if not args.files:
+            check_command_map(args.commands, args.freqs)
     kw = {"methods": args.methods, "windows": args.windows or DEFAULT_WINDOWS,
           "far_target_per_min": args.far_target, "criterion": args.criterion,
-          "rest_model": args.rest_model, "command_map": args.commands}
+          "rest_model": args.rest_model, "command_map": args.commands,
+          "allow_no_rest": args.allow_no_rest}
     if args.tmin is not None:
         kw["tmin"] = args.tmin
     if args.files:
@@ -104,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.table())
     for path in report.plots:
         print(f"plot: {path}")
-    from pathlib import Path
-
-    print(Path(args.output) / "profile.json")
+    print(f"Profile saved to {args.output} (use it with: ssvep-exo run --profile "
+          f"{args.output})")
     return 0

@@ -14,8 +14,10 @@ stand/walk/turn_left, without posture confirmations (the recording's cues come i
 order).
 
 Exit status: 0 when every scheduled command was executed in order and no command happened
-during rest (the Kalunga demo: when the session ran to its end); 1 otherwise; 2 user error;
-130/143 stopped by SIGINT/SIGTERM.
+during rest (the Kalunga demo: when the replay ran to its end and at least one target cue got
+its command; it prints the figures either way); 1 otherwise; 2 user error;
+3 the EEG stream stalled for source.max_stall_s; 129/130/131/143 stopped by
+SIGHUP/SIGINT/SIGQUIT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,15 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bci.app.closed_loop import (
-    EXIT_FAILED_CHECK,
-    EXIT_OK,
-    EXIT_USER_ERROR,
-    ClosedLoopSession,
-    quiet_console,
-    user_error_line,
-)
+from bci.app.closed_loop import EXIT_USER_ERROR, ClosedLoopSession, quiet_console, user_error_line
 from bci.app.config import SessionConfig
+from bci.app.exits import EXIT_FAILED_CHECK, EXIT_OK
 from bci.datasets import find_recordings
 from bci.decoders import make_decoder
 from bci.errors import BCIError, DatasetError
@@ -167,6 +163,27 @@ def _kalunga_profile(calibration: Path, out_dir: Path, cfg) -> Path:
     return out_dir
 
 
+def _kalunga_verdict(result) -> int:
+    """Print whether the replay demo passed (it ran to the end of the recording and at least
+    one target cue got its command) with the figures; return the exit status."""
+    summ = result.summary
+    targets = [r for r in summ.get("cues") or [] if r["label"] != "rest"]
+    hits = sum(1 for r in targets if r["hit"])
+    figures = (f"{hits}/{len(targets)} target cues got their command, "
+               f"{summ.get('wrong_commands')} wrong command(s), "
+               f"{summ.get('false_activations')} false activation(s) in "
+               f"{summ.get('rest_s') or 0:.0f} s of rest")
+    if result.stopped_by != "end of source":
+        why = f"the replay stopped before the end of the recording ({result.stopped_by})"
+    elif not hits:
+        why = "no target cue got its command"
+    else:
+        print(f"Kalunga demo passed: the recording was replayed to its end; {figures}.")
+        return EXIT_OK
+    print(f"Kalunga demo FAILED: {why}; {figures}.", file=sys.stderr)
+    return EXIT_FAILED_CHECK
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
 
@@ -203,8 +220,10 @@ def _main(args: argparse.Namespace) -> int:
               f"{mapping}).")
         session = ClosedLoopSession(cfg)
         result = session.run()
-        print(session.report())
-        return result.exit_code
+        session.out.write(session.report() + "\n")
+        if result.exit_code != EXIT_OK:
+            return result.exit_code
+        return _kalunga_verdict(result)
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
     if args.speed:
         overrides["source.speed"] = args.speed
@@ -225,7 +244,7 @@ def _main(args: argparse.Namespace) -> int:
     executed = [c["command"] for c in summ.get("commands_executed", [])]
     ok_sequence = executed == DEMO_EXPECTED
     ok_rest = summ.get("false_activations") == 0
-    print(session.report())
+    session.out.write(session.report() + "\n")
     if result.exit_code != EXIT_OK:
         return result.exit_code
     if ok_sequence and ok_rest:

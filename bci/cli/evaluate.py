@@ -14,7 +14,7 @@ import sys
 
 from bci._check import suggest
 from bci.cli._args import names, positive_floats
-from bci.datasets import cue_freqs, find_recordings, load_recording
+from bci.datasets import cue_freqs, cue_spacing, cue_table, find_recordings, load_recording
 from bci.decoders import (
     BEST_METHOD,
     BEST_TRAINING_FREE,
@@ -32,6 +32,7 @@ from bci.evaluation import (
     write_csv,
     write_json,
 )
+from bci.labels import is_rest
 from bci.online.pseudo_online import evaluate_online, format_online_table
 
 EXIT_OK = 0
@@ -151,6 +152,62 @@ def _run_online(args, found, methods) -> int:
     return EXIT_OK
 
 
+def _check_windows(raws, windows: list[float], tmin: float, *, online: bool) -> None:
+    """Refuse windows and offsets that do not fit inside the recordings' trials.
+
+    A window that reaches into the next trial (or starts before its cue) scores another
+    trial's response; a window far longer than a trial also multiplies memory. Checked after
+    loading (the trial spacing comes from the cues), before any computation.
+    """
+
+    if not online and not tmin >= 0:
+        raise BCIError(f"--tmin must be >= 0 s (windows start after the cue), got {tmin:g}.")
+    spacing = cue_spacing(raws)
+    if spacing is None:
+        return
+    room = spacing - (0.0 if online else tmin)
+    too_long = [w for w in windows if w > room + 1e-9]
+    if not too_long:
+        return
+    shown = ",".join(f"{w:g}" for w in too_long)
+    start = "" if online or tmin == 0 else (
+        f" and windows start {tmin:g} s after the cue (--tmin), leaving {max(room, 0.0):.2f} s")
+    raise BCIError(
+        f"--windows {shown}: too long for these trials: cues are {spacing:.2f} s apart{start}; "
+        f"use windows of at most {max(room, 0.0):.2f} s"
+        + ("" if not start else " or a smaller --tmin") + ".")
+
+
+def _check_something_to_evaluate(recordings: dict, schemes: list[str]) -> None:
+    """Refuse, before any work, data on which no requested scheme can produce a figure.
+
+    Within-session cross-validation needs two trials of each stimulus frequency (and two
+    frequencies); the cross-session scheme needs two sessions of a subject.
+    """
+    from collections import Counter
+
+
+    described = []
+    for subject, raws in recordings.items():
+        counts = Counter(str(lab) for r in raws for lab in cue_table(r)[1])
+        targets = [n for lab, n in counts.items() if not is_rest(lab)]
+        if "within" in schemes and len(targets) >= 2 and min(targets) >= 2:
+            return
+        if "cross" in schemes and len(raws) >= 2 and len(targets) >= 2:
+            return
+        trials = ", ".join(f"{lab}: {n}" for lab, n in sorted(counts.items())) or "no cues"
+        described.append(f"{subject}: {len(raws)} session(s), trials {trials}")
+    needs = []
+    if "within" in schemes:
+        needs.append("within-session cross-validation needs at least 2 trials of each of 2 or "
+                     "more stimulus frequencies")
+    if "cross" in schemes:
+        needs.append("the cross-session scheme needs 2 sessions of a subject")
+    raise DatasetError(f"Nothing to evaluate: {' and '.join(needs)}; "
+                       + "; ".join(described[:5]) + ("; ..." if len(described) > 5 else "")
+                       + ".")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by the parsed arguments."""
 
@@ -160,10 +217,12 @@ def run(args: argparse.Namespace) -> int:
     found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
     if args.windows is None:
         args.windows = [1.0] if args.online else [0.5, 1.0, 2.0]
-    if args.online:
-        return _run_online(args, found, methods)
     recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
     raws = [r for rs in recordings.values() for r in rs]
+    _check_windows(raws, args.windows, args.tmin, online=args.online)
+    _check_something_to_evaluate(recordings, ["within"] if args.online else args.scheme)
+    if args.online:
+        return _run_online(args, found, methods)
     sfreqs = sorted({r.info["sfreq"] for r in raws})
     if len(sfreqs) > 1:
         raise DatasetError(
@@ -199,6 +258,9 @@ def run(args: argparse.Namespace) -> int:
         train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.n_jobs,
         progress=not args.no_progress,
     )  # fmt: skip
+    if not any(r.get("available", True) for r in records):
+        notes = sorted({str(r.get("note") or "not available") for r in records})
+        raise DatasetError(f"Nothing could be evaluated: {'; '.join(notes)}.")
     print(format_table(records, per_subject=args.per_subject))
     if args.json:
         print(f"wrote {write_json(records, args.json)}")

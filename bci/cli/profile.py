@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from bci.app.commands import to_commands
+from calibration.errors import ProfileError
 from calibration.profile import SubjectProfile
 
 
@@ -43,6 +45,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Load (and so validate) a profile, print it; ProfileError becomes one line via main."""
 
     prof = SubjectProfile.load(args.path)
+    to_commands(prof.command_map, where=f"Invalid profile ({args.path!r})", error=ProfileError)
     if args.stream_channels is not None or args.stream_sfreq is not None:
         chans = (args.stream_channels.split(",") if args.stream_channels is not None
                  else prof.ch_names)

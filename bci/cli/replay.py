@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bci.cli._source_run import quiet_liblsl, run_source
+from bci.cli._source_run import run_source
 from bci.errors import ConfigError
 from bci.sources import RecordingPlayer
 
@@ -33,8 +33,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the recording ends (or forever with --loop), --duration or Ctrl-C."""
-
-    quiet_liblsl()
 
     try:
         src = RecordingPlayer(args.file, name=args.name, source_id=args.source_id,

@@ -21,8 +21,10 @@ examples:
   ssvep-exo run --role bridge --port /dev/ttyUSB0                (machine B: drive only)
 
 exit status: 0 ended normally; 1 the online loop failed; 2 user error (bad configuration,
-no stream, missing or busy port, bad profile); 130 stopped by Ctrl-C (SIGINT); 143 stopped
-by SIGTERM. On every exit the exoskeleton is sent STOP and the link is closed.
+no stream, missing or busy port, bad profile); 3 the EEG stream (bridge: the decisions
+stream) sent nothing for source.max_stall_s (30 s); 129/130/131/143 stopped by
+SIGHUP/SIGINT (Ctrl-C)/SIGQUIT/SIGTERM. On every exit the exoskeleton is sent STOP and the
+link is closed.
 """
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bci.cli._source_run import quiet_liblsl, run_source
+from bci.cli._source_run import run_source
 from bci.errors import ConfigError
 from bci.sources import Schedule, SyntheticEEG
 from bci.sources.synthetic import DEFAULT_SNR
@@ -42,8 +42,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the schedule ends, --duration passes or Ctrl-C."""
-
-    quiet_liblsl()
 
     try:
         schedule = (Schedule.interleaved() if args.schedule is None

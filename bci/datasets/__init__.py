@@ -10,7 +10,7 @@ recordings (pyxdf). :func:`find_recordings` lists recordings by subject, :func:`
 windows after the cues.
 """
 
-from bci.datasets._cues import canonical_label, check_sfreq, cue_table
+from bci.datasets._cues import canonical_label, check_sfreq, cue_spacing, cue_table
 from bci.datasets._epoch import epoch, pick_channels, prefilter_raw, to_epochs
 from bci.datasets._files import KALUNGA_EVENT_ID, SUPPORTED_FORMATS, cue_freqs
 from bci.datasets._find import find_recordings
@@ -22,6 +22,7 @@ __all__ = [
     "canonical_label",
     "check_sfreq",
     "cue_freqs",
+    "cue_spacing",
     "cue_table",
     "epoch",
     "find_recordings",

@@ -89,6 +89,20 @@ def cue_table(raw: mne.io.BaseRaw) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(onsets, float)[order], np.asarray(labels, dtype=object)[order].astype(str)
 
 
+def cue_spacing(raws: Iterable[mne.io.BaseRaw]) -> float | None:
+    """The trial spacing of recordings: the shortest of their median cue-to-cue intervals (s).
+
+    A window cut ``tmin`` s after a cue stays inside its trial when ``tmin >= 0`` and
+    ``tmin + window <= spacing``. None when no recording has two cues.
+    """
+    gaps = []
+    for raw in raws:
+        onsets, _ = cue_table(raw)
+        if onsets.size > 1:
+            gaps.append(float(np.median(np.diff(onsets))))
+    return min(gaps) if gaps else None
+
+
 def cue_durations(onsets: np.ndarray, end_s: float) -> np.ndarray:
     """Duration of each cue: until the next cue; the last one gets the median spacing.
 

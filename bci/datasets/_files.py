@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -243,14 +245,42 @@ def _pick_eeg_stream(streams: list[dict], name: str | None, path: Path) -> dict:
     return max(eeg, key=lambda s: np.asarray(s["time_series"]).size)
 
 
+class _PyxdfNotes(logging.Handler):
+    """Collects what pyxdf logs while it reads a file (it reports damage on its own logger,
+    which would otherwise print to stderr as it goes); :func:`read_xdf` says it once."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.damage: list[str] = []
+        self._logger = logging.getLogger("pyxdf")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.damage.append(record.getMessage().strip().rstrip("."))
+
+    def __enter__(self) -> _PyxdfNotes:
+        self._propagate = self._logger.propagate
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
+
+
 def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     """Read an LSL XDF recording: one EEG stream plus the marker streams' cues."""
     import pyxdf
 
     try:
-        streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True, dejitter_timestamps=True)
+        with _PyxdfNotes() as notes:
+            streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True,
+                                       dejitter_timestamps=True)
     except Exception as exc:  # noqa: BLE001
         raise _read_failed(path, exc) from exc
+    if notes.damage:
+        logger.warning("%s: the file is truncated or damaged (%s); using what could be read.",
+                       path.name, notes.damage[0])
     if not streams:
         raise _read_failed(path, ValueError("no stream could be read"))
     eeg = _pick_eeg_stream(streams, stream, path)
@@ -258,6 +288,10 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     stamps = np.asarray(eeg["time_stamps"], dtype=float)
     if data.ndim != 2 or data.shape[0] < 2:
         raise DatasetError(f"{path}: the EEG stream holds no samples; the recording is empty.")
+    if not np.isfinite(stamps).all():
+        raise DatasetError(
+            f"Could not read {path}: the file looks truncated or corrupted (the EEG stream has "
+            "invalid time stamps). Re-export or re-copy the recording.")
     info = eeg["info"]
     sfreq = float(_xdf_field(info, "nominal_srate", 0) or 0)
     if sfreq <= 0:
@@ -281,6 +315,8 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     raw_info = mne.create_info(names, sfreq, types)
     raw = mne.io.RawArray((data * np.asarray(scales)).T, raw_info, verbose="error")
     onsets, labels, other_on, other_desc = [], [], [], []
+    end_s = raw.n_times / sfreq
+    outside = []
     for s in streams:
         if not _is_marker_stream(s) or _is_decisions_stream(s):
             continue
@@ -288,12 +324,24 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
             text = str(values[0] if isinstance(values, (list, tuple, np.ndarray)) else values)
             label = canonical_label(text)
             onset = _marker_onset(stamps, ts, sfreq)
+            if not math.isfinite(onset):
+                raise DatasetError(
+                    f"Could not read {path}: the file looks truncated or corrupted (marker "
+                    f"{text!r} has no valid time stamp). Re-export or re-copy the recording.")
+            if not -0.5 / sfreq <= onset <= end_s:
+                outside.append(text)
+                continue
+            onset = max(onset, 0.0)  # half a sample early: on the first sample
             if label is not None:
                 onsets.append(onset)
                 labels.append(label)
             else:
                 other_on.append(onset)
                 other_desc.append(text)
+    if outside:
+        logger.warning("%s: %d marker(s) outside the EEG recording (before its first or "
+                       "after its last sample) ignored: %s", path.name, len(outside),
+                       ", ".join(map(repr, outside[:5])) + (" ..." if len(outside) > 5 else ""))
     extra = mne.Annotations(other_on, [0.0] * len(other_on), other_desc) if other_on else None
     set_cue_annotations(raw, np.asarray(onsets, float), labels, extra)
     return raw

@@ -204,12 +204,12 @@ def plot_confusions(records: Sequence[dict], outdir: str | os.PathLike) -> list[
         im = None
         for ax, m in zip(axes.flat, methods):
             cm = np.sum([np.asarray(r["confusion"]) for r in rs if r["method"] == m], axis=0)
-            norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-            im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+            pct = 100 * cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+            im = ax.imshow(pct, vmin=0, vmax=100, cmap="Blues")
             for i in range(len(labels)):
                 for j in range(len(labels)):
-                    ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=9,
-                            color="white" if norm[i, j] > 0.6 else "black")  # fmt: skip
+                    ax.text(j, i, f"{pct[i, j]:.0f}", ha="center", va="center", fontsize=9,
+                            color="white" if pct[i, j] > 60 else "black")  # fmt: skip
             acc = np.trace(cm) / max(cm.sum(), 1)
             ax.set_title(
                 f"{m}\n(pooled accuracy {100 * acc:.1f} %, {cm.sum()} trials)", fontsize=10
@@ -221,7 +221,7 @@ def plot_confusions(records: Sequence[dict], outdir: str | os.PathLike) -> list[
         for ax in list(axes.flat)[len(methods) :]:
             ax.axis("off")
         if im is not None:
-            fig.colorbar(im, ax=axes, shrink=0.8, label="fraction of true class")
+            fig.colorbar(im, ax=axes, shrink=0.8, label="% of the true class's trials")
         fig.suptitle(f"Confusion (% of true class), {scheme}-session, {n} classes, {w:g} s windows")
         path = outdir / f"confusion_{scheme}_{n}class_{w:g}s.png"
         fig.savefig(path, dpi=110)

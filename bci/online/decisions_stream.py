@@ -109,9 +109,10 @@ class DecisionsInlet:
         if not found:
             seen = sorted({f"{s.name()} ({s.type()})" for s in pylsl.resolve_streams(0.5)})
             raise StreamError(
-                f"No decisions stream named {name!r} found within {timeout} s (streams seen: "
-                f"{', '.join(seen) or 'none'}): start the online loop with a decisions outlet, "
-                "or check the name."
+                f"No decisions stream named {name!r} found within {timeout} s: start the "
+                "online loop with a decisions outlet (ssvep-exo run --role decoder), or check "
+                "the name against the streams below.",
+                details=["Streams seen:"] + ([f"  - {s}" for s in seen] or ["  (none)"]),
             )
         self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=True)
         self._inlet.open_stream(timeout)

@@ -62,3 +62,15 @@ def label_to_freq(label: object) -> float | None:
         f"Cannot read a stimulus frequency from the class label {label!r}: use the frequency "
         f"in Hz (13 or '13.0Hz') or {REST_LABEL!r} for the no-control class."
     )
+
+
+def normalize_label(label: object) -> str:
+    """Return the canonical form of a label (``13``, ``"13 Hz"`` -> ``"13.0Hz"``; rest ->
+    ``"rest"``), or the stripped text when it names neither (e.g. ``"left"``)."""
+    if is_rest(label):
+        return REST_LABEL
+    try:
+        freq = label_to_freq(label)
+    except ValueError:
+        return str(label).strip()
+    return REST_LABEL if freq is None else freq_label(freq)

@@ -1,4 +1,5 @@
-"""Device side: serial protocol, exoskeleton driver, simulator and safety supervisor."""
+"""Device side: serial protocol (v2), exoskeleton driver, simulator, safety supervisor and the
+controller conformance kit."""
 
 import logging as _logging
 

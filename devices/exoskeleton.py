@@ -1,29 +1,35 @@
-"""The host-side driver of the exoskeleton controller (protocol: ``docs/protocol.md``).
+"""The host-side driver of the exoskeleton controller (protocol: ``docs/protocol.md``, v2).
 
 The port is opened with :func:`serial.serial_for_url`, so a device path, ``socket://host:port``,
 ``rfc2217://``, ``loop://`` and ``exosim://`` (an in-process simulator) all work the same way.
-Threads, as in pyserial's ``ReaderThread``:
+A device path is opened exclusively (``exclusive=True`` and ``TIOCEXCL``). Threads:
 
-- a reader (daemon, ``alive`` flag, readiness ``Event``) parses frames, wakes the command
-  waiting for that ACK/NAK, records telemetry, and calls ``connection_lost`` on a read error;
-- a monitor sends ``HB`` at a fixed period on the monotonic clock, declares the link dead when
-  no telemetry arrived for ``link_timeout`` seconds (or a write failed, or the port vanished),
-  and reconnects with exponential backoff;
-- an event dispatcher calls the listeners (:meth:`ExoskeletonDriver.add_listener`) in order,
-  so a listener may itself call :meth:`ExoskeletonDriver.send`.
+- a reader, pyserial's :class:`serial.threaded.ReaderThread` with :class:`FrameProtocol`,
+  parses frames, wakes the command waiting for that ACK/NAK, records telemetry and the time
+  the controller was last heard, and reports a read error;
+- a heartbeat sender that does nothing but send ``HB`` every ``heartbeat_period`` on the
+  monotonic clock, at the highest priority the OS grants (:mod:`devices._priority`), and only
+  while the controller was heard within ``link_timeout`` (so a link dead in either direction
+  ends in the controller's watchdog halt);
+- a monitor that declares the link dead after ``link_timeout`` without a controller frame (or
+  on a read/write error, or when the controller says the session ended), sends one STOP
+  (best effort), and reconnects with exponential backoff (a new session: HELLO, then STOP);
+- an event dispatcher that calls the listeners (:meth:`ExoskeletonDriver.add_listener`) in
+  order, so a listener may itself call :meth:`ExoskeletonDriver.send`.
 
 Commands are never queued across a link loss: :meth:`~ExoskeletonDriver.send` fails at once
 with :class:`~devices.errors.LinkLostError` while the link is down, and a command in flight when
-the link drops is abandoned, never retransmitted on the new connection. After reconnecting, the
-driver handshakes and sends ``STOP``.
+the link drops is abandoned, never retransmitted on the new connection.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
 import queue
+import secrets
 import socket
 import threading
 import time
@@ -31,8 +37,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import serial
+import serial.threaded
+
+try:  # POSIX: TIOCEXCL for exclusive ttys (Windows opens COM ports exclusively anyway)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None
 
 from devices._check import check_range, ensure_int
+from devices._priority import raise_thread_priority
 from devices.commands import Command
 from devices.errors import CommandRejected, CommandTimeout, DeviceError, LinkLostError, PortError
 from devices.protocol import (
@@ -52,14 +66,15 @@ if "devices.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("devices.urlhandler")
 
 Listener = Callable[[str, dict], None]
+SESSION_LOST_REASONS = ("NO_SESSION", "NOT_OWNER")
 
 
 @dataclass
 class _Waiter:
     verb: str
+    nonce: str = ""  # HELLO: the ACK must echo it
     event: threading.Event = field(default_factory=threading.Event)
-    reply: Frame | None = None
-    lost: bool = False
+    reply: Frame | None = None  # None after the event: the link was lost
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,9 @@ def port_error(url: str, exc: BaseException) -> PortError:
     elif code == errno.EBUSY or "exclusively lock" in text or "busy" in text.lower():
         msg = (f"Serial port {url!r} is busy (in use by another program); close that program "
                "or choose another port.")
+    elif "exclusive" in text:
+        msg = (f"Cannot open serial port {url!r} exclusively ({text}); another program could "
+               "write to the controller, so the driver refuses to use it.")
     elif code == errno.EACCES or "Permission denied" in text:
         msg = (f"Permission denied on serial port {url!r}; add your user to the 'dialout' "
                "group (or run `ssvep-exo devices` to pick another port).")
@@ -110,37 +128,124 @@ def port_error(url: str, exc: BaseException) -> PortError:
     return PortError(msg)
 
 
-class _Reader(threading.Thread):
-    """Reads one connection until told to stop or the port fails."""
+def open_exclusive(url: str, **kwargs) -> serial.SerialBase:
+    """Open ``url`` with :func:`serial.serial_for_url`; a device path exclusively.
 
-    def __init__(self, driver: ExoskeletonDriver, ser, gen: int) -> None:
-        super().__init__(name=f"exo-reader-{gen}", daemon=True)
-        self.driver, self.ser, self.gen = driver, ser, gen
-        self.alive = True
-        self.ready = threading.Event()
+    A tty is locked twice: ``exclusive=True`` (pyserial's advisory ``flock``, honoured by
+    other programs that lock) and ``TIOCEXCL`` (the kernel then refuses every other open,
+    except by root). Call :func:`release_exclusive` before closing.
 
-    def run(self) -> None:
-        self.ready.set()
-        while self.alive:
-            try:
-                data = self.ser.read(self.ser.in_waiting or 1)
-            except Exception as exc:  # noqa: BLE001 - any failure means the link is gone
-                if self.alive:
-                    self.driver._connection_lost(self.gen, str(exc) or repr(exc))
-                break
-            if data:
-                self.driver._on_bytes(data)
+    Raises
+    ------
+    PortError
+        Missing, busy, refused, or exclusivity cannot be obtained.
+    """
+    try:
+        ser = serial.serial_for_url(url, exclusive=True, **kwargs)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise port_error(url, exc) from exc
+    fd = getattr(ser, "fd", None)
+    if isinstance(fd, int) and fcntl is not None:
+        try:
+            fcntl.ioctl(fd, termios.TIOCEXCL)
+        except OSError as exc:
+            with contextlib.suppress(Exception):
+                ser.close()
+            raise port_error(url, OSError(f"exclusive mode (TIOCEXCL) refused: {exc}")) \
+                from exc
+    return ser
+
+
+def release_exclusive(ser) -> None:
+    """Undo ``TIOCEXCL`` (it outlives the file on a pty) and close ``ser``; never raises."""
+    fd = getattr(ser, "fd", None)
+    if isinstance(fd, int) and fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(fd, termios.TIOCNXCL)
+    sock = getattr(ser, "_socket", None)
+    if sock is not None:  # socket://: pyserial's close() sleeps 0.3 s after closing it
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        ser._socket, ser.is_open = None, False
+        return
+    with contextlib.suppress(Exception):
+        ser.close()
+
+
+class FrameProtocol(serial.threaded.Protocol):
+    """The driver's end of pyserial's :class:`serial.threaded.ReaderThread`.
+
+    Bytes go through the driver's :class:`~devices.protocol.FrameParser`; each verified frame
+    goes to the driver tagged with the connection's generation, so frames of an old
+    connection are never taken for the new one's.
+    """
+
+    def __init__(self, driver: ExoskeletonDriver, gen: int) -> None:
+        self.driver, self.gen = driver, gen
+        self.priority = ""
+
+    def connection_made(self, transport) -> None:
+        """Runs on the reader thread: raise its priority (it times the dead-link check)."""
+        self.priority = raise_thread_priority() if self.driver.raise_priority else "default"
+
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data`` and hand the frames to the driver."""
+        self.driver._on_bytes(data, self.gen)
+
+    def connection_lost(self, exc) -> None:
+        """A read failed (``exc``) or the reader was stopped (None)."""
+        if exc is not None:
+            text = str(exc) or repr(exc)
+            self.driver._connection_lost(
+                self.gen, text if text.startswith("read failed") else f"read failed: {text}")
+
+
+class _Reader(serial.threaded.ReaderThread):
+    """pyserial's reader thread, stopped promptly also on ports without ``cancel_read``."""
 
     def stop(self) -> None:
         self.alive = False
-        with contextlib.suppress(Exception):
-            self.ser.cancel_read()
+        if hasattr(self.serial, "cancel_read"):
+            with contextlib.suppress(Exception):
+                self.serial.cancel_read()
+        else:  # socket:// and friends: wake the select() in read()
+            sock = getattr(self.serial, "_socket", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         if threading.current_thread() is not self:
-            self.join(timeout=1.0)
+            self.join(0.5)
+
+
+class _Heartbeat(threading.Thread):
+    """Sends ``HB`` every period and does nothing else (see ``ExoskeletonDriver``)."""
+
+    def __init__(self, driver: ExoskeletonDriver) -> None:
+        super().__init__(name="exo-heartbeat", daemon=True)
+        self.driver = driver
+        self.stopped = threading.Event()
+        self.priority = ""
+
+    def run(self) -> None:
+        drv = self.driver
+        self.priority = raise_thread_priority() if drv.raise_priority else "default"
+        drv.heartbeat_priority = self.priority
+        logger.info("exo: heartbeat thread priority: %s", self.priority)
+        period = drv.heartbeat_period
+        next_t = time.monotonic()
+        while not self.stopped.is_set():
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -period:  # fell far behind: resync rather than send a burst
+                next_t, delay = time.monotonic(), 0.0
+            if delay > 0 and self.stopped.wait(delay):
+                return
+            drv._send_heartbeat()
 
 
 class ExoskeletonDriver:
-    """Talk to the exoskeleton controller over a serial URL.
+    """Talk to the exoskeleton controller over a serial URL (protocol version 2).
 
     Parameters
     ----------
@@ -155,13 +260,16 @@ class ExoskeletonDriver:
         Retransmissions (same sequence number) after a missing ACK.
     heartbeat_period : float, default=0.1
         Seconds between ``HB`` frames.
-    link_timeout : float, default=0.5
-        The link is declared dead when no telemetry arrived for this long (5 telemetry periods
-        at the controller's 10 Hz).
+    link_timeout : float, default=0.3
+        The dead-link time D: with no frame from the controller for this long, heartbeats
+        stop, one STOP is sent and the link is declared lost.
     reconnect : bool, default=True
         Reconnect with exponential backoff (0.1 s doubling to ``reconnect_max_s``) after a loss.
     reconnect_max_s : float, default=2.0
         Longest wait between reconnection attempts.
+    raise_priority : bool, default=True
+        Run the heartbeat sender and the reader at the highest priority the OS grants
+        (:func:`devices._priority.raise_thread_priority`); False keeps the default.
 
     Attributes
     ----------
@@ -170,9 +278,13 @@ class ExoskeletonDriver:
     last_reply : Reply | None
         The last ACK/NAK received for a command.
     link_state : str
-        ``"closed"``, ``"up"`` or ``"lost"``.
+        ``"closed"``, ``"connecting"``, ``"up"`` or ``"lost"``.
     parser : FrameParser
         Receiver; ``parser.drops`` counts what the line carried that was not a valid frame.
+    heartbeat_times : collections.deque
+        Monotonic times of the last heartbeats written (for measuring their gaps).
+    heartbeat_priority : str
+        The priority the heartbeat thread obtained (``"SCHED_FIFO 10"``, ``"nice -5"``, ...).
     """
 
     def __init__(
@@ -183,9 +295,10 @@ class ExoskeletonDriver:
         ack_timeout: float = 0.25,
         retries: int = 2,
         heartbeat_period: float = 0.1,
-        link_timeout: float = 0.5,
+        link_timeout: float = 0.3,
         reconnect: bool = True,
         reconnect_max_s: float = 2.0,
+        raise_priority: bool = True,
     ) -> None:
         if not isinstance(url, str) or not url:
             raise TypeError(f"'url' must be a non-empty str, got {url!r} instead.")
@@ -198,6 +311,7 @@ class ExoskeletonDriver:
         self.link_timeout = check_range(link_timeout, "link_timeout", 0.05, 30.0)
         self.reconnect = bool(reconnect)
         self.reconnect_max_s = check_range(reconnect_max_s, "reconnect_max_s", 0.1, 60.0)
+        self.raise_priority = bool(raise_priority)
         self._reset_variables()
 
     def _reset_variables(self) -> None:
@@ -207,8 +321,11 @@ class ExoskeletonDriver:
         self.link_reason = ""
         self.parser = FrameParser()
         self.controller_info: tuple[str, ...] = ()
+        self.session_nonce = ""
         self.reconnects = 0
         self.heartbeats_sent = 0
+        self.heartbeat_times: collections.deque[float] = collections.deque(maxlen=100_000)
+        self.heartbeat_priority = ""
         self._ser = None
         self._reader: _Reader | None = None
         self._gen = 0
@@ -217,28 +334,32 @@ class ExoskeletonDriver:
         self._lock = threading.RLock()
         self._wlock = threading.Lock()
         self._alive = False
+        self._closing = False
         self._wake = threading.Event()
         self._monitor: threading.Thread | None = None
+        self._heartbeat: _Heartbeat | None = None
         self._events: queue.Queue = queue.Queue()
         self._dispatcher: threading.Thread | None = None
         self._listeners: list[Listener] = []
-        self._last_tel = 0.0
+        self._last_heard = 0.0
         self._tel_cond = threading.Condition()
 
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> ExoskeletonDriver:
-        """Open the port, handshake (``HELLO``) and start the threads; return self.
+        """Open the port, open a session (``HELLO``) and start the threads; return self.
 
         Raises
         ------
         PortError
-            The port is missing, busy, refused or cannot be opened.
+            The port is missing, busy, refused or cannot be opened exclusively.
         CommandTimeout
             Nothing answered the handshake.
+        DeviceError
+            The controller speaks another protocol version, or another host owns its session.
         """
         if self._alive:
             raise RuntimeError("The driver is already open; call close() first.")
-        self._alive = True
+        self._alive, self._closing = True, False
         self._dispatcher = threading.Thread(target=self._dispatch, name="exo-events",
                                             daemon=True)
         self._dispatcher.start()
@@ -248,29 +369,40 @@ class ExoskeletonDriver:
             self._alive = False
             self._events.put(None)
             raise
+        self._heartbeat = _Heartbeat(self)
+        self._heartbeat.start()
         self._monitor = threading.Thread(target=self._run_monitor, name="exo-monitor",
                                          daemon=True)
         self._monitor.start()
         return self
 
     def close(self, *, stop: bool = True, timeout: float = 0.5) -> None:
-        """Send ``STOP`` (best effort, at most ``timeout`` s), then close the port and threads."""
+        """Send ``STOP`` (best effort), then close the port and the threads.
+
+        The whole call takes at most about ``timeout`` seconds, also when the controller does
+        not answer: the STOP gets 60 % of it (two tries), the threads the rest.
+        """
         if not self._alive:
             return
+        deadline = time.monotonic() + timeout
+        self._closing = True  # the monitor starts no reconnection from now on
         if stop and self.link_state == "up":
             try:
-                self._transact("STOP", (), timeout=timeout / 2, retries=1)
+                self._transact("STOP", (), timeout=0.3 * timeout, retries=1)
             except DeviceError as exc:
                 logger.warning("exo: STOP before closing failed: %s", exc)
         self._alive = False
         self._wake.set()
-        if self._monitor is not None:
-            self._monitor.join(timeout=2.0)
+        for thread in (self._heartbeat, self._monitor):
+            if thread is not None:
+                if isinstance(thread, _Heartbeat):
+                    thread.stopped.set()
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._teardown()
         self.link_state = "closed"
         self._events.put(None)
-        if self._dispatcher is not None:
-            self._dispatcher.join(timeout=2.0)
+        if self._dispatcher is not None and self._dispatcher is not threading.current_thread():
+            self._dispatcher.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> ExoskeletonDriver:
         return self.open()
@@ -413,7 +545,7 @@ class ExoskeletonDriver:
                 )
             gen = self._gen
             seq = self._next_seq()
-            waiter = _Waiter(verb)
+            waiter = _Waiter(verb, nonce=str(args[1]) if verb == "HELLO" else "")
             self._pending[seq] = waiter
         data = encode_frame(seq, verb, *args)
         try:
@@ -433,7 +565,7 @@ class ExoskeletonDriver:
         finally:
             with self._lock:
                 self._pending.pop(seq, None)
-        if waiter.lost:
+        if waiter.reply is None:  # the link was lost before an answer came
             raise LinkLostError(
                 f"The link to {self.url!r} was lost while waiting for the ACK of {verb}; "
                 "it will not be retransmitted."
@@ -461,9 +593,34 @@ class ExoskeletonDriver:
         self._connection_lost(gen, f"write failed: {failure}")
         raise LinkLostError(f"Writing to {self.url!r} failed: {failure}")
 
-    def _on_bytes(self, data: bytes) -> None:
+    def _silence(self) -> float:
+        """Seconds since the controller was last heard; 0 while its bytes wait unread (the
+        host, not the link, is slow: e.g. the reader waits for the GIL), for at most one more
+        dead-link time (unread noise must not keep a mute controller's link alive)."""
+        silent = time.monotonic() - self._last_heard
+        if self.link_timeout < silent <= 2 * self.link_timeout:
+            ser = self._ser
+            with contextlib.suppress(Exception):
+                if ser is not None and ser.in_waiting:
+                    return 0.0
+        return silent
+
+    def _send_heartbeat(self) -> None:
+        """One HB, only while the link is up and the controller was heard within D."""
+        gen = self._gen
+        if self.link_state != "up" or self._silence() > self.link_timeout:
+            return
+        with contextlib.suppress(LinkLostError):
+            self._write(encode_frame(self._next_seq(), "HB"), gen)
+            self.heartbeat_times.append(time.monotonic())
+            self.heartbeats_sent += 1
+
+    def _on_bytes(self, data: bytes, gen: int) -> None:
         now = time.monotonic()
         for frame in self.parser.feed(data):
+            if gen != self._gen:
+                return  # a stale connection's reader
+            self._last_heard = now
             if frame.verb == "TEL":
                 tel = Telemetry.from_frame(frame, now)
                 if tel is None:
@@ -471,32 +628,36 @@ class ExoskeletonDriver:
                     continue
                 with self._tel_cond:
                     self.telemetry = tel
-                    self._last_tel = now
                     self._tel_cond.notify_all()
                 self._emit("telemetry", {"telemetry": tel})
             elif frame.verb in ("ACK", "NAK") and frame.args and frame.args[0].isdigit():
-                seq = int(frame.args[0])
-                with self._lock:
-                    waiter = self._pending.get(seq)
-                if waiter is None or waiter.event.is_set():
-                    continue  # heartbeat ACKs, late duplicates
-                waiter.reply = frame
-                ok = frame.verb == "ACK"
-                self.last_reply = Reply(ok, seq, waiter.verb, frame.args[1:], now)
-                waiter.event.set()
-                info = {"seq": seq, "verb": waiter.verb, "args": frame.args[1:]}
-                if not ok:
-                    info["reason"] = frame.args[1] if len(frame.args) > 1 else "UNKNOWN"
-                self._emit("ack" if ok else "nak", info)
+                self._on_reply(frame, now, gen)
             else:
                 self.parser.drops["unexpected"] += 1
 
+    def _on_reply(self, frame: Frame, now: float, gen: int) -> None:
+        seq = int(frame.args[0])
+        ok = frame.verb == "ACK"
+        reason = frame.args[1] if not ok and len(frame.args) > 1 else ""
+        with self._lock:
+            waiter = self._pending.get(seq)
+        if waiter is not None and waiter.nonce and ok and frame.args[3:4] != (waiter.nonce,):
+            self.parser.drops["stale_hello_ack"] += 1  # answers someone else's HELLO
+            return
+        if waiter is not None and not waiter.event.is_set():
+            waiter.reply = frame
+            self.last_reply = Reply(ok, seq, waiter.verb, frame.args[1:], now)
+            waiter.event.set()
+            info = {"seq": seq, "verb": waiter.verb, "args": frame.args[1:]}
+            if not ok:
+                info["reason"] = reason
+            self._emit("ack" if ok else "nak", info)
+        if reason in SESSION_LOST_REASONS and (waiter is None or waiter.verb != "HELLO"):
+            self._connection_lost(gen, f"the controller ended the session ({reason})")
+
     def _connect(self) -> None:
-        try:
-            ser = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0.05,
-                                        write_timeout=0.5, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise port_error(self.url, exc) from exc
+        ser = open_exclusive(self.url, baudrate=self.baudrate, timeout=0.05,
+                             write_timeout=0.1)
         with contextlib.suppress(Exception):
             ser.reset_input_buffer()
         sock = getattr(ser, "_socket", None)  # socket:// : no Nagle delay on small frames
@@ -504,18 +665,35 @@ class ExoskeletonDriver:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
+            if not self._alive or self._closing:
+                release_exclusive(ser)
+                raise LinkLostError(f"The driver for {self.url!r} was closed.")
             self._gen += 1
+            gen = self._gen
             self._ser = ser
             self.parser.reset()
             self.link_state = "connecting"
-            self._reader = _Reader(self, ser, self._gen)
+            self._reader = _Reader(ser, lambda: FrameProtocol(self, gen))
+            self._reader.name = f"exo-reader-{gen}"
             self._reader.start()
-        self._reader.ready.wait(1.0)
         try:
-            reply = self._transact("HELLO", (PROTOCOL_VERSION,), handshake=True)
+            self._reader.connect()
+        except RuntimeError as exc:  # the port failed at once
+            self._teardown()
+            self.link_state = "lost" if self._monitor is not None else "closed"
+            raise LinkLostError(f"The link to {self.url!r} failed at once: {exc}") from exc
+        nonce = secrets.token_hex(4).upper()
+        try:
+            reply = self._transact("HELLO", (PROTOCOL_VERSION, nonce), handshake=True)
         except CommandRejected as exc:
             self._teardown()
             self.link_state = "lost" if self._monitor is not None else "closed"
+            if exc.reason == "NOT_OWNER":
+                raise DeviceError(
+                    f"Another host owns the session of the controller at {self.url!r}; it "
+                    "accepts commands from one host at a time (close the other program, or "
+                    "wait for its session to end)."
+                ) from exc
             raise DeviceError(
                 f"The controller at {self.url!r} does not speak protocol version "
                 f"{PROTOCOL_VERSION} ({exc.reason}); update its firmware or this program."
@@ -525,11 +703,18 @@ class ExoskeletonDriver:
             self.link_state = "lost" if self._monitor is not None else "closed"
             raise
         with self._lock:
-            self.controller_info = reply.args
+            closing = self._closing
+        if closing:  # close() began meanwhile: do not bring the link up again
+            self._teardown()
+            raise LinkLostError(f"The driver for {self.url!r} is closing.")
+        with self._lock:
+            self.controller_info = reply.args[:2]
+            self.session_nonce = nonce
             self.link_state = "up"
             self.link_reason = ""
-            self._last_tel = time.monotonic()
-        logger.info("exo: connected to %s (%s)", self.url, ",".join(reply.args))
+            self._last_heard = time.monotonic()
+        logger.info("exo: connected to %s (%s), session %s", self.url,
+                    ",".join(reply.args[:2]), nonce)
 
     def _teardown(self) -> None:
         """Detach the connection, fail pending waiters, then stop the reader and close."""
@@ -538,28 +723,31 @@ class ExoskeletonDriver:
             self._reader, self._ser = None, None
             self._gen += 1
             for waiter in self._pending.values():
-                waiter.lost = True
-                waiter.event.set()
+                waiter.event.set()  # unanswered waiters give up (reply stays None)
         # outside the lock: the reader may be waiting for it in _on_bytes
         if reader is not None:
             reader.stop()
         if ser is not None:
-            with contextlib.suppress(Exception):
-                ser.close()
+            release_exclusive(ser)
 
     def _connection_lost(self, gen: int, reason: str) -> None:
+        """Mark the link lost (any thread); the monitor tears it down and reconnects."""
         with self._lock:
             if gen != self._gen or self.link_state != "up":
                 return
             self.link_state = "lost"
             self.link_reason = reason
-            logger.warning("exo: link to %s lost: %s", self.url, reason)
-            self._emit("link_lost", {"reason": reason})
-        self._teardown()
+            ser = self._ser
+            for waiter in self._pending.values():
+                waiter.event.set()  # unanswered waiters give up (reply stays None)
+        logger.warning("exo: link to %s lost: %s", self.url, reason)
+        if ser is not None:  # best effort: the other direction may still work
+            with self._wlock, contextlib.suppress(Exception):
+                ser.write(encode_frame(self._next_seq(), "STOP"))
+        self._emit("link_lost", {"reason": reason})
         self._wake.set()
 
     def _run_monitor(self) -> None:
-        next_t = time.monotonic()
         backoff = 0.1
         next_attempt = 0.0
         drops_seen, next_drop_log = 0, 0.0
@@ -575,41 +763,33 @@ class ExoskeletonDriver:
             state = self.link_state
             if state == "up":
                 backoff = 0.1
-                gen = self._gen
-                if now - self._last_tel > self.link_timeout:
+                silent = self._silence()
+                if silent > self.link_timeout:
                     self._connection_lost(
-                        gen, f"no telemetry for {now - self._last_tel:.2f} s"
-                    )
+                        self._gen, f"nothing heard from the controller for {silent:.2f} s")
                     next_attempt = now
-                else:
-                    seq = self._next_seq()
-                    with contextlib.suppress(LinkLostError):
-                        self._write(encode_frame(seq, "HB"), gen)
-                        self.heartbeats_sent += 1
-            elif state == "lost" and self.reconnect and now >= next_attempt:
-                try:
-                    self._connect()
-                except DeviceError as exc:
-                    logger.info("exo: reconnection to %s failed (%s); next try in %.1f s",
-                                self.url, exc, backoff)
+            elif state == "lost":
+                if self._ser is not None:
+                    self._teardown()
+                if self.reconnect and not self._closing and now >= next_attempt:
+                    self._reconnect_once(backoff)
                     next_attempt = time.monotonic() + backoff
                     backoff = min(backoff * 2, self.reconnect_max_s)
-                else:
-                    self.reconnects += 1
-                    logger.warning("exo: reconnected to %s; sending STOP, no command replayed",
-                                   self.url)
-                    with contextlib.suppress(DeviceError):
-                        self._transact("STOP", ())
-                    self._emit("link_up", {"reconnected": True})
-                    next_t = time.monotonic()
-            next_t += self.heartbeat_period
-            delay = next_t - time.monotonic()
-            if delay < -self.heartbeat_period:  # fell far behind (loaded machine): resync
-                next_t = time.monotonic()
-                delay = 0.0
-            if delay > 0 and self._wake.wait(delay):
+            if self._wake.wait(0.02):
                 self._wake.clear()
-                next_t = time.monotonic()
+
+    def _reconnect_once(self, backoff: float) -> None:
+        try:
+            self._connect()
+        except DeviceError as exc:
+            logger.info("exo: reconnection to %s failed (%s); next try in %.1f s",
+                        self.url, exc, backoff)
+            return
+        self.reconnects += 1
+        logger.warning("exo: reconnected to %s; sending STOP, no command replayed", self.url)
+        with contextlib.suppress(DeviceError):
+            self._transact("STOP", ())
+        self._emit("link_up", {"reconnected": True})
 
     def _emit(self, event: str, data: dict) -> None:
         if self._listeners:

@@ -4,10 +4,11 @@ A frame is one ASCII line::
 
     $<seq>,<VERB>[,<arg>...]*<crc16>\\n
 
-``seq`` is a decimal sequence number 0..65535, ``VERB`` 1-8 upper-case letters, each argument
-1-16 characters from ``[A-Za-z0-9_.+-]``, and ``crc16`` four upper-case hex digits of the
-CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0) computed over the bytes
-between ``$`` and ``*`` (both excluded). A ``\\r`` before ``\\n`` is tolerated.
+``seq`` is a decimal sequence number 0..65535 without leading zero, ``VERB`` 1-8 upper-case
+letters, each argument 1-16 characters from ``[A-Za-z0-9_.+-]``, and ``crc16`` four upper-case
+hex digits of the CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, xorout 0)
+computed over the bytes between ``$`` and ``*`` (both excluded). A ``\\r`` before ``\\n`` is
+tolerated.
 
 :class:`FrameParser` is the streaming receiver used on both sides: it never raises, keeps a
 bounded buffer and counts every dropped byte run or line by reason in :attr:`FrameParser.drops`.
@@ -15,16 +16,25 @@ bounded buffer and counts every dropped byte run or line by reason in :attr:`Fra
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_FRAME = 128  # bytes, including '$' and the line end
 MAX_SEQ = 65535
 
 # Host -> controller verbs.
 HOST_VERBS = ("HELLO", "STAND", "SIT", "WALK", "TURN", "STOP", "ESTOP", "RESET", "HB", "STATUS")
+# Verbs that need the sender to own the open session (docs/protocol.md, section 4).
+SESSION_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET", "HB")
+# Verbs that move the exoskeleton (never sent by the conformance kit without --on-stand).
+MOTION_VERBS = ("STAND", "SIT", "WALK", "TURN")
+# Verbs the controller remembers to answer retransmissions without executing them twice.
+DEDUP_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET")
+# Number of arguments each host verb takes.
+N_ARGS = {"HELLO": 2, "WALK": 1, "TURN": 2}
 # Controller -> host verbs.
 CONTROLLER_VERBS = ("ACK", "NAK", "TEL")
 
@@ -46,32 +56,27 @@ REASONS = {
     "FAULT": "the controller is in fault; send RESET",
     "LOW_BATTERY": "battery too low for motion",
     "BAD_VERSION": "unsupported protocol version",
+    "NOT_OWNER": "another connection owns the controller's session",
+    "NO_SESSION": "no session is open; send HELLO first",
 }
+# Fault codes defined by the protocol (others are vendor codes).
+FAULTS = ("NONE", "WATCHDOG", "ESTOP", "LOW_BATTERY")
 
 _ARG_RE = re.compile(rb"^[A-Za-z0-9_.+\-]{1,16}$")
+_INT_RE = re.compile(r"^(0|[1-9][0-9]{0,8})$")
+_NONCE_RE = re.compile(r"^[A-Za-z0-9]{1,16}$")
 _DELIM_RE = re.compile(rb"[$\n]")
 _VERB_RE = re.compile(r"^[A-Z]{1,8}$")
 _FRAME_RE = re.compile(
-    rb"^\$(?P<body>(?P<seq>[0-9]{1,5}),(?P<verb>[A-Z]{1,8})(?P<args>(?:,[A-Za-z0-9_.+\-]{1,16})*))"
-    rb"\*(?P<crc>[0-9A-F]{4})$"
+    rb"^\$(?P<body>(?P<seq>0|[1-9][0-9]{0,4}),(?P<verb>[A-Z]{1,8})"
+    rb"(?P<args>(?:,[A-Za-z0-9_.+\-]{1,16})*))\*(?P<crc>[0-9A-F]{4})$"
 )
-
-
-def _make_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-        table.append(crc & 0xFFFF)
-    return tuple(table)
-
-
-_CRC_TABLE = _make_table()
 
 
 def crc16(data: bytes) -> int:
     """Return the CRC-16/CCITT-FALSE of ``data`` (``crc16(b"123456789") == 0x29B1``).
+
+    This is :func:`binascii.crc_hqx` with the initial value 0xFFFF.
 
     Parameters
     ----------
@@ -83,10 +88,20 @@ def crc16(data: bytes) -> int:
     crc : int
         The 16-bit checksum.
     """
-    crc = 0xFFFF
-    for b in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC_TABLE[((crc >> 8) ^ b) & 0xFF]
-    return crc
+    return binascii.crc_hqx(data, 0xFFFF)
+
+
+def parse_int(text: str) -> int | None:
+    """Return the value of a protocol integer argument, or None when it is not one.
+
+    Plain decimal only: no sign, no leading zero, no decimal point (``"03"`` -> None).
+    """
+    return int(text) if _INT_RE.match(text) else None
+
+
+def valid_nonce(text: str) -> bool:
+    """True when ``text`` is a valid HELLO nonce (1-16 characters ``[A-Za-z0-9]``)."""
+    return bool(_NONCE_RE.match(text))
 
 
 @dataclass(frozen=True)
@@ -265,6 +280,8 @@ class Telemetry:
         Battery charge in percent.
     fault : str
         ``"NONE"`` or a fault code (``"WATCHDOG"``, ``"ESTOP"``, ``"LOW_BATTERY"``, ...).
+    since_ms : int
+        Milliseconds since the state or the fault last changed (as the controller counts).
     received : float
         Host monotonic time (s) when it arrived (0 in frames not yet received).
     """
@@ -277,6 +294,7 @@ class Telemetry:
     heading: float
     battery: float
     fault: str
+    since_ms: int = 0
     received: float = 0.0
 
     @property
@@ -295,20 +313,23 @@ class Telemetry:
             f"{self.heading:.1f}",
             f"{self.battery:.1f}",
             self.fault,
+            str(min(int(self.since_ms), 4294967295)),
         )
 
     @classmethod
     def from_frame(cls, frame: Frame, received: float = 0.0) -> Telemetry | None:
         """Return the telemetry in a ``TEL`` frame, or None when it is not valid telemetry."""
-        if frame.verb != "TEL" or len(frame.args) != 8:
+        if frame.verb != "TEL" or len(frame.args) != 9:
             return None
-        state, motion, steps, x, y, heading, battery, fault = frame.args
+        state, motion, steps, x, y, heading, battery, fault, since = frame.args
         if state not in STATES or motion not in ("MOVING", "IDLE"):
+            return None
+        if parse_int(steps) is None or parse_int(since) is None:
             return None
         try:
             return cls(
                 state, motion, int(steps), float(x), float(y), float(heading),
-                float(battery), fault, received,
+                float(battery), fault, int(since), received,
             )
         except ValueError:
             return None
@@ -318,4 +339,5 @@ class Telemetry:
         return {
             "state": self.state, "motion": self.motion, "steps": self.steps, "x": self.x,
             "y": self.y, "heading": self.heading, "battery": self.battery, "fault": self.fault,
+            "since_ms": self.since_ms,
         }

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from devices._check import check_range, ensure_int
 from devices.commands import Command
 from devices.errors import CommandRejected, DeviceError
 
@@ -90,17 +91,14 @@ class Outcome:
         }
 
 
-def _norm(label: object) -> str:
-    """Return the canonical label ('13.0Hz', 'rest') or the stripped string."""
-    from bci.labels import freq_label, is_rest, label_to_freq
+def plain_label(label: object) -> str:
+    """The default label key: ``"rest"`` for the no-control class, else the stripped text.
 
-    if is_rest(label):
-        return "rest"
-    try:
-        f = label_to_freq(label)
-    except ValueError:
-        return str(label).strip()
-    return freq_label(f) if f is not None else "rest"
+    The application passes its own ``label_key`` (``bci`` canonicalises ``13``, ``"13"`` and
+    ``"13 Hz"`` to ``"13.0Hz"``); ``devices`` knows no label convention beyond ``"rest"``.
+    """
+    text = str(label).strip()
+    return "rest" if text.lower() == "rest" else text
 
 
 class SafetySupervisor:
@@ -122,6 +120,9 @@ class SafetySupervisor:
         Require a second consecutive selection before STAND/SIT.
     confirm_window_s : float, default=6.0
         The second selection must come within this many seconds of the first.
+    label_key : callable, default=plain_label
+        Turns a mapping key or a decided label into the key they are matched by (must
+        return ``"rest"`` for the no-control class).
     log : callable | None
         ``log(event, data)`` receives every event (``"selection"``, ``"forwarded"``,
         ``"refused"``, ``"awaiting_confirmation"``, ``"ignored"``, ``"rejected"``,
@@ -138,10 +139,12 @@ class SafetySupervisor:
         turn_deg: int = 30,
         confirm_posture_changes: bool = True,
         confirm_window_s: float = 6.0,
+        label_key: Callable[[object], str] = plain_label,
         log: Callable[[str, dict], None] | None = None,
     ) -> None:
-        from devices._check import check_range, ensure_int
-
+        if not callable(label_key):
+            raise TypeError(f"'label_key' must be callable, got {type(label_key).__name__}.")
+        self._key = label_key
         if not isinstance(mapping, Mapping) or not mapping:
             raise ValueError("'mapping' must be a non-empty dict of target label -> Command.")
         self.mapping: dict[str, Command] = {}
@@ -153,7 +156,7 @@ class SafetySupervisor:
                 raise ValueError(
                     f"The mapping gives {label!r} the unknown command {cmd!r}; use one of {names}."
                 ) from None
-            key = _norm(label)
+            key = label_key(label)
             if key == "rest" and cmd is not Command.STOP:
                 raise ValueError(
                     f"The no-control label {label!r} cannot map to {cmd.value!r}: looking at "
@@ -192,7 +195,7 @@ class SafetySupervisor:
         outcome : Outcome
             Forwarded, refused (with reason), awaiting confirmation, ignored, rejected or failed.
         """
-        key = None if label is None else _norm(label)
+        key = None if label is None else self._key(label)
         self._emit("selection", {"label": label})
         if key is None or (key == "rest" and key not in self.mapping):
             return self._done(Outcome(IGNORED, None, "no control (rest)", label))
@@ -346,8 +349,8 @@ class SafetySupervisor:
             with self._lock:
                 self._pending = None
             self._emit("link_lost", {"reason": data.get("reason", ""),
-                                     "note": "STOP cannot be delivered; the controller's "
-                                     "watchdog halts it and the driver sends STOP on "
-                                     "reconnection"})
+                                     "note": "the driver sent one STOP (best effort); the "
+                                     "controller's watchdog halts it if that was lost, and "
+                                     "the new session after reconnection halts any motion"})
         elif event == "link_up":
             self._emit("link_up", dict(data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def read_trajectory(path: str | Path) -> list[tuple]:
 def plot_trajectory(rows: Sequence[Sequence] | str | Path, png_path: str | Path,
                     title: str = "Exoskeleton path") -> Path:
     """Draw the path (x, y) with posture changes, stops and faults marked; save a PNG."""
-    import matplotlib
+    import matplotlib  # heavy, and only needed to draw: imported on first use
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
@@ -69,8 +70,6 @@ def plot_trajectory(rows: Sequence[Sequence] | str | Path, png_path: str | Path,
             shown.add(lab)
         prev = state
     if rows:
-        import math
-
         h = math.radians(rows[-1][4])
         ax.annotate("", xy=(xs[-1] + 0.3 * math.cos(h), ys[-1] + 0.3 * math.sin(h)),
                     xytext=(xs[-1], ys[-1]), arrowprops={"arrowstyle": "->", "lw": 2})

@@ -31,7 +31,7 @@ import _bench_common as bc  # noqa: E402
 PART_SCRIPTS = (
     ("decoders (helper B)", "bench_decoders.py"),
     ("online loop (helper E)", "bench_online.py"),
-    ("device round trip (helper C)", "bench_device.py"),
+    ("device link, protocol v2 (helper C)", "bench_device.py", 1800.0),  # about 10 min
     ("LSL streams (helper D)", "bench_streams.py"),
     ("fault to STOP (closed loop)", "bench_faults.py"),
 )
@@ -537,9 +537,9 @@ def main(argv=None) -> int:
     parts = bc.load_json(parts_path) if parts_path.exists() else {}
     if not (a.skip_parts or a.report_only) and not (a.reuse and parts):
         parts = {}
-        for title, script in PART_SCRIPTS:
+        for title, script, *timeout in PART_SCRIPTS:
             print(f"[parts] {script} ...", flush=True)
-            parts[title] = run_part(script, sys.executable)
+            parts[title] = run_part(script, sys.executable, *timeout)
         bc.save_json(parts_path, parts)
     agg = aggregate(load_records())
     timing_rows, filters = load_timing()

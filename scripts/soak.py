@@ -8,7 +8,7 @@ The EEG, the decision steps, the policy's timings and the exoskeleton's motion a
 real time (they guard the link, not the signal). Reported:
 
 - memory growth: RSS (psutil) at the end minus RSS after the warm-up (target < 20 MB);
-- missed heartbeats, from the controller's view: gaps between valid host frames longer than
+- missed heartbeats, from the controller's view: gaps between the host's heartbeats longer than
   ``HB_GAP_FACTOR`` x the heartbeat period, and watchdog trips (target: none);
 - decision latency percentiles (p50/p95/p99 of the processing time of each step);
 - unsafe commands (target: none): motion executed by the controller while the schedule had
@@ -50,7 +50,8 @@ def schedule_for(seconds: float) -> str:
 
 
 class HeartbeatMonitor:
-    """Wraps the simulated controller's frame handler: gaps between valid host frames."""
+    """Wraps the simulated controller's frame handler: gaps between the host's heartbeats
+    (protocol v2: only they feed the watchdog)."""
 
     def __init__(self, sim) -> None:
         self.sim = sim
@@ -62,7 +63,9 @@ class HeartbeatMonitor:
         self._handle = sim.model.handle
         sim.model.handle = self._on_frame
 
-    def _on_frame(self, frame, now):
+    def _on_frame(self, frame, now, conn=0):
+        if frame.verb != "HB":
+            return self._handle(frame, now, conn)
         if self.last is not None:
             gap = now - self.last
             self.max_gap = max(self.max_gap, gap)
@@ -70,7 +73,7 @@ class HeartbeatMonitor:
                 self.gaps.append((round(self.last - self.t0, 1), round(gap, 3)))
         self.last = now
         self.n_frames += 1
-        return self._handle(frame, now)
+        return self._handle(frame, now, conn)
 
 
 def rss_mb() -> float:

@@ -196,3 +196,28 @@ def test_docs_test_vectors_are_valid_frames():
         assert len(p.feed(q.encode() + b"\n")) == 1, q
     assert not p.drops
     assert "0x29B1" in doc and "$7,WALK,3*06C2" in doc
+
+
+def test_sequence_numbers_with_a_leading_zero_are_malformed():
+    p = FrameParser()
+    body = b"007,STOP"
+    assert p.feed(b"$" + body + b"*" + f"{crc16(body):04X}".encode() + b"\n") == []
+    assert p.drops["malformed"] == 1
+    assert p.feed(encode_frame(0, "STOP")) == [Frame(0, "STOP", ())]  # 0 itself is legal
+
+
+def test_protocol_integers_and_nonces_are_strict():
+    from devices.protocol import parse_int, valid_nonce
+
+    assert [parse_int(s) for s in ("0", "7", "10", "03", "+3", "3.0", "", "-1")] == \
+        [0, 7, 10, None, None, None, None, None]
+    assert valid_nonce("5EED0001") and not valid_nonce("a-b") and not valid_nonce("x" * 17)
+
+
+def test_telemetry_carries_since_ms():
+    tel = Telemetry("STOPPED", "IDLE", 1, 0.5, 0.0, 0.0, 99.9, "WATCHDOG", 12)
+    frame = FrameParser().feed(encode_frame(3, "TEL", *tel.to_args()))[0]
+    assert len(frame.args) == 9 and frame.args[-1] == "12"
+    assert Telemetry.from_frame(frame).since_ms == 12
+    assert Telemetry.from_frame(Frame(3, "TEL", frame.args[:8])) is None  # version 1 TEL
+    assert Telemetry.from_frame(Frame(3, "TEL", frame.args[:8] + ("x",))) is None

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from bci.labels import normalize_label
 from devices.commands import Command
 from devices.exoskeleton import ExoskeletonDriver
 from devices.safety import SafetySupervisor
@@ -44,7 +45,8 @@ def rig():
     with ExoSimulator(speed=4.0) as sim, ExoskeletonDriver(sim.url) as exo:
         exo.wait_telemetry(lambda t: True, WAIT_S)
         log = Log()
-        sup = SafetySupervisor(exo, MAPPING, walk_steps=10, turn_deg=45, log=log)
+        sup = SafetySupervisor(exo, MAPPING, walk_steps=10, turn_deg=45, log=log,
+                               label_key=normalize_label)
         yield sim, exo, sup, log
 
 

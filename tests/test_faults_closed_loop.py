@@ -398,8 +398,8 @@ def test_serial_link_cut_while_walking(rig_factory, record_property):
     _until(lambda: rig.sim.snapshot().state != "WALKING", "the exoskeleton kept walking",
            poll=0.005)
     halted = time.monotonic() - t0
-    how = (f"watchdog after {rig.sim.model.halts[0].silence_s:.3f} s of silence"
-           if rig.sim.model.halts else "STOP sent by the driver on reconnection")
+    how = (f"{rig.sim.model.halts[0].reason} {rig.sim.model.halts[0].silence_s:.3f} s after "
+           "the last heartbeat" if rig.sim.model.halts else "STOP sent by the driver")
     record_property("link_cut_halt_s", round(halted, 3))
     print(f"\n[fault] serial link cut: controller halted after {halted:.3f} s ({how})")
     _until(lambda: rig.session.driver.link_ok and rig.sim.client_connected,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import sys
-import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,28 +25,6 @@ CORE = tuple(f"bci.{m}" for m in ("acquisition", "datasets", "decoders", "evalua
 #: the one heavy optional dependency, pygame (the "stimulus" extra), is third-party and
 #: imported by calibration.stimulus when a window opens.
 DEFERRED: dict[tuple[str, str], str] = {}
-
-#: Imports the devices refactor on its way (issue 12: devices keeps its own checks, the
-#: supervisor takes a label key from the application) removes. Tolerated until then; a
-#: warning says when one is gone so that the entry can be deleted.
-PENDING: dict[tuple[str, str], str] = {
-    ("devices._check", "bci._check"): "devices gets its own argument checks",
-    ("devices.safety", "bci.labels"): "the supervisor takes the label key as a parameter",
-    ("devices.safety", "devices._check"): "moved to the top of devices.safety",
-    ("devices._transport", "devices.errors"): "moved to the top of devices._transport",
-    ("devices.simulator", "devices.trajectory"): "moved to the top of devices.simulator",
-}
-
-
-def _pending(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """``pairs`` without the PENDING ones; warn about PENDING entries no longer seen."""
-    seen = {(a, b) for a, b, _, _ in _imports()}
-    gone = sorted(set(PENDING) - seen)
-    if gone:
-        warnings.warn(f"tests/test_layers.py PENDING lists imports that are gone: {gone}; "
-                      "delete those entries", stacklevel=2)
-    return {pair for pair in pairs if pair not in PENDING}
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -112,9 +89,9 @@ def test_the_import_graph_is_read():
 
 
 def test_devices_imports_nothing_of_ours():
-    bad = _pending({(a, b) for a, b, _, _ in _imports()
-                    if _within(a, ("devices",)) and not _within(b, ("devices",))})
-    assert not bad, sorted(bad)
+    bad = [f"{a}:{line} imports {b}" for a, b, line, _ in _imports()
+           if _within(a, ("devices",)) and not _within(b, ("devices",))]
+    assert not bad, sorted(set(bad))
 
 
 def test_the_core_imports_neither_calibration_nor_the_application():
@@ -131,7 +108,7 @@ def test_calibration_does_not_import_the_application():
 
 def test_first_party_imports_are_at_module_top():
     deferred = {(a, b) for a, b, _, top in _imports() if not top}
-    bad = sorted(f"{a} imports {b} inside a function" for a, b in _pending(deferred)
+    bad = sorted(f"{a} imports {b} inside a function" for a, b in deferred
                  if (a, b) not in DEFERRED)
     assert not bad, "\n".join(bad)
     stale = sorted(set(DEFERRED) - deferred)

@@ -127,3 +127,39 @@ def find_stream(
             "and hostname.", len(found), _query(name, stype, source_id, hostname),
             "; ".join(describe(s) for s in found))
     return found[0]
+
+
+def list_streams(timeout: float = 1.0) -> list[dict]:
+    """Return the LSL streams visible within ``timeout`` seconds, as dicts.
+
+    The wait is a Python sleep on a continuous resolver, so Ctrl-C interrupts it.
+
+    Parameters
+    ----------
+    timeout : float, default=1.0
+        Seconds to look, in (0, 3600].
+
+    Returns
+    -------
+    streams : list of dict
+        Keys: name, type, channel_count, nominal_srate, source_id, hostname (sorted by name).
+    """
+    check_range(timeout, "timeout", 0.0, 3600.0, low_inclusive=False)
+    resolver = pylsl.ContinuousResolver(forget_after=max(5.0, float(timeout) + 1.0))
+    deadline = time.monotonic() + float(timeout)
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(0.1, left))
+    infos = resolver.results()
+    del resolver
+    rows = {
+        i.uid(): {
+            "name": i.name(),
+            "type": i.type(),
+            "channel_count": i.channel_count(),
+            "nominal_srate": i.nominal_srate(),
+            "source_id": i.source_id(),
+            "hostname": i.hostname(),
+        }
+        for i in infos
+    }
+    return sorted(rows.values(), key=lambda r: (r["name"], r["source_id"]))

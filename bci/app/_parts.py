@@ -21,7 +21,7 @@ from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
 from bci.decoders import make_decoder
 from bci.errors import BCIError, ConfigError, StreamError
-from bci.labels import REST_LABEL, freq_label, is_rest
+from bci.labels import REST_LABEL, freq_label, is_rest, normalize_label
 from bci.online import DecisionPolicy
 from bci.recording import SessionRecorder
 from bci.sources import RecordingPlayer, SyntheticEEG
@@ -327,7 +327,8 @@ def make_supervisor(driver, cfg: SessionConfig, mapping: dict[str, str], *, log)
     mapping = to_commands(mapping, where="the command map")
     return SafetySupervisor(
         driver, mapping, walk_steps=cfg.device.walk_steps, turn_deg=cfg.device.turn_deg,
-        confirm_posture_changes=cfg.device.confirm_posture_changes, log=log)
+        confirm_posture_changes=cfg.device.confirm_posture_changes,
+        label_key=normalize_label, log=log)
 
 
 def apply_decision(supervisor, d) -> dict | None:

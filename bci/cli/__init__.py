@@ -33,6 +33,7 @@ SUBCOMMANDS = (
     "stimulus",
     "exo_sim",
     "devices",
+    "conformance",
 )
 
 EXIT_OK = 0

@@ -28,7 +28,6 @@ _LOCK = threading.Lock()
 
 def simulator_for(url: str):
     """Return the simulator serving ``url`` (starting it on first use)."""
-
     parts = urlparse.urlsplit(url)
     if parts.scheme != "exosim":
         raise SerialException(f"expected a URL starting with exosim://, got {url!r}")

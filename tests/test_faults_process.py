@@ -64,6 +64,12 @@ def test_host_sigkilled_while_walking_controller_halts_files_load(tmp_path, prof
                 assert proc.poll() is None, proc.communicate()[1]
                 assert time.monotonic() < deadline, "the exoskeleton never walked"
                 time.sleep(0.01)
+            # the log line of the executed WALK is flushed before the kill
+            while not any(e["event"] == "command" and e.get("command") == "walk"
+                          and e.get("result") == "executed"
+                          for f in out.glob("*/session.jsonl") for e in read_session_log(f)):
+                assert time.monotonic() < deadline, "the executed WALK was never logged"
+                time.sleep(0.05)
             t_kill = time.monotonic()
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)

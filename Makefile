@@ -11,14 +11,14 @@ export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install test demo demo-kalunga bench soak lint clean
+.PHONY: install test demo demo-kalunga demo-firmware bench soak lint clean firmware firmware-test
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,stimulus]"
+	$(PY) -m pip install --quiet -e ".[dev,stimulus,moabb,cluster]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -27,13 +27,17 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/ssvep-exo demo
 
+# The same closed loop driving the reference firmware's AVR image in simavr.
+demo-firmware: $(STAMP) firmware
+	$(VENV)/bin/ssvep-exo demo --port exofw://avr
+
 demo-kalunga: $(STAMP)
 	$(VENV)/bin/ssvep-exo demo --kalunga $(or $(DATA),../shared/data/kalunga2016)
 
 $(BENCH_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_PY) -m pip install --quiet --upgrade pip
-	$(BENCH_PY) -m pip install --quiet -e ".[dev,bench]"
+	$(BENCH_PY) -m pip install --quiet -e ".[dev,bench,cluster]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -42,8 +46,17 @@ bench: $(BENCH_STAMP)
 soak: $(STAMP)
 	$(PY) scripts/soak.py
 
+# The reference controller firmware (devices/firmware, C): host build, AVR image, simavr runner.
+firmware:
+	$(MAKE) -C devices/firmware all
+
+# Its C unit tests, then the Python tests that drive the host build and the AVR image in simavr.
+firmware-test: $(STAMP)
+	$(MAKE) -C devices/firmware test
+	$(PY) -m pytest -q -p no:cacheprovider devices/firmware/tests
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info devices/firmware/build

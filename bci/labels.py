@@ -23,8 +23,14 @@ _FREQ_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(?:hz)?\s*$", re.IGNORECASE)
 
 
 def freq_label(freq: float) -> str:
-    """Return the canonical label of a stimulus frequency, e.g. ``13 -> "13.0Hz"``."""
-    return f"{float(freq):.1f}Hz"
+    """Return the canonical label of a stimulus frequency, e.g. ``13 -> "13.0Hz"``.
+
+    One decimal unless the frequency needs more (``6.66 -> "6.66Hz"``, ``9.25 ->
+    "9.25Hz"``, as in MOABB's MAMEM and Nakanishi2015 datasets), so the label keeps the
+    frequency the decoders build their references at.
+    """
+    f = float(freq)
+    return f"{f:.1f}Hz" if round(f, 1) == f else f"{f:g}Hz"
 
 
 def is_rest(label: object) -> bool:

@@ -122,6 +122,7 @@ def calibrate_live(
         if signal_check:
             n = int(round(check_s * stream.sfreq))
             win = _wait_window(stream, n, timeout=check_s * 3 + 5)
+            stream.check_amplitude(check_s)  # a unit assumed wrongly would read as flat
             chk = check_signal(win.data, stream.sfreq, stream.ch_names)
             say(chk.message())
             chk.raise_if_bad()

@@ -39,6 +39,59 @@ _HIGHLIGHT = (255, 200, 0)
 _TEXT = (220, 220, 220)
 
 
+class StimulusMarkers:
+    """The stimulus marker outlet: one LSL string stream of cue and stimulation markers.
+
+    Shared by every stimulus (the screen's :class:`Stimulus`, and the LED stimulus of
+    ``bci.app.led_stimulus``), so that both publish the same stream: name, type
+    ``"Markers"``, the labels of :mod:`bci.labels`, ``"stim_on"`` / ``"stim_off"``.
+
+    Parameters
+    ----------
+    name : str | None
+        Name of the outlet; None publishes nothing (markers are still logged).
+    source_id : str | None
+        LSL source id (defaults to ``name``).
+    on_marker : callable | None
+        Called with ``(marker, lsl_time)`` for every marker.
+
+    Attributes
+    ----------
+    log : list of (str, float)
+        Every marker with its LSL time.
+    """
+
+    def __init__(self, name: str | None, source_id: str | None = None,
+                 on_marker: Callable[[str, float], None] | None = None) -> None:
+        self.name = name
+        self.source_id = source_id or name
+        self.on_marker = on_marker
+        self.log: list[tuple[str, float]] = []
+        self.outlet = None
+
+    def open(self) -> None:
+        """Create the outlet (when a name was given)."""
+        if self.name and self.outlet is None:
+            import pylsl
+
+            info = pylsl.StreamInfo(self.name, "Markers", 1, pylsl.IRREGULAR_RATE,
+                                    pylsl.cf_string, self.source_id)
+            self.outlet = pylsl.StreamOutlet(info)
+
+    def close(self) -> None:
+        """Drop the outlet."""
+        self.outlet = None
+
+    def mark(self, marker: str, t: float) -> None:
+        """Log ``marker`` at LSL time ``t``, publish it and call ``on_marker``."""
+        self.log.append((marker, t))
+        if self.outlet is not None:
+            self.outlet.push_sample([marker], t)
+        if self.on_marker is not None:
+            self.on_marker(marker, t)
+        logger.debug("marker %r at %.4f", marker, t)
+
+
 @dataclass(frozen=True)
 class Target:
     """One stimulus tile.
@@ -138,15 +191,14 @@ class Stimulus:
         self.size = tuple(size)
         self.fullscreen = bool(fullscreen)
         self.marker_name = marker_name
-        self.source_id = source_id or marker_name
+        self.markers = StimulusMarkers(marker_name, source_id, on_marker)
+        self.source_id = self.markers.source_id
         self.record_luminance = bool(record_luminance)
-        self.on_marker = on_marker
         self.refresh_rate: float | None = None
-        self.flip_log: list[tuple[str, float]] = []  # (marker, LSL time of the flip)
+        self.flip_log = self.markers.log  # (marker, LSL time of the flip)
         self.luminance_log: list[tuple[int, tuple[int, ...]]] = []
         self._pg = None
         self._screen = None
-        self._outlet = None
         self._rects: list = []
         self._font = None
         self._pace = False
@@ -188,18 +240,13 @@ class Stimulus:
             raise
         logger.info("stimulus window open, refresh %.2f Hz (%s)", self.refresh_rate,
                     "declared" if self._pace else "measured")
-        if self.marker_name:
-            import pylsl
-
-            info = pylsl.StreamInfo(self.marker_name, "Markers", 1, pylsl.IRREGULAR_RATE,
-                                    pylsl.cf_string, self.source_id)
-            self._outlet = pylsl.StreamOutlet(info)
+        self.markers.open()
         self._next_flip = time.perf_counter()
         return self
 
     def close(self) -> None:
         """Close the window and the marker outlet."""
-        self._outlet = None
+        self.markers.close()
         if self._pg is not None:
             self._pg.display.quit()
         self._screen = None
@@ -276,12 +323,7 @@ class Stimulus:
         return late
 
     def _mark(self, marker: str, t: float) -> None:
-        self.flip_log.append((marker, t))
-        if self._outlet is not None:
-            self._outlet.push_sample([marker], t)
-        if self.on_marker is not None:
-            self.on_marker(marker, t)
-        logger.debug("marker %r at %.4f", marker, t)
+        self.markers.mark(marker, t)
 
     def _check_open(self) -> None:
         if self._screen is None:

@@ -38,6 +38,7 @@ class ControllerLink:
 
     def __init__(self, url: str, *, baudrate: int = 115200, exclusive: bool = True) -> None:
         self.url = url
+        self.baudrate = baudrate
         kwargs = {"baudrate": baudrate, "timeout": 0.05, "write_timeout": 0.5}
         if exclusive:
             self.ser = open_exclusive(url, **kwargs)
@@ -113,9 +114,22 @@ class ControllerLink:
             return self._seq
 
     def write(self, data: bytes) -> float:
-        """Write raw bytes; return the time they were handed to the port."""
+        """Write raw bytes; return the time they were handed to the port.
+
+        A write longer than the port's buffers returns only once the line has carried most
+        of it: 12 KB take 1.04 s at 115200 baud on the wire, and a USB adapter or a simulated
+        UART (simavr's: about 2 s) hands the buffer back in bursts. Its timeout grows with
+        it, to three times the bare line time.
+        """
         with self._wlock:
-            self.ser.write(data)
+            normal = self.ser.write_timeout
+            line_s = len(data) * 10 / self.baudrate
+            if normal is not None and line_s > 0.1:
+                self.ser.write_timeout = normal + 3 * line_s
+            try:
+                self.ser.write(data)
+            finally:
+                self.ser.write_timeout = normal
             return time.monotonic()
 
     def send(self, verb: str, *args: object, seq: int | None = None) -> tuple[int, float]:

@@ -31,6 +31,7 @@ import serial.threaded
 
 from devices._link import ControllerLink
 from devices.errors import DeviceError, PortError
+from devices.leds import LedEvent
 from devices.protocol import MOVING_STATES, PROTOCOL_VERSION, Frame, Telemetry, crc16, encode_frame
 
 PASS, FAIL, SKIP, NA = "pass", "FAIL", "skip", "n/a"
@@ -614,6 +615,54 @@ def _check_garbage(kit: _Kit) -> tuple[str, str]:
 
 
 # name: (function, safety, needs on_stand, what it checks)
+def _led_event(kit: _Kit, on: bool, since: int, timeout: float) -> LedEvent | None:
+    hit = kit.link.wait(lambda f: f.verb == "LEDEV" and f.args[1:2] == ("ON" if on else "OFF",),
+                        timeout, since)
+    return None if hit is None else LedEvent.from_frame(hit[1], hit[0])
+
+
+def _check_leds(kit: _Kit) -> tuple[str, str]:
+    """The LED-stimulus extension (section 12), when the controller has it."""
+    link = kit.link
+    kit.settle()
+    r = kit.reply("LEDSET", 1, 13)
+    _require(r is not None, "no reply to LEDSET,1,13")
+    if r.verb == "NAK" and r.args[1:2] == ("UNKNOWN_VERB",):
+        return SKIP, "no LED-stimulus extension (LEDSET answered NAK UNKNOWN_VERB)"
+    _require(r.verb == "ACK", f"LEDSET,1,13 answered {','.join(r.args)}")
+    for reason, args in [("OUT_OF_RANGE", (6, 13)), ("OUT_OF_RANGE", (1, "100.001")),
+                         ("OUT_OF_RANGE", (1, 13, 360)), ("BAD_ARGS", (1, "013")),
+                         ("BAD_ARGS", (1, "13.0001"))]:
+        kit.expect(reason, "LEDSET", *args)
+    kit.expect("BAD_ARGS", "LEDON")
+    kit.expect("OUT_OF_RANGE", "LEDON", 32)
+    kit.expect("OUT_OF_RANGE", "LEDON", 1, 0)
+    link.start_heartbeats()
+    try:
+        start = link.mark()
+        kit.expect(None, "LEDON", 1, 300)
+        kit.expect("ILLEGAL_STATE", "LEDON", 1)
+        kit.expect("ILLEGAL_STATE", "LEDSET", 1, 17)
+        on = _led_event(kit, True, start, kit.limits.reply_s * 2)
+        off = _led_event(kit, False, start, 0.3 + kit.limits.reply_s * 4)
+        _require(on is not None and on.mask == 1, "no LEDEV,1,ON after LEDON,1,300")
+        _require(off is not None and off.mask == 1, "no LEDEV,1,OFF 300 ms after LEDON,1,300")
+        run_us = (off.t_us - on.t_us) % (1 << 32)
+        _require(run_us == 300_000, f"a 300 ms run lasted {run_us} us by the controller's clock")
+        start = link.mark()
+        kit.expect(None, "LEDON", 3)
+        _require(_led_event(kit, True, start, kit.limits.reply_s * 2) is not None,
+                 "no LEDEV,3,ON after LEDON,3")
+    finally:
+        link.stop_heartbeats()
+    start = link.mark()
+    _require(link.hello() is not None, "HELLO was not acknowledged")
+    gone = _led_event(kit, False, start, kit.limits.reply_s * 2)
+    _require(gone is not None and gone.mask == 3, "a new session left the lights on")
+    return PASS, (f"argument rules; LEDON,1,300 ran {run_us} us by the controller's clock, "
+                  "reported ON and OFF; a new session switched the lights off")
+
+
 CHECKS: dict[str, tuple[Callable[[_Kit], tuple[str, str]], bool, bool, str]] = {
     "telemetry": (_check_telemetry, False, False,
                   "periodic 10 Hz TEL from before HELLO, 9 fields, valid CRCs"),
@@ -640,6 +689,9 @@ CHECKS: dict[str, tuple[Callable[[_Kit], tuple[str, str]], bool, bool, str]] = {
     "second_client": (_check_second_client, True, False,
                       "a second client cannot drive, open a session or feed the watchdog"),
     "garbage": (_check_garbage, True, False, "12 KB of noise: no action, still answering"),
+    "leds": (_check_leds, False, False,
+             "LED-stimulus extension (section 12), when present: arguments, timed run "
+             "reported, lights off at a new session"),
 }
 
 

@@ -33,7 +33,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import serial
@@ -49,6 +49,15 @@ from devices._check import check_range, ensure_int
 from devices._priority import raise_thread_priority
 from devices.commands import Command
 from devices.errors import CommandRejected, CommandTimeout, DeviceError, LinkLostError, PortError
+from devices.leds import (
+    ALL_LIGHTS,
+    DURATION_MS,
+    FREQ_RANGE,
+    LedEvent,
+    format_freq,
+    format_phase,
+    mask_of,
+)
 from devices.protocol import (
     PROTOCOL_VERSION,
     REASONS,
@@ -420,7 +429,8 @@ class ExoskeletonDriver:
 
         Events: ``"telemetry"`` (``{"telemetry": Telemetry}``), ``"ack"`` / ``"nak"``
         (``{"seq", "verb", "args"}``; a NAK has ``"reason"``), ``"timeout"`` (``{"seq",
-        "verb"}``), ``"link_lost"`` (``{"reason"}``), ``"link_up"`` (``{"reconnected"}``).
+        "verb"}``), ``"link_lost"`` (``{"reason"}``), ``"link_up"`` (``{"reconnected"}``),
+        ``"led"`` (``{"event": LedEvent}``: stimulus lights started or went dark).
         """
         if not callable(listener):
             raise TypeError(f"'listener' must be callable, got {type(listener).__name__}.")
@@ -491,6 +501,30 @@ class ExoskeletonDriver:
         deg = ensure_int(deg, "deg")
         check_range(deg, "deg", *TURN_DEG)
         return self.send("TURN", direction, deg)
+
+    def led_set(self, light: int, freq: float, phase_deg: float = 0.0) -> Reply:
+        """Set stimulus light ``light`` (1..5, off) to ``freq`` Hz (1..100, to the mHz) and
+        a start phase in degrees (to the tenth): ``LEDSET`` (docs/protocol.md, section 12)."""
+        mask_of(light)
+        check_range(freq, "freq", *FREQ_RANGE)
+        return self.send("LEDSET", light, format_freq(freq), format_phase(phase_deg))
+
+    def led_on(self, lights: int | Sequence[int] | None = None,
+               duration_s: float | None = None) -> Reply:
+        """Start lights together (a light number or several; all by default); with
+        ``duration_s`` they go dark by themselves after exactly that long (to the ms).
+        Their start and end arrive as ``"led"`` events (:meth:`add_listener`)."""
+        mask = ALL_LIGHTS if lights is None else mask_of(lights)
+        if duration_s is None:
+            return self.send("LEDON", mask)
+        ms = round(check_range(duration_s, "duration_s", DURATION_MS[0] / 1000,
+                               DURATION_MS[1] / 1000) * 1000)
+        return self.send("LEDON", mask, ms)
+
+    def led_off(self, lights: int | Sequence[int] | None = None) -> Reply:
+        """Switch lights off (a light number or several; all by default)."""
+        mask = ALL_LIGHTS if lights is None else mask_of(lights)
+        return self.send("LEDOFF", mask)
 
     def stop(self) -> Reply:
         """Stop any motion (always accepted)."""
@@ -632,6 +666,12 @@ class ExoskeletonDriver:
                 self._emit("telemetry", {"telemetry": tel})
             elif frame.verb in ("ACK", "NAK") and frame.args and frame.args[0].isdigit():
                 self._on_reply(frame, now, gen)
+            elif frame.verb == "LEDEV":
+                event = LedEvent.from_frame(frame, now)
+                if event is None:
+                    self.parser.drops["bad_led_event"] += 1
+                else:
+                    self._emit("led", {"event": event})
             else:
                 self.parser.drops["unexpected"] += 1
 

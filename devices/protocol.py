@@ -25,18 +25,21 @@ PROTOCOL_VERSION = 2
 MAX_FRAME = 128  # bytes, including '$' and the line end
 MAX_SEQ = 65535
 
+# Verbs of the LED-stimulus extension (docs/protocol.md, section 12; see devices.leds).
+LED_VERBS = ("LEDSET", "LEDON", "LEDOFF")
 # Host -> controller verbs.
-HOST_VERBS = ("HELLO", "STAND", "SIT", "WALK", "TURN", "STOP", "ESTOP", "RESET", "HB", "STATUS")
+HOST_VERBS = ("HELLO", "STAND", "SIT", "WALK", "TURN", "STOP", "ESTOP", "RESET", "HB",
+              "STATUS") + LED_VERBS
 # Verbs that need the sender to own the open session (docs/protocol.md, section 4).
-SESSION_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET", "HB")
+SESSION_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET", "HB") + LED_VERBS
 # Verbs that move the exoskeleton (never sent by the conformance kit without --on-stand).
 MOTION_VERBS = ("STAND", "SIT", "WALK", "TURN")
 # Verbs the controller remembers to answer retransmissions without executing them twice.
-DEDUP_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET")
+DEDUP_VERBS = ("STAND", "SIT", "WALK", "TURN", "RESET") + LED_VERBS
 # Number of arguments each host verb takes.
 N_ARGS = {"HELLO": 2, "WALK": 1, "TURN": 2}
 # Controller -> host verbs.
-CONTROLLER_VERBS = ("ACK", "NAK", "TEL")
+CONTROLLER_VERBS = ("ACK", "NAK", "TEL", "LEDEV")
 
 WALK_STEPS = (1, 10)  # inclusive bounds of WALK <steps>
 TURN_DEG = (1, 90)  # inclusive bounds of TURN <L|R> <deg>

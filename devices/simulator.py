@@ -28,9 +28,11 @@ from dataclasses import dataclass
 
 from devices._check import check_option, check_range
 from devices._transport import PtyLink, TcpLink
+from devices.leds import ALL_LIGHTS, LedPanel, led_arg_refusal
 from devices.protocol import (
     DEDUP_VERBS,
     HOST_VERBS,
+    LED_VERBS,
     MOVING_STATES,
     N_ARGS,
     PROTOCOL_VERSION,
@@ -170,6 +172,7 @@ class ControllerModel:
         self._seen: OrderedDict[int, tuple[str, tuple[str, ...], str, tuple[str, ...]]] = \
             OrderedDict()
         self._tx_seq = 0
+        self.leds = LedPanel()  # the stimulus lights (docs/protocol.md, section 12)
         self._key = (self.state, self.fault)
         self._changed_at: float | None = None
         self._report_due = False
@@ -253,6 +256,11 @@ class ControllerModel:
         self._report_due = False
         return self.telemetry_frame(now)
 
+    def take_led_events(self) -> list[bytes]:
+        """Return the ``LEDEV`` frames of the light starts and stops not yet sent."""
+        return [encode_frame(self._next_seq(), "LEDEV", *ev.to_args())
+                for ev in self.leds.take_events()]
+
     def telemetry_allowed(self) -> bool:
         """False only while the ``no_early_telemetry`` fault holds telemetry back."""
         return "no_early_telemetry" not in self.faults or self.sessions > 0
@@ -280,6 +288,7 @@ class ControllerModel:
         s = self.session
         self.session = None
         self._seen.clear()
+        self.leds.stop(ALL_LIGHTS, now)  # no flicker without the host that records it
         if self.state in MOVING_STATES:
             silence = now - s.last_hb if s is not None else math.inf
             self.halts.append(Halt(now, reason, silence, self.state))
@@ -333,6 +342,8 @@ class ControllerModel:
         return self._remember(seq, verb, args, self._execute(f, now))
 
     def _arg_refusal(self, verb: str, args: tuple[str, ...]) -> str:
+        if verb in LED_VERBS:
+            return led_arg_refusal(verb, args)
         if verb == "HELLO":
             if not args or args[0] != str(PROTOCOL_VERSION):
                 return "BAD_VERSION"
@@ -387,6 +398,12 @@ class ControllerModel:
         verb, args, seq = f.verb, f.args, f.seq
         if verb == "STATUS":
             return [self._ack(seq), self.telemetry_frame(now)]
+        if verb in LED_VERBS:  # the lights never move the exoskeleton: any state
+            reason = self.leds.execute(verb, args, now)
+            if reason:
+                return [self._nak(seq, reason)]
+            self.executed.append((now, verb, args))
+            return [self._ack(seq)]
         if verb in ("STAND", "SIT", "WALK", "TURN"):
             reason = self._motion_refusal(verb)
             if reason:
@@ -445,6 +462,7 @@ class ControllerModel:
         if last is None or now <= last:
             self._note_change(now, by_controller=True)
             return
+        self.leds.tick(now)
         dt = (now - last) * self.speed
         self.battery = max(0.0, self.battery - 0.002 * dt)
         if self.state == "WALKING":
@@ -650,6 +668,8 @@ class ExoSimulator:
         frame = self.model.take_report(now)
         if frame is not None and self.model.telemetry_allowed():
             self._write(frame)
+        for event in self.model.take_led_events():
+            self._write(event)
 
     def _on_event(self, kind: str, conn: int, data: bytes | None) -> None:
         link, model = self._link, self.model

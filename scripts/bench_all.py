@@ -7,8 +7,8 @@ present), then writes ``bench/results.md`` and PNG plots and prints the summary.
 
 Usage::
 
-    python scripts/bench_all.py [--reuse] [--jobs N] [--subjects ...] [--skip-accuracy]
-        [--skip-e2e] [--skip-parts] [--report-only]
+    python scripts/bench_all.py [--reuse] [--jobs N] [--scheduler ADDRESS] [--subjects ...]
+        [--skip-accuracy] [--skip-e2e] [--skip-parts] [--report-only]
 
 By default everything is recomputed; ``--reuse`` keeps cached JSON in ``bench/cache``.
 """
@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _bench_common as bc  # noqa: E402
 
 PART_SCRIPTS = (
+    ("parallel evaluation: serial vs --jobs 2", "bench_parallel.py", 1800.0),  # 4-10 min
     ("decoders (helper B)", "bench_decoders.py"),
     ("online loop (helper E)", "bench_online.py"),
     ("device link, protocol v2 (helper C)", "bench_device.py", 1800.0),  # about 10 min
@@ -455,8 +456,8 @@ def write_report(agg, timing_rows, filters, e2e, parts, meta, out: Path) -> str:
          "", "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v),
          "", "Results computed (UTC, per library, first - last cache file): " + "; ".join(
              f"{k} {a} - {b}" for k, (a, b) in sorted(cache_times().items())) + ".",
-         "", "Accuracy sweep compute (sum of task wall times, 2 worker processes, machine "
-         "shared with other jobs): " + ", ".join(
+         "", "Accuracy sweep compute (sum of task wall times, joblib worker processes, "
+         "machine shared with other jobs): " + ", ".join(
              f"{k} {v / 60:.1f} min" for k, v in sorted(compute_seconds().items())) + ".",
          "", "Reproduce: `make bench` (see `docs/benchmarks.md` for the protocol).", "",
          "Protocol: Kalunga2016 subjects 01-08, local FIF files; subject07's duplicate session "
@@ -508,6 +509,8 @@ def main(argv=None) -> int:
                     help="keep only the peers' cached accuracy; recompute ours, all timing, "
                          "e2e and the other parts")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--scheduler", default=None,
+                    help="Dask scheduler address: run the accuracy sweep on that cluster")
     ap.add_argument("--subjects", type=lambda s: s.split(","), default=None)
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--skip-e2e", action="store_true")
@@ -525,8 +528,8 @@ def main(argv=None) -> int:
         import bench_peers
 
         for side in ("peers", "ours"):
-            bench_peers.run(side, subjects=a.subjects, jobs=a.jobs, reuse=a.reuse,
-                            do_timing=False)
+            bench_peers.run(side, subjects=a.subjects, jobs=a.jobs, scheduler=a.scheduler,
+                            reuse=a.reuse, do_timing=False)
         if not (a.reuse and any(bc.CACHE_DIR.glob("timing_*.json"))):
             bench_peers.run_timing(n_calls=300)
     e2e_path = bc.CACHE_DIR / "e2e.json"

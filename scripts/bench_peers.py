@@ -8,7 +8,8 @@ Usage::
 
     python scripts/bench_peers.py [--side peers|ours|all] [--subjects subject01,...]
         [--windows 0.5,1,2] [--classes 3,4] [--schemes within,cross]
-        [--protocols window,whole] [--methods NAME,...] [--jobs N] [--reuse] [--no-timing]
+        [--protocols window,whole] [--methods NAME,...] [--jobs N] [--scheduler ADDRESS]
+        [--reuse] [--no-timing]
 
 Results are cached per (library, method, protocol) as ``bench/cache/acc_*.json`` and
 ``bench/cache/timing_*.json``; ``--reuse`` keeps cache files that exist, otherwise everything
@@ -24,7 +25,6 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -484,15 +484,21 @@ def filter_timing(n_calls: int = 300) -> list[dict]:
 
 # ----------------------------------------------------------------------------- driver
 _SRC: bc.EpochSource | None = None
+_SRC_SUBJECTS: object = ()
 
 
 def _init_worker(subjects):
-    global _SRC
+    """Load the sessions once per process (joblib reuses its worker processes)."""
+    global _SRC, _SRC_SUBJECTS
+    if _SRC is not None and _SRC_SUBJECTS == subjects:
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _SRC = bc.EpochSource(bc.load_sessions(bc.DATA_ROOT, subjects))
+    _SRC_SUBJECTS = subjects
 
 
-def _task(pipe_key, side, methods, protocol, cfg):
+def _task(pipe_key, side, methods, protocol, cfg, subjects=None):
+    _init_worker(subjects)
     pipes = {p.key: p for p in (peer_pipelines() if side == "peers" else
                                 ours_pipelines(methods))}
     pipe = pipes[pipe_key]
@@ -515,9 +521,16 @@ def cache_path(kind: str, key: str, protocol: str = ""):
 
 
 def run(side: str, *, subjects=None, windows=bc.WINDOWS, classes=bc.CLASS_COUNTS,
-        schemes=bc.SCHEMES, protocols=bc.PROTOCOLS, methods=None, jobs=1, reuse=False,
-        do_timing=True, n_calls=300, log=print) -> dict:
-    """Run the accuracy sweep (and timing) for one side; write the cache; return a summary."""
+        schemes=bc.SCHEMES, protocols=bc.PROTOCOLS, methods=None, jobs=1, scheduler=None,
+        reuse=False, do_timing=True, n_calls=300, log=print) -> dict:
+    """Run the accuracy sweep (and timing) for one side; write the cache; return a summary.
+
+    The (pipeline, protocol) tasks run through :func:`bci.evaluation.parallel.run_tasks`,
+    the path of ``ssvep-exo evaluate --jobs/--scheduler``: ``jobs`` joblib processes, or the
+    Dask cluster at ``scheduler``.
+    """
+    from bci.evaluation.parallel import run_tasks
+
     pipes = peer_pipelines() if side == "peers" else ours_pipelines(methods)
     if side == "peers" and methods:
         pipes = [p for p in pipes if p.method in methods or p.key in methods]
@@ -531,18 +544,12 @@ def run(side: str, *, subjects=None, windows=bc.WINDOWS, classes=bc.CLASS_COUNTS
             if reuse and path.exists():
                 continue
             tasks.append((p.key, side, methods, prot, cfg))
-    log(f"[{side}] {len(tasks)} tasks on {jobs} process(es)")
+    log(f"[{side}] {len(tasks)} tasks on {scheduler or f'{jobs} process(es)'}")
     t_all = time.perf_counter()
     done = []
-    if jobs <= 1:
-        _init_worker(subjects)
-        it = (_task(*t) for t in tasks)
-        results = it
-    else:
-        ex = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(subjects,))
-        futs = [ex.submit(_task, *t) for t in tasks]
-        results = (f.result() for f in as_completed(futs))
-    for key, prot, res, dt in results:
+
+    def on_result(_index, result):  # in task order, as they arrive
+        key, prot, res, dt = result
         kind = "timing" if prot == "timing" else "acc"
         payload = dict(key=key, protocol=prot, seconds=dt, config=cfg, subjects=subjects,
                        result=res, finished=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -551,8 +558,14 @@ def run(side: str, *, subjects=None, windows=bc.WINDOWS, classes=bc.CLASS_COUNTS
                     if r.get("status") == "error")
         log(f"[{side}] {key:28s} {prot:7s} {dt:7.1f} s" + (f"  ({n_err} errors)" if n_err else ""))
         done.append((key, prot))
-    if jobs > 1:
-        ex.shutdown()
+
+    if scheduler:  # the cluster's workers do not have scripts/ on their path: send the code
+        import cloudpickle
+
+        for module in (sys.modules[_task.__module__], bc):
+            cloudpickle.register_pickle_by_value(module)
+    run_tasks(((_task, *t, subjects) for t in tasks), jobs=jobs, scheduler=scheduler,
+              on_result=on_result)
     if side == "peers" and do_timing and not (reuse and cache_path("timing", "filters").exists()):
         bc.save_json(cache_path("timing", "filters"), dict(result=filter_timing(n_calls)))
     log(f"[{side}] done in {time.perf_counter() - t_all:.0f} s")
@@ -573,6 +586,8 @@ def main(argv=None) -> int:
     ap.add_argument("--protocols", type=_csv, default=list(bc.PROTOCOLS))
     ap.add_argument("--methods", type=_csv, default=None)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--scheduler", default=None,
+                    help="Dask scheduler address: run the tasks on that cluster")
     ap.add_argument("--reuse", action="store_true", help="keep existing cache files")
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--n-calls", type=int, default=300)
@@ -580,8 +595,8 @@ def main(argv=None) -> int:
     sides = ["peers", "ours"] if a.side == "all" else [a.side]
     for side in sides:
         run(side, subjects=a.subjects, windows=a.windows, classes=a.classes, schemes=a.schemes,
-            protocols=a.protocols, methods=a.methods, jobs=a.jobs, reuse=a.reuse,
-            do_timing=False, n_calls=a.n_calls)
+            protocols=a.protocols, methods=a.methods, jobs=a.jobs, scheduler=a.scheduler,
+            reuse=a.reuse, do_timing=False, n_calls=a.n_calls)
     if not a.no_timing:
         run_timing(methods=a.methods if a.side == "ours" else None, n_calls=a.n_calls)
     return 0

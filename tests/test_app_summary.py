@@ -182,6 +182,15 @@ def test_live_view_marks_the_score_each_target_needs():
     assert bars[1].index("|") > bars[1].rindex("#")
 
 
+def test_cues_canonicalised_and_other_markers_left_out():
+    rec = SessionRecord(mapping={"13.0Hz": "walk"}, t0=0.0, t_end=20.0)
+    for t, lab in [(0, "BAD_acq_skip"), (1, "Rest"), (5, "Stimulus/13 Hz"), (9, "start"),
+                   (12, "rest")]:
+        rec.add_cue(t, lab)
+    assert rec.cues == [(1.0, "rest"), (5.0, "13.0Hz"), (12.0, "rest")]
+    assert [c["label"] for c in summarize(rec)["cues"]] == ["rest", "13.0Hz", "rest"]
+
+
 def test_kalunga_demo_verdict_says_passed_or_failed_with_the_figures(tmp_path, capsys):
     from bci.app.closed_loop import SessionResult
     from bci.cli.demo import _kalunga_verdict

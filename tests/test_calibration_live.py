@@ -131,3 +131,36 @@ def test_live_calibration_with_stimulus(unique_name, tmp_path):
     np.testing.assert_allclose(stim_on - cue_on, 0.3, atol=0.05)  # the cue lasts 18 frames
     assert prof.command_map == {"13.0Hz": "walk", "17.0Hz": "stop"}
     assert rep.selected["accuracy"] >= 0.6
+
+
+def test_live_calibration_refuses_a_unitless_stream_in_volts(unique_name, tmp_path):
+    """Volts taken for microvolts would pass as flat electrodes: the unit check says why."""
+    import threading
+
+    import pylsl
+
+    from bci.errors import StreamError
+
+    info = pylsl.StreamInfo(unique_name, "EEG", 3, 256.0, pylsl.cf_float32, unique_name)
+    chans = info.desc().append_child("channels")
+    for lab in ("O1", "Oz", "O2"):
+        chans.append_child("channel").append_child_value("label", lab)
+    outlet = pylsl.StreamOutlet(info)
+    stop = threading.Event()
+
+    def pace():
+        rng = np.random.default_rng(0)
+        while not stop.wait(1 / 16):
+            outlet.push_chunk((rng.standard_normal((16, 3)) * 20e-6).astype(np.float32))
+
+    th = threading.Thread(target=pace, daemon=True)
+    th.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="assuming microvolts"), \
+                pytest.raises(StreamError, match="look like volts"):
+            calibrate_live(name=unique_name, freqs=[13, 17], n_per_class=2, output=tmp_path,
+                           check_s=1.0, methods=["fbcca"])
+    finally:
+        stop.set()
+        th.join(2.0)
+    assert not (tmp_path / "calibration.xdf").exists()  # nothing recorded

@@ -157,6 +157,21 @@ def test_xdf_units_and_missing_labels(tmp_path, rng):
     np.testing.assert_allclose(raw.get_data(), eeg.T.astype("f4") * 1e-6, rtol=1e-5)
 
 
+def test_xdf_fiff_unit_codes_and_unitless_volts_refused(tmp_path, rng):
+    eeg, schedule = _session(rng, 30.0)  # microvolts
+    markers = [(on, lab) for on, lab in schedule if on < 25]
+    p_code = tmp_path / "code.xdf"  # mne-lsl's FIFF unit code: "0" is volts
+    write_xdf(p_code, eeg * 1e-6, 0.0, markers, unit="0")
+    np.testing.assert_allclose(load_recording(p_code).get_data(),
+                               (eeg * 1e-6).T.astype("f4"), rtol=1e-5)
+    p_bare = tmp_path / "bare.xdf"  # volts, no unit: microvolts would be 10^6 off
+    write_xdf(p_bare, eeg * 1e-6, 0.0, markers, unit="")
+    with pytest.raises(DatasetError, match=r"declare no voltage unit and their median "
+                       r"standard deviation is [0-9.e-]+ µV if they are microvolts.*look like "
+                       r"volts"):
+        load_recording(p_bare)
+
+
 def test_xdf_stream_choice_and_errors(tmp_path, rng):
     eeg, schedule = _session(rng, 30.0)
     markers = [(on, lab) for on, lab in schedule if on < 25]

@@ -5,7 +5,8 @@ decoders, evaluation, online, sources, recording and the shared labels, errors, 
 _logging) never imports ``calibration`` or the application (``bci.app``, ``bci.cli``);
 ``calibration`` builds on the core and never imports the application. First-party imports
 sit at module top, where a reader sees what a module depends on, except the few listed in
-:data:`DEFERRED`, each with its reason.
+:data:`DEFERRED`, each with its reason. Test suites kept inside a package
+(``devices/firmware/tests``) are not part of its layer and are not walked.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ CORE = tuple(f"bci.{m}" for m in ("acquisition", "datasets", "decoders", "evalua
 #: the one heavy optional dependency, pygame (the "stimulus" extra), is third-party and
 #: imported by calibration.stimulus when a window opens.
 DEFERRED: dict[tuple[str, str], str] = {}
+
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -54,11 +56,22 @@ def _is_module(name: str) -> bool:
     return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
 
 
+def _is_test(path: Path) -> bool:
+    """A test suite kept beside the code it tests (``devices/firmware/tests``): not a layer.
+
+    Like ``tests/``, such a suite drives the whole stack (the firmware's host-side tests run
+    the LED stimulus of ``bci.app``), so it may import any layer.
+    """
+    return "tests" in path.relative_to(REPO).parts[:-1]
+
+
 def _imports() -> list[tuple[str, str, int, bool]]:
     """Every first-party import: (importer, imported, line, at module top)."""
     out = []
     for pkg in PACKAGES:
         for path in sorted((REPO / pkg).rglob("*.py")):  # nothing when absent
+            if _is_test(path):
+                continue
             module = _module_name(path)
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
             top = set()
@@ -116,11 +129,14 @@ def test_first_party_imports_are_at_module_top():
 
 
 def test_a_layer_violation_is_caught(tmp_path, monkeypatch):
-    """The walker sees an import hidden in a function (the checks above can fail)."""
+    """The walker sees an import hidden in a function (the checks above can fail), and only
+    a package's own test suite is left out."""
     fake = tmp_path / "devices"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
     (fake / "x.py").write_text("def f():\n    from bci.labels import freq_label\n")
+    (fake / "tests").mkdir()  # a test suite beside the code: not walked
+    (fake / "tests" / "test_x.py").write_text("from bci.labels import freq_label\n")
     (tmp_path / "bci").mkdir()
     (tmp_path / "bci" / "__init__.py").write_text("")
     (tmp_path / "bci" / "labels.py").write_text("")

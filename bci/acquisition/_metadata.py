@@ -11,22 +11,18 @@ from collections.abc import Sequence
 
 import pylsl
 
-MANUFACTURER = "ssvep-exo"
+from bci.units import volts_per_unit
 
-# Declared unit (lower case, as found in the wild) -> volts per unit.
-_UNIT_SCALE = {
-    "v": 1.0, "volt": 1.0, "volts": 1.0,
-    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
-    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
-    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
-}
+MANUFACTURER = "ssvep-exo"
 
 
 def unit_to_volts(unit: str | None) -> float | None:
-    """Return how many volts one declared unit is (None when the unit is unknown)."""
-    if unit is None:
-        return None
-    return _UNIT_SCALE.get(unit.strip().lower())
+    """Return how many volts one declared unit is (None when the unit is absent or unknown).
+
+    Names (``microvolts``, ``uV``, ``µV``, ``V``, ``mV`` ...) and mne-lsl's numeric FIFF
+    unit codes (``"0"``: volts, ``"-6"``: microvolts); see :mod:`bci.units`.
+    """
+    return volts_per_unit(unit)
 
 
 def make_eeg_info(

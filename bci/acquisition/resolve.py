@@ -11,11 +11,13 @@ from bci._logging import logger
 from bci.acquisition._metadata import describe
 from bci.errors import StreamError
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 
 def _matches(info: pylsl.StreamInfo, name, stype, source_id, hostname) -> bool:
     return (
         (name is None or info.name() == name)
-        and (stype is None or info.type() == stype)
+        and (stype is None or info.type().casefold() == stype.casefold())
         and (source_id is None or info.source_id() == source_id)
         and (hostname is None or info.hostname() == hostname)
     )
@@ -38,7 +40,11 @@ def _predicate(name, stype, source_id, hostname) -> str | None:
         if "'" in value and '"' in value:
             return None
         quote = '"' if "'" in value else "'"
-        terms.append(f"{key}={quote}{value}{quote}")
+        if key == "type":  # case-insensitive: mne-lsl publishes 'eeg', most devices 'EEG'
+            terms.append(f"translate(type,'{_UPPER}','{_UPPER.lower()}')="
+                         f"{quote}{value.lower()}{quote}")
+        else:
+            terms.append(f"{key}={quote}{value}{quote}")
     return " and ".join(terms) if terms else None
 
 
@@ -73,7 +79,8 @@ def find_stream(
     name : str | None
         Stream name.
     stype : str | None, default="EEG"
-        Stream type (None: any type).
+        Stream type, matched case-insensitively (mne-lsl's ``PlayerLSL`` publishes
+        ``"eeg"``); None: any type.
     source_id : str | None
         Source id (the device's serial number, for instance).
     hostname : str | None

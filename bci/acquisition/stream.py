@@ -15,6 +15,7 @@ from bci.acquisition._metadata import channel_labels, channel_units, describe, u
 from bci.acquisition.ring_buffer import RingBuffer
 from bci.acquisition.window import EEGWindow
 from bci.errors import StreamError
+from bci.units import ASSUMED_UNIT, amplitude_uv, implausible_amplitude
 
 #: Seconds after (re)connecting at which the arrival rate is compared with the declared one.
 RATE_CHECK_S = 5.0
@@ -37,7 +38,7 @@ class EEGStream(BaseInlet):
     name : str | None
         Stream name.
     stype : str | None, default="EEG"
-        Stream type.
+        Stream type, matched case-insensitively (None: any type).
     source_id : str | None
         Source id. Give it with ``hostname`` to pin the headset: a stream with the same name
         or id published by another machine is then ignored, also when re-acquiring.
@@ -51,10 +52,12 @@ class EEGStream(BaseInlet):
     stall_timeout : float, default=0.4
         A stream with no new sample for longer than this (local clock) is stalled.
     unit : {"V", "native"}, default="V"
-        ``"V"``: convert from the declared channel unit (microvolts, millivolts, volts...)
-        to volts, like the recordings that :mod:`bci.datasets` loads (a missing or unknown
-        unit is taken as microvolts, with a warning); ``"native"``: keep the stream's
-        values.
+        ``"V"``: convert from the declared channel unit (``microvolts``, ``uV``, ``µV``,
+        ``mV``, ``V``, ``volts``, or mne-lsl's FIFF unit codes such as ``"0"`` for volts;
+        see :mod:`bci.units`) to volts, like the recordings that :mod:`bci.datasets` loads.
+        A missing or unknown unit is taken as microvolts with a warning, and
+        :meth:`check_amplitude` refuses the stream when its amplitude says otherwise.
+        ``"native"``: keep the stream's values.
     dejitter : bool, default=False
         Add LSL's de-jittering of timestamps. It smooths timestamp gaps out over many
         samples, which hides lost samples from the health report, so it is off by default
@@ -70,6 +73,8 @@ class EEGStream(BaseInlet):
         Declared sampling rate.
     units : tuple of str | None
         Declared unit of each selected channel.
+    assumed_unit_channels : tuple of str
+        Selected channels whose unit is absent or unknown (taken as microvolts).
     """
 
     _kind = "EEG"
@@ -111,6 +116,7 @@ class EEGStream(BaseInlet):
         self.ch_names: tuple[str, ...] = ()
         self.sfreq = float("nan")
         self.units: tuple[str | None, ...] = ()
+        self.assumed_unit_channels: tuple[str, ...] = ()
         self._picks = np.zeros(0, dtype=int)
         self._scale = np.ones(0)
         self._buffer: RingBuffer | None = None
@@ -179,18 +185,21 @@ class EEGStream(BaseInlet):
         units = channel_units(info)
         sel_units = tuple(units[i] for i in picks)
         scale = np.ones(len(picks))
+        factors = [unit_to_volts(u) for u in sel_units]
+        assumed = tuple(name for name, f in zip(names, factors) if f is None)
         if self._unit == "V":
-            factors = [unit_to_volts(u) for u in sel_units]
             unknown = sorted({"none" if u is None else u for u, f in zip(sel_units, factors)
                               if f is None})
             if unknown:
                 warn(f"{where} declares no voltage unit that this program knows (found "
-                     f"{unknown}) for some channels; assuming microvolts, as most EEG streams "
-                     f"use. Declare the unit in the stream's metadata, or use unit='native'.")
+                     f"{unknown}) for channels {list(assumed)}; assuming {ASSUMED_UNIT}, as "
+                     f"most EEG streams use, if the amplitude of the first seconds agrees. "
+                     f"Declare the unit in the stream's metadata (desc/channels/channel/unit).")
             scale = np.array([1e-6 if f is None else f for f in factors])
         self.sfreq = float(sfreq)
         self.ch_names = names
         self.units = sel_units
+        self.assumed_unit_channels = assumed
         self._picks = picks
         self._scale = scale
         cap = max(int(np.ceil(self.buffer_s * sfreq)), 2)
@@ -336,6 +345,54 @@ class EEGStream(BaseInlet):
         )
         return EEGWindow(data=data, timestamps=ts, ch_names=self.ch_names, sfreq=self.sfreq,
                          health=health)
+
+    def check_amplitude(self, seconds: float = 2.0) -> float | None:
+        """Refuse a stream whose unit was assumed when its amplitude says otherwise.
+
+        Call it once the first ``seconds`` have arrived. For channels that declare no unit
+        (or one :mod:`bci.units` does not know) microvolts were assumed; if the median
+        channel's standard deviation over the newest ``seconds`` is implausible for EEG in
+        microvolts (:data:`bci.units.PLAUSIBLE_STD_UV`, e.g. a stream in volts), the guess
+        is wrong and no factor is applied silently: :class:`~bci.errors.StreamError`.
+
+        Parameters
+        ----------
+        seconds : float, default=2.0
+            Seconds of signal to judge (fewer when fewer are buffered).
+
+        Returns
+        -------
+        std_uv : float | None
+            The median channel's standard deviation in microvolts over those channels (None
+            when every unit is declared, the unit is ``"native"`` or no usable sample arrived).
+
+        Raises
+        ------
+        bci.errors.StreamError
+            When the assumed unit does not fit the amplitude.
+        """
+        self._check_connected("check_amplitude")
+        if self._unit != "V" or not self.assumed_unit_channels:
+            return None
+        picks = [self.ch_names.index(c) for c in self.assumed_unit_channels]
+        with self._lock:
+            n = min(len(self._buffer), max(int(round(seconds * self.sfreq)), 2))
+            if n < 2:
+                return None
+            data, _ = self._buffer.latest(n)
+        data = data[picks]
+        why = implausible_amplitude(data)
+        if why is not None:
+            found = sorted({"none" if self.units[i] is None else self.units[i] for i in picks})
+            raise StreamError(
+                f"The stream {describe(self._info)} declares no voltage unit that this "
+                f"program knows for channels {list(self.assumed_unit_channels)} (found "
+                f"{found}), so {ASSUMED_UNIT} were assumed, but over {n / self.sfreq:.1f} s "
+                f"{why}. Declare the unit in the stream's metadata "
+                f"(desc/channels/channel/unit: microvolts, uV, V, volts, mV, or a FIFF unit "
+                f"code as mne-lsl writes); see docs/streams.md."
+            )
+        return amplitude_uv(data)
 
     def effective_sfreq(self, seconds: float = 10.0) -> float:
         """Sampling rate measured from the timestamps of the last ``seconds`` (NaN if < 2)."""

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from bci._logging import logger
-from bci.acquisition import EEGStream, MarkerStream
+from bci.acquisition import EEGStream
 from bci.acquisition._metadata import channel_labels
+from bci.acquisition.markers import find_cue_stream
 from bci.app.commands import to_commands
 from bci.app.config import SessionConfig
 from bci.decoders import make_decoder
@@ -75,7 +76,7 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
 
     def connect(picks):
         return EEGStream(
-            name=name or None, stype=src.stream_type, source_id=source_id or None,
+            name=name or None, stype=src.stream_type or None, source_id=source_id or None,
             hostname=src.host or None, channels=list(picks) if picks else None,
             stall_timeout=src.stall_timeout_s,
         ).connect(timeout=src.timeout_s)
@@ -104,10 +105,21 @@ def _check_profile_on_stream(profile, connect) -> None:
         whole.disconnect()
 
 
+#: Seconds of EEG judged by the unit plausibility check before the loop starts.
+UNIT_CHECK_S = 2.0
+
+
 def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
-    """Wait until the stream holds a full window (StreamError after ``timeout`` s)."""
+    """Wait until the stream holds a full window (StreamError after ``timeout`` s).
+
+    When the stream declares no unit for some channels, the first :data:`UNIT_CHECK_S`
+    seconds are checked against the assumed microvolts
+    (:meth:`~bci.acquisition.EEGStream.check_amplitude`: a StreamError when implausible).
+    """
 
     n = int(round(window_s * float(stream.sfreq)))
+    if stream.assumed_unit_channels:
+        n = max(n, int(round(UNIT_CHECK_S * float(stream.sfreq))))
     deadline = time.monotonic() + timeout
     while stream.n_buffered < n:
         if stop_event.is_set():
@@ -117,19 +129,22 @@ def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
                 f"The EEG stream was found but delivered {stream.n_buffered} of the {n} "
                 f"samples of one window in {timeout:g} s: check that the headset is streaming.")
         stop_event.wait(0.05)
+    stream.check_amplitude(UNIT_CHECK_S)
 
 
 def open_markers(cfg: SessionConfig, *, name: str, source_id: str, expect: bool):
-    """Connect the source's cue marker stream (``<name>-markers``) if there is one, else None.
+    """Connect the source's cue stream if there is one, else None.
 
-    Cues are used for the summary and the plots only; a live headset usually has none.
+    ``<name>-markers`` (string markers) or mne-lsl's ``<name>-annotations``
+    (:func:`bci.acquisition.markers.find_cue_stream`). Cues are used for the summary and the
+    plots only; a live headset usually has none.
     """
 
     if not name:
         return None
     try:
-        return MarkerStream(name=f"{name}-markers", hostname=cfg.source.host or None).connect(
-            timeout=2.0 if expect else 0.3)
+        return find_cue_stream(name, hostname=cfg.source.host or None,
+                               timeout=2.0 if expect else 1.0)
     except BCIError:
         if expect:
             logger.warning("No cue marker stream %r found", f"{name}-markers")

@@ -78,7 +78,8 @@ class SourceKeys(_Section):
     stream_name: str = _key("", "LSL name of the EEG stream (lsl: to find; synthetic/replay: "
                             "to publish; empty: any EEG stream / an automatic name)",
                             flag="--stream")
-    stream_type: str = _key("EEG", "LSL type of the EEG stream")
+    stream_type: str = _key("EEG", "LSL type of the EEG stream (matched case-insensitively; "
+                            "empty: any type)", flag="--stream-type")
     source_id: str = _key("", "pin the EEG stream to this LSL source id (recommended)",
                           flag="--source-id")
     host: str = _key("", "pin the EEG stream to this host name", flag="--host")

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bci.datasets import canonical_label
+
 MAX_ITEMS = 200_000  # bound memory on very long sessions (older items are dropped)
 
 
@@ -104,9 +106,17 @@ class SessionRecord:
             _append(self.decisions, item)
 
     def add_cue(self, t: float, label: str) -> None:
-        """Record a cue (marker) at LSL time ``t``."""
+        """Record a cue at LSL time ``t`` (a marker that names no cue is left out).
+
+        Labels are canonicalised as for recordings (:func:`bci.datasets.canonical_label`:
+        ``"13 Hz"`` -> ``"13.0Hz"``, ``"Rest"`` -> ``"rest"``); other markers (mne-lsl's
+        ``"BAD_..."`` annotations, ``"start"``...) are not cues.
+        """
+        cue = canonical_label(label)
+        if cue is None:
+            return
         with self.lock:
-            _append(self.cues, (float(t), str(label)))
+            _append(self.cues, (float(t), cue))
 
     def add_event(self, t: float, event: str, data: dict) -> None:
         """Record a supervisor/driver event."""

@@ -33,7 +33,7 @@ from bci.app.config import SessionConfig
 from bci.app.exits import EXIT_FAILED_CHECK, EXIT_OK
 from bci.datasets import find_recordings
 from bci.decoders import make_decoder
-from bci.errors import BCIError, DatasetError
+from bci.errors import BCIError, ConfigError, DatasetError
 from bci.sources.synthetic import synthesize_raw
 from calibration.profile import SubjectProfile
 from calibration.session import calibrate_from_files
@@ -94,6 +94,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--speed", type=float, metavar="X", default=None,
                    help="run the EEG source (and the simulated exoskeleton) X times faster")
     p.add_argument("--no-live-view", action="store_true", help="no terminal live view")
+    p.add_argument("--port", metavar="URL", default=None,
+                   help="drive this controller instead of the simulated exoskeleton, e.g. "
+                   "exofw://avr (the reference firmware's AVR image in simavr; `make "
+                   "firmware` first) or /dev/ttyUSB0 (a real board on its stand)")
     p.set_defaults(func=main)
 
 
@@ -199,6 +203,8 @@ def _main(args: argparse.Namespace) -> int:
     overrides = {"session.output": args.output}
     if args.no_live_view:
         overrides["session.live_view"] = False
+    if args.port:
+        overrides["device.port"] = args.port
     if args.kalunga:
         recording, calibration = _find_kalunga(args.kalunga)
         cfg = SessionConfig(KALUNGA_CONFIG, origin="ssvep-exo demo --kalunga")
@@ -225,12 +231,16 @@ def _main(args: argparse.Namespace) -> int:
             return result.exit_code
         return _kalunga_verdict(result)
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
+    if args.speed and args.speed != 1.0 and args.port:
+        raise ConfigError("--speed needs the simulated exoskeleton: a controller on --port "
+                          "walks in real time.")
     if args.speed:
         overrides["source.speed"] = args.speed
         overrides["device.sim_speed"] = args.speed
     cfg = cfg.with_overrides(overrides)
     print("ssvep-exo demo: a simulated user looks at five lights "
-          f"({', '.join(f'{k} -> {v}' for k, v in cfg.mapping.items())}).")
+          f"({', '.join(f'{k} -> {v}' for k, v in cfg.mapping.items())})"
+          + (f"; the controller is {args.port}." if args.port else "."))
     print("Calibrating the decoder on 90 s of synthetic calibration EEG (FBCCA with a rest "
           "class)...")
     profile_dir = calibrate_demo_user(Path(cfg.session.output) / "demo-profile", cfg)

@@ -5,6 +5,9 @@ Examples
 ssvep-exo evaluate ../shared/data/kalunga2016 --windows 0.5,1,2 --classes 3,4 \\
     --scheme within,cross --json results.json --csv results.csv --plots plots/
 ssvep-exo evaluate ../shared/data/kalunga2016 --online --json online.json
+ssvep-exo evaluate --moabb Kalunga2016 --subjects 1,2 --scheme cross
+ssvep-exo evaluate ../shared/data/kalunga2016 --jobs 2
+ssvep-exo evaluate ../shared/data/kalunga2016 --scheduler tcp://scheduler:8786
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sys
 from bci._check import suggest
 from bci.cli._args import names, positive_floats
 from bci.datasets import cue_freqs, cue_spacing, cue_table, find_recordings, load_recording
+from bci.datasets.moabb import load_moabb
 from bci.decoders import (
     BEST_METHOD,
     BEST_TRAINING_FREE,
@@ -32,12 +36,11 @@ from bci.evaluation import (
     write_csv,
     write_json,
 )
+from bci.evaluation.parallel import connect
 from bci.labels import is_rest
 from bci.online.pseudo_online import evaluate_online, format_online_table
 
 EXIT_OK = 0
-
-
 
 
 def _classes(text: str) -> list[int] | None:
@@ -49,6 +52,17 @@ def _classes(text: str) -> list[int] | None:
         raise argparse.ArgumentTypeError(
             f"expected class counts such as 3, 4 or 3,4 (or 'both'), got {text!r}"
         ) from None
+
+
+def _subjects(text: str) -> list[int]:
+    try:
+        out = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected subject numbers such as 1,2,5, got {text!r}") from None
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one subject number")
+    return out
 
 
 def _schemes(text: str) -> list[str]:
@@ -67,14 +81,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate decoders offline on recorded sessions (accuracy, ITR, plots)",
         description=(
-            "Cross-validate decoders on recordings (files or folders, grouped by subject): "
+            "Cross-validate decoders on recordings (files or folders, grouped by subject, "
+            "or a MOABB SSVEP dataset already on this machine with --moabb): "
             "accuracy and Wolpaw ITR per method and window length, mean over subjects, "
             "plus a phase-locking analysis that says which decoder family fits the data. "
             "Windows start --tmin s after each cue and are filtered one by one by the "
             "decoders (as online) unless --prefilter whole."
         ),
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="recording file(s) or folder(s)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="recording file(s) or folder(s)")
+    p.add_argument("--moabb", metavar="DATASET",
+                   help="evaluate a MOABB SSVEP dataset that is already in the local MNE data "
+                        "folder instead of files (never downloads): a moabb.datasets class "
+                        "name such as Kalunga2016, or module:name for your own dataset; "
+                        "needs the 'moabb' extra")  # fmt: skip
+    p.add_argument("--subjects", type=_subjects, default=None,
+                   help="--moabb: subject numbers, comma-separated (default: all)")
     p.add_argument("--methods", type=names, default=None,
                    help="comma-separated decoder names (default: the registry's defaults; "
                         "with --online the best training-free and the best calibrated "
@@ -104,7 +126,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--per-subject", action="store_true", help="also print each subject's rows")
     p.add_argument("--keep-duplicates", action="store_true",
                    help="keep sessions whose samples duplicate another session")  # fmt: skip
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel fits (default 1)")
+    p.add_argument("--jobs", "--n-jobs", dest="jobs", type=int, default=1, metavar="N",
+                   help="worker processes: every fit (subject x method x window x fold) is "
+                        "one task for joblib; the results equal a serial run's (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="send the same tasks to a Dask cluster (tcp://host:8786) through "
+                        "joblib's Dask backend instead; needs the 'cluster' extra")
     p.add_argument("--no-phase", action="store_true", help="skip the phase-locking analysis")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", metavar="FILE", help="write one JSON record per result")
@@ -212,12 +239,28 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by the parsed arguments."""
 
     methods, registry = _resolve_methods(args.methods, online=args.online)
-    if args.n_jobs < 1:
-        raise BCIError(f"--n-jobs must be at least 1, got {args.n_jobs}.")
-    found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+    if args.jobs < 1:
+        raise BCIError(f"--jobs must be at least 1, got {args.jobs}.")
+    if args.online and (args.jobs > 1 or args.scheduler):
+        raise BCIError("--online replays sessions one after the other; --jobs and "
+                       "--scheduler apply to the offline evaluation.")
+    if args.scheduler:  # before the data is read: a wrong address fails at once
+        connect(args.scheduler).close()
+    if bool(args.paths) == bool(args.moabb):
+        raise BCIError("give recording files or folders, or --moabb DATASET (one of the two).")
+    if args.subjects and not args.moabb:
+        raise BCIError("--subjects selects MOABB subjects: use it with --moabb (with files, "
+                       "pass the subjects' folders).")
     if args.windows is None:
         args.windows = [1.0] if args.online else [0.5, 1.0, 2.0]
-    recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
+    if args.moabb:
+        if args.online:
+            raise BCIError("--online replays recording files; it does not take --moabb.")
+        found = None
+        recordings = load_moabb(args.moabb, args.subjects)
+    else:
+        found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
+        recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
     raws = [r for rs in recordings.values() for r in rs]
     _check_windows(raws, args.windows, args.tmin, online=args.online)
     _check_something_to_evaluate(recordings, ["within"] if args.online else args.scheme)
@@ -255,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
     records = run_evaluation(
         recordings, estimators, windows=args.windows, n_classes=args.classes,
         schemes=args.scheme, tmin=args.tmin, channels=args.channels, prefilter=prefilter,
-        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.n_jobs,
+        train_offsets=offsets, gaze_shift_s=args.gaze_shift, n_jobs=args.jobs,
+        scheduler=args.scheduler,
         progress=not args.no_progress,
     )  # fmt: skip
     if not any(r.get("available", True) for r in records):

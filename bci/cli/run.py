@@ -51,6 +51,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--source", choices=("lsl", "replay", "synthetic"),
                    help="where the EEG comes from (default: synthetic)")
     g.add_argument("--stream", metavar="NAME", help="LSL name of the EEG stream")
+    g.add_argument("--stream-type", metavar="TYPE",
+                   help="LSL type of the EEG stream, matched case-insensitively (default: EEG; "
+                   "mne-lsl's PlayerLSL publishes 'eeg')")
     g.add_argument("--source-id", metavar="ID",
                    help="pin the EEG stream to this LSL source id (recommended)")
     g.add_argument("--host", metavar="H", help="pin the EEG stream to this host name")
@@ -92,6 +95,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
     o: dict = {
         "source.kind": args.source,
         "source.stream_name": args.stream,
+        "source.stream_type": args.stream_type,
         "source.source_id": args.source_id,
         "source.host": args.host,
         "source.schedule": args.schedule,

@@ -1,28 +1,41 @@
-"""``ssvep-exo stimulus``: on-screen SSVEP stimulus (needs the ``stimulus`` extra).
+"""``ssvep-exo stimulus``: the SSVEP stimulus on screen (needs the ``stimulus`` extra) or on a
+controller board's LEDs (``--leds URL``), with the same LSL markers.
 
 Examples
 --------
 ssvep-exo stimulus --freqs 13,17,21 --labels walk,stop,sit --duration 60
 ssvep-exo stimulus --freqs 13,17 --cued 5 --trial-s 4 --cue-s 1 --refresh-rate 60
+ssvep-exo stimulus --leds /dev/ttyUSB0 --freqs 13,17,21 --cued 8
+ssvep-exo stimulus --leds exofw://avr --cued 3        (the reference firmware in simavr)
 """
 
 from __future__ import annotations
 
 import argparse
 
+from bci.app.led_stimulus import LedStimulus
 from bci.cli._args import names, positive_floats
 from calibration.cues import CueSequence
 from calibration.errors import CalibrationError
 from calibration.stimulus import Stimulus, Target
+from devices.leds import N_LIGHTS
 
 
 def add_parser(subparsers) -> None:
     """Register the ``stimulus`` subcommand."""
     p = subparsers.add_parser(
-        "stimulus", help="show the flickering on-screen stimulus and publish LSL markers",
+        "stimulus", help="flicker the stimulus (screen, or a board's LEDs) and publish LSL "
+                         "markers",
         description="One labelled tile per command, each flickering with a frame-based "
                     "sampled sinusoid at its frequency; LSL markers at cues and stimulation "
-                    "onset/offset, timestamped at the frame flip.")
+                    "onset/offset, timestamped at the frame flip. With --leds, the lights of "
+                    "a controller board instead (one light per frequency, square waves timed "
+                    "by the board, docs/protocol.md section 12): cues are printed, and the "
+                    "stimulation markers come from the board's light events.")
+    p.add_argument("--leds", metavar="URL",
+                   help="drive the stimulus lights of the controller at URL (a serial port, "
+                   "socket://host:port, exofw://avr) instead of the screen; at most 5 "
+                   "frequencies")
     p.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                    help="flicker frequencies in Hz (default 13,17,21)")
     p.add_argument("--phases", type=_phases, default=None,
@@ -30,7 +43,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--labels", type=names, default=None,
                    help="captions, one per frequency (e.g. walk,stop,sit)")
     p.add_argument("--refresh-rate", type=float, default=None,
-                   help="declared refresh rate in Hz (default: measured over 1 s)")
+                   help="declared refresh rate in Hz (default: measured over 1 s; screen only)")
     p.add_argument("--duration", type=float, default=30.0,
                    help="free-running flicker duration in s (default 30)")
     p.add_argument("--cued", type=int, default=0, metavar="N",
@@ -38,8 +51,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--trial-s", type=float, default=4.0, help="stimulation per cued trial (s)")
     p.add_argument("--cue-s", type=float, default=1.0, help="highlight before each trial (s)")
     p.add_argument("--rest-s", type=float, default=1.0, help="pause after each trial (s)")
-    p.add_argument("--size", type=_size, default=(900, 500), help="window size WxH")
-    p.add_argument("--fullscreen", action="store_true")
+    p.add_argument("--size", type=_size, default=(900, 500), help="window size WxH (screen)")
+    p.add_argument("--fullscreen", action="store_true", help="full screen (screen)")
     p.add_argument("--marker-name", default="ssvep-exo-stimulus", help="LSL marker stream name")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=run)
@@ -62,7 +75,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Open the window and flicker (or run a cued sequence)."""
+    """Open the window (or the board's lights) and flicker, or run a cued sequence."""
 
     n = len(args.freqs)
     phases = args.phases or [0.0] * n
@@ -71,9 +84,20 @@ def run(args: argparse.Namespace) -> int:
         raise CalibrationError(f"Give one phase and one label per frequency: {n} frequencies, "
                                f"{len(phases)} phases, {len(labels)} labels.")
     targets = [Target(f, p, t) for f, p, t in zip(args.freqs, phases, labels)]
-    with Stimulus(targets, refresh_rate=args.refresh_rate, size=args.size,
-                  fullscreen=args.fullscreen, marker_name=args.marker_name) as stim:
-        print(f"refresh rate {stim.refresh_rate:.2f} Hz; markers on LSL stream "
+    if args.leds:
+        if n > N_LIGHTS:
+            raise CalibrationError(f"The board has {N_LIGHTS} lights: give at most {N_LIGHTS} "
+                                   f"frequencies, not {n}.")
+
+        stim = LedStimulus(targets, args.leds, marker_name=args.marker_name)
+        intro = (f"lights 1..{n} of {args.leds} at {', '.join(f'{f:g}' for f in args.freqs)} "
+                 f"Hz; markers on LSL stream {args.marker_name!r}; Ctrl-C stops")
+    else:
+        stim = Stimulus(targets, refresh_rate=args.refresh_rate, size=args.size,
+                        fullscreen=args.fullscreen, marker_name=args.marker_name)
+        intro = None
+    with stim:
+        print(intro or f"refresh rate {stim.refresh_rate:.2f} Hz; markers on LSL stream "
               f"{args.marker_name!r}; Esc closes the window")
         if args.cued:
             seq = CueSequence.balanced(args.freqs, args.cued, trial_s=args.trial_s,

@@ -20,6 +20,7 @@ from bci.datasets._cues import (
 )
 from bci.errors import DatasetError
 from bci.labels import REST_LABEL, label_to_freq
+from bci.units import ASSUMED_UNIT, implausible_amplitude, volts_per_unit
 
 #: Event codes of the Kalunga2016 recordings (``*-eve.fif``).
 KALUNGA_EVENT_ID: dict[int, str] = {1: REST_LABEL, 2: "13.0Hz", 3: "21.0Hz", 4: "17.0Hz"}
@@ -37,12 +38,6 @@ SUPPORTED_FORMATS: dict[str, str] = {
 }
 RECORDING_SUFFIXES = (".fif", ".fif.gz", ".edf", ".bdf", ".gdf", ".vhdr", ".set", ".xdf", ".xdfz")
 _SUBJECT_DIR_RE = re.compile(r"^(sub(?:ject)?[-_]?[A-Za-z0-9]+)$", re.IGNORECASE)
-_UNIT_SCALE = {
-    "v": 1.0, "volt": 1.0, "volts": 1.0,
-    "mv": 1e-3, "millivolt": 1e-3, "millivolts": 1e-3,
-    "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "microvolt": 1e-6, "microvolts": 1e-6,
-    "nv": 1e-9, "nanovolt": 1e-9, "nanovolts": 1e-9,
-}  # fmt: skip
 
 
 def is_events_file(path: Path) -> bool:
@@ -303,14 +298,23 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
     if len(chans) != n_ch:
         chans = [{"label": f"EEG{i + 1:03d}", "unit": "", "type": "EEG"} for i in range(n_ch)]
     names = [c["label"] or f"EEG{i + 1:03d}" for i, c in enumerate(chans)]
-    scales = []
-    for c in chans:
-        unit = str(c["unit"]).strip().lower()
-        if unit not in _UNIT_SCALE:
-            logger.info(
-                "%s: channel %s has unit %r; assuming microvolts", path.name, c["label"], unit
+    scales, assumed = [], []
+    for i, c in enumerate(chans):
+        scale = volts_per_unit(str(c["unit"]))
+        if scale is None:
+            logger.info("%s: channel %s has unit %r; assuming %s", path.name, c["label"],
+                        c["unit"], ASSUMED_UNIT)
+            if str(c["type"]).upper() in ("EEG", ""):
+                assumed.append(i)
+        scales.append(1e-6 if scale is None else scale)
+    if assumed:
+        first = data[: int(min(10.0 * sfreq, len(data))), assumed] * 1e-6
+        why = implausible_amplitude(first.T)
+        if why is not None:
+            raise DatasetError(
+                f"{path}: channels {[names[i] for i in assumed]} declare no voltage unit and "
+                f"{why}. Declare the unit in the recording's channel metadata."
             )
-        scales.append(_UNIT_SCALE.get(unit, 1e-6))
     types = ["eeg" if str(c["type"]).upper() in ("EEG", "") else "misc" for c in chans]
     raw_info = mne.create_info(names, sfreq, types)
     raw = mne.io.RawArray((data * np.asarray(scales)).T, raw_info, verbose="error")

@@ -21,6 +21,7 @@ from bci.datasets import cue_table, epoch, prefilter_raw
 from bci.datasets._cues import map_label
 from bci.datasets._epoch import select_classes
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
+from bci.evaluation.parallel import TASK_RUNNER
 from bci.labels import is_rest, label_to_freq
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
@@ -83,6 +84,9 @@ def _fit_score(estimator, X_train, y_train, X_test, y_test):
 
 
 def _run(tasks, n_jobs: int):
+    runner = TASK_RUNNER.get()  # bci.evaluation.parallel: the fits of a whole sweep at once
+    if runner is not None:
+        return runner(tasks)
     if n_jobs == 1:
         return [f(*a) for f, *a in tasks]
     from joblib import Parallel, delayed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import mne
@@ -11,6 +12,7 @@ from bci.datasets import cue_table
 from bci.errors import DatasetError
 from bci.evaluation.crossval import GAZE_SHIFT_S, evaluate_cross, evaluate_within
 from bci.evaluation.metrics import itr_bits_per_min
+from bci.evaluation.parallel import run_calls
 from bci.labels import REST_LABEL, is_rest, label_to_freq
 
 SCHEMES = ("within", "cross")
@@ -67,6 +69,7 @@ def run_evaluation(
     train_offsets: Mapping[str, Sequence[float] | None] | None = None,
     gaze_shift_s: float = GAZE_SHIFT_S,
     n_jobs: int = 1,
+    scheduler: str | None = None,
     progress: bool = True,
 ) -> list[dict]:
     """Evaluate every method on every subject, window, class set and scheme.
@@ -83,8 +86,15 @@ def run_evaluation(
         Class counts (see :func:`class_sets`); default: all available.
     schemes : list of str
         ``"within"`` and/or ``"cross"``.
-    tmin, channels, prefilter, train_offsets, gaze_shift_s, n_jobs
+    tmin, channels, prefilter, train_offsets, gaze_shift_s
         As in :func:`bci.evaluation.evaluate_within`.
+    n_jobs : int, default=1
+        Worker processes. Above 1, every fit of the sweep (subject x method x window x
+        class set x scheme x fold) is one task for ``joblib.Parallel``
+        (:func:`bci.evaluation.parallel.run_calls`); the records equal a serial run's.
+    scheduler : str | None
+        Address of a ``dask.distributed`` scheduler: the same tasks go to that cluster
+        through joblib's Dask backend (``n_jobs`` is then ignored).
     progress : bool, default=True
         Show a tqdm progress bar (on a terminal).
 
@@ -107,13 +117,20 @@ def run_evaluation(
     bar = tqdm(total=total, desc="evaluate", unit="fit-set", disable=not progress or None)
     records: list[dict] = []
     common = {"tmin": tmin, "channels": channels, "prefilter": prefilter,
-              "train_offsets": train_offsets, "gaze_shift_s": gaze_shift_s, "n_jobs": n_jobs}  # fmt: skip
+              "train_offsets": train_offsets, "gaze_shift_s": gaze_shift_s}  # fmt: skip
+    if n_jobs < 1:
+        raise ValueError(f"'n_jobs' must be at least 1, got {n_jobs}.")
+    calls = []
     try:
         for subject, raws in recordings.items():
             for window in windows:
                 for _, classes in sets.items():
                     for scheme in schemes:
                         fn = evaluate_within if scheme == "within" else evaluate_cross
+                        kw = dict(subject=subject, window=window, classes=classes, **common)
+                        if n_jobs > 1 or scheduler is not None:
+                            calls.append(functools.partial(fn, raws, estimators, **kw))
+                            continue
                         done = [0]
 
                         def tick(done=done):
@@ -121,9 +138,15 @@ def run_evaluation(
                             bar.update(1)
 
                         bar.set_postfix_str(f"{subject} {window:g}s {len(classes)}cl {scheme}")
-                        records += fn(raws, estimators, subject=subject, window=window,
-                                      classes=classes, on_method_done=tick, **common)  # fmt: skip
+                        records += fn(raws, estimators, on_method_done=tick, **kw)
                         bar.update(len(estimators) - done[0])
+        if calls:  # every (subject, method, window, fold) fit as one task stream
+            where = scheduler or f"{n_jobs} processes"
+            bar.set_postfix_str(f"{len(calls) * len(estimators)} fit-sets on {where}")
+            for recs in run_calls(calls, jobs=n_jobs, scheduler=scheduler,
+                                  on_group_done=lambda: bar.update(1)):
+                records += recs
+            bar.update(total - bar.n)
     finally:
         bar.close()
     return records

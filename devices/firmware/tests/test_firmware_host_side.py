@@ -1,0 +1,89 @@
+"""The project's host side against the real firmware: the conformance kit, the driver, the LED
+stimulus and its markers, and the closed-loop demo (``make firmware-test``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pylsl
+import pytest
+
+from bci.app.led_stimulus import LedStimulus
+from calibration.stimulus import STIM_OFF, STIM_ON, Target
+from devices.conformance import CHECKS, PASS, Limits, run_conformance
+from devices.exoskeleton import ExoskeletonDriver
+from devices.led_trace import flicker_runs, read_trace
+
+# Verdicts must not depend on how busy the machine is: time limits are wide here; the figures
+# against the protocol's own limits come from scripts/firmware_figures.py.
+WIDE = Limits(watchdog_report_s=3.0, tel_interval_s=1.0, reply_s=1.0)
+
+
+def test_the_conformance_kit_passes_on_stand(firmware):
+    results = run_conformance(firmware.url, on_stand=True, runs=3, limits=WIDE)
+    assert [r.name for r in results] == list(CHECKS)
+    failed = [(r.name, r.detail) for r in results if r.status != PASS]
+    assert failed == []
+
+
+def test_the_driver_walks_turns_and_stops_the_firmware(firmware):
+    with ExoskeletonDriver(firmware.url) as exo:
+        assert exo.status().state == "SITTING"
+        exo.stand()
+        exo.walk(2)
+        assert exo.wait_telemetry(lambda t: t.state == "STANDING" and t.steps == 2, 5.0)
+        exo.turn("L", 45)
+        tel = exo.wait_telemetry(lambda t: t.state == "STANDING" and t.heading > 44, 5.0)
+        assert tel is not None and tel.x == pytest.approx(1.0) and tel.heading == 45.0
+        exo.walk(10)
+        exo.wait_telemetry(lambda t: t.state == "WALKING", 2.0)
+        exo.stop()
+        assert exo.wait_telemetry(lambda t: t.state == "STOPPED", 2.0)
+        exo.sit()
+        assert exo.wait_telemetry(lambda t: t.state == "SITTING", 2.0)
+    firmware.stop()
+    motor = read_trace(firmware.trace)["motor"]
+    # the motor-enable pin was high exactly three times: two walks and a turn
+    assert list(motor.value[1:]) == [1, 0, 1, 0, 1, 0]
+
+
+def test_led_stimulus_markers_follow_the_board(firmware, board, unique_name):
+    with LedStimulus([Target(13.0, 0.0, "a"), Target(17.0, 0.0, "b")], firmware.url,
+                     marker_name=unique_name, say=lambda s: None) as stim:
+        inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", unique_name,
+                                                       timeout=10)[0])
+        inlet.open_stream(timeout=10)
+        time.sleep(0.3)
+        trials = [stim.run_trial(lab, cue_s=0.1, stim_s=0.5, rest_s=0.1)
+                  for lab in ("13.0Hz", "17.0Hz", "rest")]
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 9 and time.monotonic() < deadline:
+            samples, _ = inlet.pull_chunk(timeout=0.2)
+            got += [s[0] for s in samples]
+    firmware.stop()
+    assert got == ["13.0Hz", STIM_ON, STIM_OFF, "17.0Hz", STIM_ON, STIM_OFF, "rest", STIM_ON,
+                   STIM_OFF]
+    for tr in trials:
+        assert tr["t_off"] - tr["t_on"] == pytest.approx(0.5, abs=1e-6)  # the board's clock
+    runs = flicker_runs(read_trace(firmware.trace)["led1"], gap_s=0.15)
+    assert len(runs) == 3  # each trial flickered light 1 once (rest too)
+    if board == "avr":
+        on_edges = np.array([r.wall_ns[0] for r in runs]) * 1e-9
+        on_markers = np.array([tr["t_on"] for tr in trials])  # LSL time = monotonic here
+        # each marker stands for its own run's edge: nearer to it than to any other run's
+        for k, t in enumerate(on_markers):
+            assert np.argmin(np.abs(on_edges - t)) == k
+
+
+@pytest.mark.parametrize("board", ["avr"])
+def test_the_demo_closed_loop_drives_the_avr_image(board, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "bci", "demo", "--port", "exofw://avr", "--no-live-view",
+         "--output", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "Commands executed (6): stand, walk, turn_left, walk, stop, sit" in out.stdout
+    assert "Demo passed" in out.stdout

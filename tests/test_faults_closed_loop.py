@@ -454,7 +454,7 @@ def test_controller_fault_while_walking_stops_and_refuses(rig_factory, record_pr
     print(f"\n[fault] controller fault: reported to the supervisor after {seen:.3f} s")
     assert rig.sim.snapshot().state == "FAULT"
     # motion is refused while the controller is in FAULT
-    out = rig.supervisor.on_selection(rig._label("walk"))
+    out = rig.supervisor.on_selection("walk")
     assert out.status == "refused" and "FAULT" in out.reason, out
     assert rig.finish().exit_code == 0
     log = rig.log()

@@ -97,8 +97,9 @@ def test_host_sigkilled_while_walking_controller_halts_files_load(tmp_path, prof
     log = read_session_log(folder / "session.jsonl")  # every complete line loads
     assert log[0]["event"] == "session_start"
     walk = [e for e in log if e["event"] == "command" and e.get("command") == "walk"]
-    assert any(e["result"] == "executed" for e in walk)
-    assert sum(e["event"] == "decision" for e in log) > 30
+    executed = next(e for e in walk if e["result"] == "executed")
+    # the walk came out of the decoded stream: decisions were logged before it
+    assert any(e["event"] == "decision" for e in log[:log.index(executed)])
     assert not (folder / "summary.json").exists()  # never finished: nothing pretends it did
     raw = load_recording(folder / "recording.xdf")
     assert raw.info["sfreq"] == 256.0 and len(raw.ch_names) == 8

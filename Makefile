@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,stimulus,moabb,cluster]"
 	touch $(STAMP)
 
+# Two pytest workers (pytest-xdist), each test file on one worker: many tests wait on real
+# time (LSL streams, watchdogs), so two workers halve the wall time even on two cores.
+# One worker: `.venv/bin/python -m pytest -q` (add -x, -k ... as usual).
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 demo: $(STAMP)
 	$(VENV)/bin/ssvep-exo demo

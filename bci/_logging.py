@@ -8,6 +8,7 @@ import inspect
 import logging
 import os
 import re
+import sys
 import tempfile
 import threading
 import time
@@ -42,6 +43,22 @@ def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
     warnings.warn(message, category, stacklevel=stacklevel)
     if not _WARNINGS_ROUTED:  # routed warnings reach the logger already
         logger.warning(message)
+
+
+def report_thread_error(message: str, *args: object) -> None:
+    """Report the exception being handled by a worker thread that carries on after it.
+
+    Logs ``message`` and hands the exception to :func:`threading.excepthook`, as if it had
+    ended the thread: Python prints its traceback, and under pytest it fails the test. Call
+    it from an ``except`` block, for failures that are bugs (not for expected outcomes such
+    as a lost stream or a full disk).
+    """
+    logger.error(message, *args)
+    exc_type, exc, tb = sys.exc_info()
+    if exc is None:  # pragma: no cover - called outside an except block
+        return
+    threading.excepthook(threading.ExceptHookArgs((exc_type, exc, tb,
+                                                   threading.current_thread())))
 
 
 def route_liblsl_log() -> None:

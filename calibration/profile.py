@@ -5,13 +5,15 @@ A profile is a directory holding two files:
 - ``profile.json``: channels, sampling rate, targets (frequencies, phases, labels), the command
   mapping, the decoder's method name, parameters and JSON state, the window length, the
   decision-policy thresholds, cross-validation results, provenance, a manifest of the learned
-  arrays (name, shape, dtype) and the SHA-256 of the ``.npz``;
+  arrays (name, shape, dtype), the SHA-256 of the ``.npz`` and the SHA-256 of its own
+  content (``json_sha256``, see :func:`json_digest`), so a damaged or edited file is refused
+  instead of loading with other values;
 - ``profile.npz``: the learned arrays (spatial filters, templates, ...), read with
   ``np.load(..., allow_pickle=False)`` so loading a profile never executes code.
 
 Every way a profile can be wrong (missing or unreadable file, invalid JSON, other schema
-version, missing keys, wrong types, missing arrays, wrong shapes, tampered or truncated
-``.npz``, channels or sampling rate that do not match the live stream) raises
+version, missing keys, wrong types, missing arrays, wrong shapes, a JSON whose content does
+not match its digest, tampered or truncated ``.npz``, channels or sampling rate that do not match the live stream) raises
 :class:`calibration.errors.ProfileError` with a message that says what to do.
 """
 
@@ -30,18 +32,35 @@ from typing import Any
 
 import numpy as np
 
+from bci import __version__
+from bci.decoders import from_state, to_state
 from bci.labels import label_to_freq
+from bci.online.policy import DecisionPolicy
 from calibration.errors import ProfileError
 from calibration.rest_model import describe_prediction
 
 logger = logging.getLogger("calibration")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # 2: menus, the false-activation budget and what it implies, json_sha256
 FORMAT_NAME = "ssvep-exo-profile"
 JSON_NAME = "profile.json"
 NPZ_NAME = "profile.npz"
 _ALLOWED_KINDS = "biufcUS"  # numeric, boolean and fixed-width string arrays (no objects)
 _MAX_JSON_BYTES = 50_000_000
+JSON_DIGEST_KEY = "json_sha256"
+
+
+def json_digest(doc: dict) -> str:
+    """Return the SHA-256 (hex) of a profile document's content.
+
+    The content is every key but ``json_sha256``, serialised canonically (sorted keys, no
+    whitespace, ASCII), so the digest does not depend on the file's layout. A tool that
+    rewrites a profile on purpose stores ``doc["json_sha256"] = json_digest(doc)``.
+    """
+    body = {k: v for k, v in doc.items() if k != JSON_DIGEST_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 @dataclass
@@ -115,8 +134,6 @@ class SubjectProfile:
         if self.phases is None:
             self.phases = [0.0] * len(self.freqs)
         if not self.software_version:
-            from bci import __version__
-
             self.software_version = __version__
         if not self.created:
             self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -144,7 +161,6 @@ class SubjectProfile:
             Other :class:`SubjectProfile` fields (``freqs`` is taken from the decoder when
             absent).
         """
-        from bci.decoders import to_state
 
         meta, arrays = to_state(decoder)
         labels = [str(c) for c in decoder.classes_]
@@ -176,7 +192,6 @@ class SubjectProfile:
         ProfileError
             When the stored decoder state cannot be restored.
         """
-        from bci.decoders import from_state
 
         try:
             return from_state(self.decoder_meta, dict(self.decoder_arrays))
@@ -190,7 +205,6 @@ class SubjectProfile:
 
     def build_policy(self) -> Any:
         """Return the :class:`bci.online.DecisionPolicy` with the calibrated thresholds."""
-        from bci.online.policy import DecisionPolicy
 
         try:
             return DecisionPolicy.from_dict(self.policy)
@@ -306,6 +320,7 @@ class SubjectProfile:
         doc["arrays"] = {k: {"shape": list(v.shape), "dtype": v.dtype.str}
                          for k, v in arrays.items()}
         doc["npz_sha256"] = hashlib.sha256(data).hexdigest()
+        doc[JSON_DIGEST_KEY] = json_digest(doc)
         npz_tmp = d / (NPZ_NAME + ".tmp")
         json_tmp = d / (JSON_NAME + ".tmp")
         npz_tmp.write_bytes(data)
@@ -350,6 +365,14 @@ class SubjectProfile:
             raise ProfileError(
                 f"The profile {str(json_path)!r} has schema version {version!r}; this ssvep-exo "
                 f"reads schema version {SCHEMA_VERSION}. Recalibrate with this version."
+            )
+        recorded = _require(doc, JSON_DIGEST_KEY, str, json_path)
+        actual = json_digest(doc)
+        if actual != recorded.lower():
+            raise ProfileError(
+                f"The profile {str(json_path)!r} was changed or damaged after it was written "
+                f"(SHA-256 of its content {actual[:12]}..., recorded {recorded[:12]}...). "
+                "Restore it from a backup or recalibrate."
             )
         manifest = _require(doc, "arrays", dict, json_path)
         digest = _require(doc, "npz_sha256", str, json_path)

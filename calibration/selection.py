@@ -28,6 +28,7 @@ import numpy as np
 from bci.decoders import METHODS, make_decoder
 from bci.evaluation.harness import ScoreStream, Trials, trial_folds
 from bci.evaluation.metrics import itr_bits_per_min
+from bci.evaluation.phase import phase_locking_analysis
 from bci.evaluation.scoring import Selection, pool, score_trials, totals, trial_ends
 from bci.labels import class_labels, is_rest
 from bci.online.policy import DecisionPolicy
@@ -437,7 +438,6 @@ def phase_check(raws: Sequence, *, tmin: float, window_s: float,
     """
     from scipy.stats import gamma
 
-    from bci.evaluation.phase import phase_locking_analysis
 
     try:
         rows = phase_locking_analysis({"calibration": list(raws)}, tmin=tmin, window_s=window_s,

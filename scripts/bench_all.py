@@ -34,6 +34,7 @@ PART_SCRIPTS = (
     ("online loop (helper E)", "bench_online.py"),
     ("device link, protocol v2 (helper C)", "bench_device.py", 1800.0),  # about 10 min
     ("LSL streams (helper D)", "bench_streams.py"),
+    ("fault to STOP (closed loop)", "bench_faults.py"),
     # population prior vs minutes of the user's data, LOSO (about 2 min from its caches; the
     # held-out priors and thresholds take about 5 min more on a fresh checkout)
     ("calibration in a minute", "bench_minutes.py", 1800.0),
@@ -445,12 +446,7 @@ NOTES = """Notes on reading these tables:
 - The narrow-band (+-0.5 Hz) pyRiemann pipelines lose the most when each window is filtered
   on its own: a 1 Hz wide 8th-order band-pass rings for longer than a short window.
 - 4-class within-subject CV can profit from the rest-first order of these sessions (slow
-  drift); cross-session results cannot, so they are the honest 4-class figures.
-- While building this benchmark, MOABB 1.7.2 `SSVEP_TRCA` (ensemble, 3 bands) was checked
-  on phase-locked synthetic SSVEP: 100 % with almost no noise, but at or below chance (its
-  errors a rotation of the classes) at a noise level where MetaBCI's eTRCA still scored
-  100 %. It is far less robust than the other TRCA implementations, independently of the
-  phase-locking problem of this data."""
+  drift); cross-session results cannot, so they are the honest 4-class figures."""
 
 
 def write_report(agg, timing_rows, filters, e2e, parts, meta, out: Path) -> str:

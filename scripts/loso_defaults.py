@@ -38,7 +38,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -47,6 +46,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _bench_common import machine_info  # noqa: E402
 
 from bci.datasets import find_recordings, load_recording  # noqa: E402
 from bci.decoders import make_decoder  # noqa: E402
@@ -106,15 +107,8 @@ def log(msg: str) -> None:
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, BLAS threads {os.environ.get('OMP_NUM_THREADS')}"
+    m = machine_info()
+    return f"{m['cpu']}, {m['cores']} cores, BLAS threads {os.environ.get('OMP_NUM_THREADS')}"
 
 
 def recordings() -> dict[str, list]:

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from bci.app.config import SessionConfig
     from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
     from bci.labels import is_rest
+    from calibration.profile import SubjectProfile
     from devices.simulator import ExoSimulator
 
     quiet_console(0)
@@ -110,11 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     profile = calibrate_demo_user(work / "profile", base)
     # LSL timestamps of a sped-up source advance in real time: the profile's policy timings
     # (seconds of timestamps) shrink with the speed so that they mean the same signal time
-    meta_path = Path(profile) / "profile.json" if Path(profile).is_dir() else Path(profile)
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    prof = SubjectProfile.load(profile)
     for key in ("refractory_s", "release_s"):
-        meta["policy"][key] = float(meta["policy"][key]) / args.speed
-    meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        prof.policy[key] = float(prof.policy[key]) / args.speed
+    profile = prof.save(Path(profile) if Path(profile).is_dir() else Path(profile).parent)
     signal_s = args.hours * 3600.0
     wall_s = signal_s / args.speed
     step_s = max(0.01, 0.1 / args.speed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from calibration.cues import CueSequence
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-os.environ.setdefault("BCI_RAISE_THREAD_ERRORS", "true")
+
+# A shell that starts the suite in the background (``make test &``) ignores SIGINT, and so
+# would this process and every child it starts: the Ctrl-C tests need Python's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 KALUNGA = Path(

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bci.acquisition import EEGStream
-from bci.acquisition._metadata import channel_labels, make_eeg_info, unit_to_volts
+from bci.acquisition._metadata import channel_labels, make_eeg_info
 from bci.errors import StreamError
+from bci.units import volts_per_unit
 
 _label = st.one_of(st.none(), st.just(""), st.sampled_from(["Oz", "O1", "O2", "POz", "oz"]),
                    st.text(min_size=1, max_size=6))
@@ -65,7 +66,7 @@ def test_only_stream_errors_or_warnings(labels, units, srate, fmt, channels):
 def test_labels_read_back_from_our_metadata():
     info = make_eeg_info("x", "x", ["Oz", "O1"], 256.0)
     assert channel_labels(info) == ["Oz", "O1"]
-    assert unit_to_volts("µV") == 1e-6 and unit_to_volts("counts") is None
+    assert volts_per_unit("µV") == 1e-6 and volts_per_unit("counts") is None
 
 
 @pytest.mark.parametrize("labels", [["Oz", None, "O2"], ["Oz", "", "O2"]])

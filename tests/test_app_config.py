@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bci.app.config import SCHEMA, SessionConfig, load_config
+from bci.app.config import SCHEMA, SECTIONS, SessionConfig, load_config
 from bci.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,9 +125,23 @@ def test_example_toml_lists_every_default():
     assert load_config(REPO / "configs" / "example.toml").to_dict() == SessionConfig().to_dict()
 
 
-def test_configuration_doc_lists_every_key():
+def test_configuration_doc_is_generated_from_the_schema():
+    """docs/configuration.md's key tables are what scripts/config_doc.py writes now."""
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "config_doc.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for sec, keys in SCHEMA.items():
         assert f"`[{sec}]`" in doc
         for key in keys:
             assert f"| `{key}` |" in doc, f"{sec}.{key} is not documented"
+
+
+def test_the_flags_in_the_schema_are_options_of_run():
+    from bci.cli import build_parser
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    options = {o for a in run._actions for o in a.option_strings}
+    flags = [f for model in SECTIONS.values() for field in model.model_fields.values()
+             for f in (field.json_schema_extra or {}).get("flag", "").split(" / ") if f]
+    assert flags and set(flags) <= options, set(flags) - options

@@ -33,7 +33,9 @@ def test_cue_sequence_is_balanced_and_matches_schedule():
     seq = CueSequence.balanced([13, 17], 3, trial_s=2.0, cue_s=0.5, rest_s=1.0, lead_s=4.0,
                                seed=0)
     assert sorted(seq.labels) == sorted(["13.0Hz", "17.0Hz", "rest"] * 3)
-    assert seq.labels != CueSequence.balanced([13, 17], 3, seed=1).labels or True
+    # the seed fixes the order, and the order depends on the seed
+    assert seq.labels == CueSequence.balanced([13, 17], 3, seed=0).labels
+    assert len({CueSequence.balanced([13, 17], 3, seed=s).labels for s in range(10)}) >= 8
     assert seq.period_s == 3.5 and seq.duration_s == pytest.approx(4.0 + 9 * 3.5)
     np.testing.assert_allclose(seq.onsets, 4.0 + 3.5 * np.arange(9))
     sched = seq.schedule()

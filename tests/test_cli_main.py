@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import re
 import subprocess
 import sys
 
+import bci.cli as cli
 from bci.cli import EXIT_USER_ERROR, main, one_line
 from bci.errors import StreamError
 
@@ -27,6 +30,30 @@ def test_user_error_is_one_line_without_traceback(tmp_path, capsys):
 def test_no_subcommand_prints_help_and_fails(capsys):
     assert main([]) == EXIT_USER_ERROR
     assert "usage: ssvep-exo" in capsys.readouterr().out
+
+
+def test_main_gives_the_host_process_its_logging_back(monkeypatch, capsys):
+    """In-process callers (tests, notebooks): the CLI's log handler lives only while main()
+    runs, so a record logged later is not written to a stderr the host may have closed."""
+    names = ("bci", "devices", "calibration")
+    before = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level)
+              for n in names}
+
+    class _Parser:
+        def parse_args(self, argv):
+            def command(args):
+                logging.getLogger("devices").warning("while the command runs")
+                return 0
+            return argparse.Namespace(func=command, command="x", verbose=0)
+
+    monkeypatch.setattr(cli, "build_parser", _Parser)
+    assert main([]) == 0
+    assert "warning: while the command runs" in capsys.readouterr().err
+    after = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level)
+             for n in names}
+    assert after == before
+    logging.getLogger("bci").warning("after main returned")
+    assert "after main returned" not in capsys.readouterr().err
 
 
 _LOUD_COMMAND = """

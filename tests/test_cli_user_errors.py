@@ -24,6 +24,7 @@ from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
 from bci.recording import SessionRecorder
 from bci.sources.synthetic import synthesize_raw
 from calibration.cues import CueSequence
+from calibration.profile import json_digest
 
 EXE = [sys.executable, "-m", "bci"]
 
@@ -96,7 +97,8 @@ def test_calibrate_refuses_a_frequency_the_recordings_do_not_have(recording, tmp
 def test_profile_menu_with_an_unknown_command_is_refused_by_show_and_run(tmp_path, unique_name):
     prof = calibrate_demo_user(tmp_path / "prof", SessionConfig(DEMO_CONFIG))
     doc = json.loads(prof.read_text())
-    doc["menus"] = {"SITTING": {"13.0Hz": "fly"}}  # the JSON is not digested: passes load
+    doc["menus"] = {"SITTING": {"13.0Hz": "fly"}}
+    doc["json_sha256"] = json_digest(doc)  # a deliberate edit, re-signed: validation decides
     prof.write_text(json.dumps(doc))
     r = _run(["profile", "show", prof.parent])
     _one_line_error(r, "profile", r"sitting: 13.0Hz -> 'fly' is not a command")
@@ -111,6 +113,7 @@ def test_profile_whose_sfreq_disagrees_with_its_decoder_is_refused(tmp_path):
     prof = calibrate_demo_user(tmp_path / "prof", SessionConfig(DEMO_CONFIG))
     doc = json.loads(prof.read_text())
     doc["sfreq"] = 512.0
+    doc["json_sha256"] = json_digest(doc)  # a deliberate edit, re-signed: validation decides
     prof.write_text(json.dumps(doc))
     r = _run(["profile", "show", prof.parent])
     _one_line_error(r, "profile", r"'sfreq' is 512 Hz but its decoder was fitted at 256 Hz")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.signal import lfilter
+from scipy.signal import lfilter, welch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from bci.decoders import CCA, FBCCA, TDCA, TRCA, RessFBCCA
+from bci.decoders import FBCCA, SSVEPCCA, TDCA, TRCA, RessFBCCA
 from bci.labels import label_to_freq
 
 TARGETS = ["13.0Hz", "17.0Hz", "21.0Hz"]
@@ -73,7 +76,7 @@ def _acc(est, train, test):
     return float(np.mean(est.predict(test[0]) == test[1]))
 
 
-@pytest.mark.parametrize("est", [CCA(), FBCCA()], ids=["CCA", "FBCCA"])
+@pytest.mark.parametrize("est", [SSVEPCCA(), FBCCA()], ids=["SSVEPCCA", "FBCCA"])
 def test_training_free_decoders_need_no_labels(est, free_running):
     _, (X, y, _) = free_running
     est.fit(X)  # y=None: classes_ are the freqs parameter
@@ -97,28 +100,62 @@ def test_phase_invariant_decoders_on_free_running(make, free_running):
     assert _acc(make(), *free_running) >= 0.9
 
 
-def test_ress_learns_rest_from_spectrum_not_from_drift():
-    """Rest first + strong amplitude drift in training; interleaved rest at test.
+def _rhythm(n: int, amplitude: np.ndarray, freq: float = 15.0, seed: int = 0) -> np.ndarray:
+    """A narrowband background rhythm at ``freq`` with a time-varying ``amplitude`` (one value
+    per sample) and a spatial pattern other than the SSVEP's (parietal rather than occipital)."""
+    phase = np.random.default_rng(seed).uniform(0, 2 * np.pi)
+    pattern = np.array([0.3, 0.5, 0.2, 1.0, 0.4, 0.9, 0.3, 0.8])[:, None]
+    return 1e-5 * pattern * amplitude * np.sin(2 * np.pi * freq * np.arange(n) / SF + phase)
 
-    A decoder that recognised rest by its place in the session (slow drift, amplitude)
-    would fail on the interleaved test recording; RessFBCCA must not.
-    """
-    train_sched = "rest:4," * 10 + "13:4,17:4,21:4," * 10
-    data, cues = synthesize(train_sched, 5)
-    ramp = np.linspace(1.0, 6.0, data.shape[1])
-    data = data * ramp + np.linspace(0, 5e-4, data.shape[1])  # gain ramp + slow drift
+
+def _cut(data, cues):
     starts = [int((on + 1.0) * SF) for _, on in cues]
-    Xtr = np.stack([data[:, s:s + int(SF)] for s in starts])
-    ytr = np.array([lab for lab, _ in cues])
+    return np.stack([data[:, s:s + int(SF)] for s in starts]), np.array([lab for lab, _ in cues])
+
+
+def _log_band_power(X):
+    f, p = welch(X, fs=SF, nperseg=128, axis=-1)
+    return np.log(p[..., (f >= 4) & (f <= 45)].mean(axis=1))
+
+
+def test_ress_learns_rest_from_ssvep_not_from_a_time_varying_spectral_confound():
+    """Training: the rest trials come first (as in every Kalunga session) and a 15 Hz rhythm
+    is strong during that rest block, fading out after it, so in the training data "15 Hz
+    power" means rest. Test: rest interleaved, the rhythm present during the target trials
+    only. A decoder that learned rest from the spectrum's time course calls the targets rest
+    (a band-power classifier does: it is the control that shows the confound bites);
+    RessFBCCA must decode the same whether the rhythm is there or not."""
+    train_sched = "rest:4," * 10 + "13:4,17:4,21:4," * 10
+    data, cues = synthesize(train_sched, 5, snr=0.5)
+    t = np.arange(data.shape[1]) / SF
+    control = RessFBCCA().fit(*_cut(data, cues))  # the same training data without the rhythm
+    data = data + _rhythm(data.shape[1], np.clip((44.0 - t) / 8.0, 0.0, 1.0), seed=1)  # 0-40 s
+    Xtr, ytr = _cut(data, cues)
     test_sched = "13:4,rest:4,17:4,rest:4,21:4,rest:4," * 6
-    Xte, yte, _ = _windows(test_sched, 6)
-    est = RessFBCCA().fit(Xtr, ytr)
-    pred = est.predict(Xte)
+    clean, cues_te = synthesize(test_sched, 6, snr=0.5)
+    on = np.zeros(clean.shape[1])
+    for lab, onset in cues_te:
+        if lab != "rest":
+            on[int(onset * SF):int((onset + 4) * SF)] = 1.0
+    X0, yte = _cut(clean, cues_te)
+    Xte, _ = _cut(clean + _rhythm(clean.shape[1], on, seed=2), cues_te)
     rest = yte == "rest"
-    # 15 of 18 rest windows with the default C=0.003 (chosen leave-one-subject-out on real
-    # data; 16 of 18 with the earlier C=0.03): chance is 1 in 4
-    assert np.mean(pred[rest] == "rest") >= 0.8
-    assert np.mean(pred[~rest] == yte[~rest]) >= 0.85
+
+    naive = make_pipeline(FunctionTransformer(_log_band_power), StandardScaler(),
+                          LogisticRegression(max_iter=2000)).fit(Xtr, ytr)
+    fooled = naive.predict(Xte)  # measured: rest recall 0.00, target accuracy 0.22
+    assert np.mean(fooled[rest] == "rest") <= 0.2
+    assert np.mean(fooled[~rest] == yte[~rest]) <= 0.5
+
+    est = RessFBCCA().fit(Xtr, ytr)
+    pred = est.predict(Xte)  # measured: rest recall 0.56, target accuracy 1.00
+    # the rhythm costs rest recall next to nothing (measured: 0.61 without it; with the
+    # default C=0.003 chosen on real data, rest recall on these synthetic windows is modest:
+    # 0.78 at C=0.01, 0.83 at C=0.03, the same with and without the rhythm); chance is 0.25
+    recall_control = np.mean(control.predict(Xte)[rest] == "rest")
+    assert np.mean(pred[rest] == "rest") >= max(0.45, recall_control - 0.1)
+    assert np.mean(pred[~rest] == yte[~rest]) >= 0.9
+    assert np.mean(pred == est.predict(X0)) >= 0.9  # measured 1.00: the rhythm changes nothing
     # the learned rest probability does not follow time within the test session
     p_rest = est.predict_proba(Xte)[:, list(est.classes_).index("rest")]
     r = np.corrcoef(p_rest[~rest], np.arange((~rest).sum()))[0, 1]

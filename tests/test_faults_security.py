@@ -69,7 +69,7 @@ class _Payload:
 def test_profile_with_pickle_payload_is_refused_without_running_it(tmp_path):
     from bci.cli.demo import DEMO_CONFIG, calibrate_demo_user
     from calibration.errors import ProfileError
-    from calibration.profile import SubjectProfile
+    from calibration.profile import SubjectProfile, json_digest
 
     prof = calibrate_demo_user(tmp_path / "prof", SessionConfig(DEMO_CONFIG))
     folder = prof if prof.is_dir() else prof.parent
@@ -83,6 +83,7 @@ def test_profile_with_pickle_payload_is_refused_without_running_it(tmp_path):
     (folder / "profile.npz").write_bytes(buf.getvalue())
     doc = json.loads((folder / "profile.json").read_text())
     doc["npz_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()  # a consistent forgery
+    doc["json_sha256"] = json_digest(doc)
     (folder / "profile.json").write_text(json.dumps(doc))
     with pytest.raises(ProfileError, match="truncated or not a valid .npz"):
         SubjectProfile.load(prof)

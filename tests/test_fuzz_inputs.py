@@ -289,7 +289,7 @@ def test_fif_whose_tag_chain_loops_is_refused_at_once():
     with pytest.raises(DatasetError, match=r"damaged_raw.fif: the file looks truncated or "
                                            r"corrupted \(its tag chain loops back to byte 36\)"):
         _load_damaged("fif", bytes(blob))
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 10.0  # at once (it used to read GBs, then MemoryError)
     blob[56:72] = struct.pack(">iiii", kind, typ, -5, 0)
     with pytest.raises(DatasetError, match=r"\(bad tag header at byte 56\)"):
         _load_damaged("fif", bytes(blob))

@@ -16,7 +16,7 @@ from bci.decoders import make_decoder
 from bci.online.policy import DecisionPolicy
 from bci.sources.synthetic import synthesize_raw
 from calibration.errors import ProfileError
-from calibration.profile import SubjectProfile
+from calibration.profile import SubjectProfile, json_digest
 
 SCHEDULE = ",".join(f"{lab}:4" for lab in ["rest", "13", "17", "21"] * 3)
 
@@ -57,12 +57,16 @@ def _rewrite_npz(d: Path, arrays: dict, *, fix_checksum: bool = True, raw: bytes
     if fix_checksum:
         doc = json.loads((d / "profile.json").read_text())
         doc["npz_sha256"] = hashlib.sha256(raw).hexdigest()
+        doc["json_sha256"] = json_digest(doc)
         (d / "profile.json").write_text(json.dumps(doc))
 
 
-def _edit_json(d: Path, fn):
+def _edit_json(d: Path, fn, *, sign: bool = True):
+    """Change the JSON; ``sign`` re-signs it (a deliberate edit, so validation is reached)."""
     doc = json.loads((d / "profile.json").read_text())
     fn(doc)
+    if sign:
+        doc["json_sha256"] = json_digest(doc)
     (d / "profile.json").write_text(json.dumps(doc))
 
 
@@ -80,6 +84,7 @@ def test_round_trip_decodes_identically(profile, saved, fitted):
         assert isinstance(pol, DecisionPolicy) and pol.threshold == pytest.approx(0.7)
     doc = json.loads((saved / "profile.json").read_text())
     assert doc["schema_version"] == 2 and len(doc["npz_sha256"]) == 64
+    assert doc["json_sha256"] == json_digest(doc)
     assert doc["software_version"] and doc["created"]
     text = loaded.summary()
     assert "fbcca" in text and "sitting: 13.0Hz -> stand" in text and "Oz" in text
@@ -97,6 +102,24 @@ def test_missing_and_invalid_json(saved, tmp_path):
     (saved / "profile.json").write_text('{"format": "something-else"}')
     with pytest.raises(ProfileError, match="not an ssvep-exo profile"):
         SubjectProfile.load(saved)
+
+
+def test_any_change_to_the_json_is_detected(saved, profile):
+    """One changed digit, key or value (not re-signed) is refused; layout is not content."""
+    text = (saved / "profile.json").read_text()
+    for old, new in (('"sfreq": 256.0', '"sfreq": 257.0'),
+                     ('"max_false_per_min": 1.0', '"max_false_per_min": 0.5'),
+                     ('"window_s": 1.0', '"window_s": 1.5'), ('"Oz"', '"O1"')):
+        assert old in text, old
+        (saved / "profile.json").write_text(text.replace(old, new, 1))
+        with pytest.raises(ProfileError, match="changed or damaged after it was written"):
+            SubjectProfile.load(saved)
+    _edit_json(saved, lambda d: d.pop("json_sha256"), sign=False)
+    with pytest.raises(ProfileError, match="missing key 'json_sha256'"):
+        SubjectProfile.load(saved)
+    doc = json.loads(text)  # the same content laid out otherwise loads
+    (saved / "profile.json").write_text(json.dumps(doc, sort_keys=True))
+    assert SubjectProfile.load(saved).window_s == profile.window_s
 
 
 def test_schema_version_missing_keys_and_types(saved):

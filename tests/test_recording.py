@@ -100,7 +100,9 @@ rec.push_marker(10.0, "17.0Hz")
 for k in range(8):
     rec.push_eeg(np.full((64, 2), k, float) * 1e-6, 10.0 + (k * 64 + np.arange(64)) / 256)
     time.sleep(0.05)
-time.sleep(0.3)
+deadline = time.monotonic() + 60
+while rec.counts["eeg"] < 512 and time.monotonic() < deadline:  # written, flushed, synced
+    time.sleep(0.01)
 print("written", flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -127,7 +129,9 @@ def test_write_error_is_reported_and_session_goes_on(tmp_path, rng):
     rec = SessionRecorder(tmp_path / "e.xdf", ch_names=CH, sfreq=256.0, flush_s=0.0,
                           on_error=errors.append).start()
     rec.push_eeg(rng.standard_normal((10, 3)), np.arange(10) / 256)
-    time.sleep(0.1)
+    deadline = time.monotonic() + 30
+    while rec.counts["eeg"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
 
     def full(data):
         raise OSError(28, "No space left on device")
@@ -173,9 +177,9 @@ def test_records_a_live_stream(tmp_path, unique_name):
     with EEGStream(unique_name) as eeg:
         with SessionRecorder(path, stream=eeg) as rec:
             src.start()
-            assert src.wait(10)
+            assert src.wait(60)
             t0 = time.monotonic()
-            while eeg.n_samples_received < 512 and time.monotonic() - t0 < 5:
+            while eeg.n_samples_received < 512 and time.monotonic() - t0 < 30:
                 time.sleep(0.01)
             for t, label in src.markers_sent:
                 rec.push_marker(t, label)

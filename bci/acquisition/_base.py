@@ -7,7 +7,6 @@ methods call :meth:`_check_connected`, one worker thread owns the inlet.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -16,13 +15,10 @@ import pylsl
 from pylsl.util import LostError
 
 from bci._check import check_range, check_type
-from bci._logging import logger
+from bci._logging import logger, report_thread_error
 from bci.acquisition._metadata import describe
 from bci.acquisition.resolve import _predicate, find_stream, resolve_matching
-
-
-def _raise_thread_errors() -> bool:
-    return os.environ.get("BCI_RAISE_THREAD_ERRORS", "").strip().lower() in ("1", "true", "yes")
+from bci.errors import StreamError
 
 
 class BaseInlet(ABC):
@@ -166,8 +162,6 @@ class BaseInlet(ABC):
             full = inlet.info(timeout=timeout)
             inlet.open_stream(timeout=timeout)
         except Exception as exc:
-            from bci.errors import StreamError
-
             raise StreamError(
                 f"Could not open the LSL stream {describe(info)}: {exc}. Check that its "
                 f"publisher is still running and reachable."
@@ -206,12 +200,10 @@ class BaseInlet(ABC):
                     self._pull(inlet)
                 except LostError:
                     self._mark_lost()
-            except Exception as exc:  # noqa: BLE001 - never silent, see below
-                logger.exception("The %s acquisition thread failed; the stream is marked "
-                                 "stalled", self._kind)
+            except Exception as exc:  # noqa: BLE001 - reported, the stream marked stalled
                 self._worker_error = exc
-                if _raise_thread_errors():
-                    raise
+                report_thread_error("The %s acquisition thread failed; the stream is marked "
+                                    "stalled", self._kind)
                 stop.wait(0.5)
                 if not stop.is_set():
                     self._mark_lost()

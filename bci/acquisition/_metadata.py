@@ -11,17 +11,7 @@ from collections.abc import Sequence
 
 import pylsl
 
-from bci.units import volts_per_unit
-
 MANUFACTURER = "ssvep-exo"
-
-def unit_to_volts(unit: str | None) -> float | None:
-    """Return how many volts one declared unit is (None when the unit is absent or unknown).
-
-    Names (``microvolts``, ``uV``, ``µV``, ``V``, ``mV`` ...) and mne-lsl's numeric FIFF
-    unit codes (``"0"``: volts, ``"-6"``: microvolts); see :mod:`bci.units`.
-    """
-    return volts_per_unit(unit)
 
 
 def make_eeg_info(

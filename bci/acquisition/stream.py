@@ -11,11 +11,11 @@ from bci._check import check_option, check_range, check_type
 from bci._logging import logger, warn
 from bci.acquisition import health as _health
 from bci.acquisition._base import BaseInlet
-from bci.acquisition._metadata import channel_labels, channel_units, describe, unit_to_volts
+from bci.acquisition._metadata import channel_labels, channel_units, describe
 from bci.acquisition.ring_buffer import RingBuffer
 from bci.acquisition.window import EEGWindow
 from bci.errors import StreamError
-from bci.units import ASSUMED_UNIT, amplitude_uv, implausible_amplitude
+from bci.units import ASSUMED_UNIT, amplitude_uv, implausible_amplitude, volts_per_unit
 
 #: Seconds after (re)connecting at which the arrival rate is compared with the declared one.
 RATE_CHECK_S = 5.0
@@ -185,7 +185,7 @@ class EEGStream(BaseInlet):
         units = channel_units(info)
         sel_units = tuple(units[i] for i in picks)
         scale = np.ones(len(picks))
-        factors = [unit_to_volts(u) for u in sel_units]
+        factors = [volts_per_unit(u) for u in sel_units]
         assumed = tuple(name for name, f in zip(names, factors) if f is None)
         if self._unit == "V":
             unknown = sorted({"none" if u is None else u for u, f in zip(sel_units, factors)
@@ -334,8 +334,6 @@ class EEGStream(BaseInlet):
                 f"'n_samples' must be in [1, {self._buffer.capacity}] (buffer_s="
                 f"{self.buffer_s:g} s at {self.sfreq:g} Hz), got {n_samples}."
             )
-        if self._worker_error is not None and _raise_from_worker():
-            raise RuntimeError("The EEG acquisition thread failed") from self._worker_error
         with self._lock:
             if len(self._buffer) < n_samples:
                 return None
@@ -413,12 +411,6 @@ class EEGStream(BaseInlet):
         state = "lost" if self.lost else "ok"
         return (f"<EEGStream {self._info.name()!r} {len(self.ch_names)} ch @ {self.sfreq:g} "
                 f"Hz, {state}, {self._n_reconnections} reconnection(s)>")
-
-
-def _raise_from_worker() -> bool:
-    from bci.acquisition._base import _raise_thread_errors
-
-    return _raise_thread_errors()
 
 
 __all__ = ["EEGStream"]

@@ -15,12 +15,22 @@ from typing import Any
 import numpy as np
 
 from bci._logging import logger
+from bci.acquisition import EEGStream
+from bci.acquisition._metadata import channel_labels
+from bci.acquisition.markers import find_cue_stream
 from bci.app.config import SessionConfig
 from bci.app.menus import CommandMenus, select, supervisor_mapping
+from bci.decoders import make_decoder
 from bci.decoders.population import NO_CALIBRATION, PopulationRessFBCCA, no_calibration_prior
-from bci.errors import BCIError, ConfigError
+from bci.errors import BCIError, ConfigError, StreamError
 from bci.labels import REST_LABEL, class_labels, freq_label, is_rest, normalize_label
 from bci.online import DecisionPolicy
+from bci.recording import SessionRecorder
+from bci.sources import RecordingPlayer, SyntheticEEG
+from calibration.profile import SubjectProfile
+from devices.exoskeleton import ExoskeletonDriver
+from devices.safety import SafetySupervisor
+from devices.simulator import ExoSimulator
 
 # ---------------------------------------------------------------------- signal side
 
@@ -31,7 +41,6 @@ def open_player(cfg: SessionConfig, *, name: str, source_id: str):
     The outlets exist after this, so the inlets can connect before the first sample and
     the first cue are published; call ``start()`` then.
     """
-    from bci.sources import RecordingPlayer, SyntheticEEG
 
     src = cfg.source
     if src.kind == "synthetic":
@@ -62,8 +71,6 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
     (:meth:`~calibration.profile.SubjectProfile.check_compatible`): missing channels or
     another sampling rate raise :class:`calibration.errors.ProfileError`.
     """
-    from bci.acquisition import EEGStream
-    from bci.errors import StreamError
 
     src = cfg.source
 
@@ -86,7 +93,6 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
 
 def _check_profile_on_stream(profile, connect) -> None:
     """The profile's channels could not be selected: check it against all the channels."""
-    from bci.acquisition._metadata import channel_labels
 
     try:
         whole = connect(None)
@@ -110,7 +116,6 @@ def wait_for_data(stream, window_s: float, timeout: float, stop_event) -> None:
     seconds are checked against the assumed microvolts
     (:meth:`~bci.acquisition.EEGStream.check_amplitude`: a StreamError when implausible).
     """
-    from bci.errors import StreamError
 
     n = int(round(window_s * float(stream.sfreq)))
     if stream.assumed_unit_channels:
@@ -134,7 +139,6 @@ def open_markers(cfg: SessionConfig, *, name: str, source_id: str, expect: bool)
     (:func:`bci.acquisition.markers.find_cue_stream`). Cues are used for the summary and the
     plots only; a live headset usually has none.
     """
-    from bci.acquisition.markers import find_cue_stream
 
     if not name:
         return None
@@ -161,7 +165,6 @@ def open_recorder(path, stream, *, on_error=None):
 
     A write error (disk full) is reported through ``on_error`` and ends the recording only.
     """
-    from bci.recording import SessionRecorder
 
     return SessionRecorder(path, stream=stream, on_error=on_error).start()
 
@@ -220,7 +223,6 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
         setup, why = _population_setup(cfg)
         if setup is not None:
             return setup
-    from bci.decoders import make_decoder
 
     window_s = float(dec_cfg.window_s)
     freqs = [float(f) for f in dec_cfg.freqs]
@@ -280,7 +282,6 @@ def from_profile(profile) -> tuple[Any, Any, float, float | None, list[str]]:
 
 def _profile_setup(cfg: SessionConfig) -> DecoderSetup:
     """The :class:`DecoderSetup` of a subject profile (see :func:`build_decoder`)."""
-    from calibration.profile import SubjectProfile
 
     dec_cfg = cfg.decoder
     profile = SubjectProfile.load(dec_cfg.profile)
@@ -323,7 +324,6 @@ def profile_menus(setup: DecoderSetup, cfg: SessionConfig) -> CommandMenus:
 
 def make_policy(cfg: SessionConfig, classes):
     """A :class:`bci.online.DecisionPolicy` from the ``[policy]`` section."""
-    from bci.online import DecisionPolicy
 
     p = cfg.policy
     return DecisionPolicy(
@@ -371,7 +371,6 @@ def prepare_decoder(setup: DecoderSetup, stream) -> None:
 
 def start_simulator(cfg: SessionConfig):
     """Start the simulated exoskeleton on a pseudo-terminal; return it (``.url``)."""
-    from devices.simulator import ExoSimulator
 
     return ExoSimulator(transport="pty", step_s=cfg.device.sim_step_s,
                         speed=cfg.device.sim_speed).start()
@@ -379,7 +378,6 @@ def start_simulator(cfg: SessionConfig):
 
 def open_driver(url: str, cfg: SessionConfig):
     """Open the exoskeleton driver on ``url`` (PortError when missing or busy)."""
-    from devices.exoskeleton import ExoskeletonDriver
 
     return ExoskeletonDriver(url, baudrate=cfg.device.baudrate).open()
 
@@ -387,7 +385,6 @@ def open_driver(url: str, cfg: SessionConfig):
 def make_supervisor(driver, cfg: SessionConfig, menus: CommandMenus, *, log,
                     confirm_window_s: float | None = None):
     """The safety supervisor over ``driver``; the menus choose the commands it is given."""
-    from devices.safety import SafetySupervisor
 
     kw = {} if confirm_window_s is None else {"confirm_window_s": confirm_window_s}
     return SafetySupervisor(

@@ -12,7 +12,7 @@ import contextlib
 import queue
 import time
 
-from bci._logging import logger
+from bci._logging import logger, report_thread_error
 from bci.app import _parts
 from bci.app.context import SessionContext, lsl_clock, safe_close
 from bci.online import DecisionsInlet
@@ -65,7 +65,7 @@ class Bridge:
                 if res is not None:
                     self._on_command(item, res)
             except Exception:  # noqa: BLE001 - keep the bridge alive; the driver stops on loss
-                logger.exception("The safety supervisor failed on a decision")
+                report_thread_error("The safety supervisor failed on a decision")
 
     def _on_command(self, d, res: dict) -> None:
         """Record one selection's outcome (``res`` from :func:`_parts.apply_decision`)."""

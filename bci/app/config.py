@@ -1,11 +1,13 @@
 """Session configuration: every setting of ``ssvep-exo run``, read from TOML.
 
 A configuration file has the sections ``[session]``, ``[source]``, ``[decoder]``,
-``[policy]``, ``[menu.<posture>]``, ``[device]`` and ``[lsl]``; every key is optional and
-has the default listed in :data:`SCHEMA` (documented in ``docs/configuration.md``). Unknown sections
-or keys are rejected with a "Did you mean ...?" hint, and wrong types or out-of-range values
-raise :class:`bci.errors.ConfigError` naming the key and the file. Command-line flags override
-the file through :meth:`SessionConfig.with_overrides`.
+``[policy]``, ``[menu.<posture>]``, ``[device]`` and ``[lsl]``; every key is optional. Each section is
+a pydantic model (:data:`SECTIONS`: strict types, unknown keys forbidden) holding each key's
+default, meaning, flag and range; ``scripts/config_doc.py`` writes the key tables of
+``docs/configuration.md`` from them. Unknown sections or keys are rejected with a "Did you
+mean ...?" hint, and wrong types or out-of-range values raise one line of
+:class:`bci.errors.ConfigError` naming the key and the file. Command-line flags override the
+file through :meth:`SessionConfig.with_overrides`.
 
 Example
 -------
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from bci._check import suggest
 from bci.app.menus import CommandMenus
@@ -34,9 +37,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROLES = ("all", "decoder", "bridge")
-SOURCE_KINDS = ("synthetic", "lsl", "replay")
-
 #: Policy of the training-free decoder (``decoder.method`` without a profile): evidence in
 #: FBCCA score units, chosen leave-one-subject-out on the dev recordings for the default
 #: false-activation budget (docs/evaluation.md).
@@ -47,162 +47,190 @@ TRAINING_FREE_POLICY = {"threshold": 1.0, "drift": 0.2, "clip": 0.25, "horizon_s
 DEFAULT_SCHEDULE = "rest:4,13:4,17:4,rest:4,13:5,rest:4,17:5,rest:4,21:5,rest:3,21:5,rest:3"
 
 
-def _num(low: float | None = None, high: float | None = None, *, low_open: bool = False):
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-            return "must be a number"
-        if low is not None and (v <= low if low_open else v < low):
-            return f"must be {'>' if low_open else '>='} {low}"
-        if high is not None and v > high:
-            return f"must be <= {high}"
-        return None
-
-    return check
+def _key(default: Any, meaning: str, *, flag: str = "", **constraints: Any) -> Any:
+    """A configuration key: its default, one-line meaning, command-line flag, constraints."""
+    extra = {"flag": flag} if flag else None
+    if isinstance(default, (list, dict)):
+        return Field(default_factory=lambda: copy.deepcopy(default), description=meaning,
+                     json_schema_extra=extra, **constraints)
+    return Field(default, description=meaning, json_schema_extra=extra, **constraints)
 
 
-def _int(low: int | None = None, high: int | None = None):
-    def check(v: Any) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            return "must be an integer"
-        if low is not None and v < low:
-            return f"must be >= {low}"
-        if high is not None and v > high:
-            return f"must be <= {high}"
-        return None
+class _Section(BaseModel):
+    """One ``[section]`` of the file: strict types, no unknown keys."""
 
-    return check
+    model_config = ConfigDict(strict=True, extra="forbid", validate_default=True)
 
 
-def _str(choices: tuple[str, ...] | None = None):
-    def check(v: Any) -> str | None:
-        if not isinstance(v, str):
-            return "must be a string"
-        if choices is not None and v not in choices:
-            return (f"must be one of {', '.join(map(repr, choices))}", suggest(v, choices))
-        return None
-
-    return check
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else "must be true or false"
+class SessionKeys(_Section):
+    role: Literal["all", "decoder", "bridge"] = _key(
+        "all", "all (decode and drive), decoder (publish decisions only) or bridge (drive the "
+        "exoskeleton from a decisions stream)", flag="--role")
+    output: str = _key("sessions", "folder in which each session gets a sub-folder",
+                       flag="--output")
+    duration_s: float = _key(0.0, "stop after this many seconds (0: until Ctrl-C or the end of "
+                             "the source)", flag="--duration", ge=0.0, allow_inf_nan=False)
+    live_view: bool = _key(True, "show the terminal live view", flag="--no-live-view")
 
 
-def _str_list(v: Any) -> str | None:
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        return "must be a list of strings"
-    if len(set(v)) != len(v):
-        return "must not repeat a name"
-    return None
+class SourceKeys(_Section):
+    kind: Literal["synthetic", "lsl", "replay"] = _key(
+        "synthetic", "synthetic, lsl (a live headset) or replay (a recorded file streamed "
+        "through LSL)", flag="--source")
+    stream_name: str = _key("", "LSL name of the EEG stream (lsl: to find; synthetic/replay: "
+                            "to publish; empty: any EEG stream / an automatic name)",
+                            flag="--stream")
+    stream_type: str = _key("EEG", "LSL type of the EEG stream (matched case-insensitively; "
+                            "empty: any type)", flag="--stream-type")
+    source_id: str = _key("", "pin the EEG stream to this LSL source id (recommended)",
+                          flag="--source-id")
+    host: str = _key("", "pin the EEG stream to this host name", flag="--host")
+    replay_file: str = _key("", "recording to replay (source.kind = replay)", flag="--replay")
+    schedule: str = _key(DEFAULT_SCHEDULE, "synthetic schedule 'label:seconds,...' (labels: "
+                         "rest or a frequency)", flag="--schedule")
+    speed: float = _key(1.0, "synthetic/replay speed factor (1 = real time)", flag="--speed",
+                        gt=0.0, le=100.0, allow_inf_nan=False)
+    snr: float = _key(0.5, "synthetic source: SSVEP amplitude over the background (0.5: a "
+                      "clear responder; 0.3: a weak one; the demo uses 0.6)", ge=0.0, le=10.0,
+                      allow_inf_nan=False)
+    seed: int = _key(0, "synthetic source: random seed", ge=0)
+    timeout_s: float = _key(5.0, "how long to look for the stream", gt=0.0, le=600.0,
+                            allow_inf_nan=False)
+    stall_timeout_s: float = _key(0.4, "no sample for this long = stream stalled (the "
+                                  "exoskeleton is stopped)", gt=0.0, le=60.0,
+                                  allow_inf_nan=False)
+    max_stall_s: float = _key(30.0, "end the session (exit status 3) when the stream (bridge: "
+                              "the decisions stream) sends nothing for this long; 0: never",
+                              ge=0.0, le=86400.0, allow_inf_nan=False)
 
 
-def _freq_list(v: Any) -> str | None:
-    if not isinstance(v, list) or not v:
-        return "must be a non-empty list of frequencies in Hz"
-    for x in v:
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not 1.0 <= x <= 100.0:
-            return "must be a list of frequencies between 1 and 100 Hz"
+def _check_freqs(v: list[float]) -> list[float]:
     if len({round(float(x), 1) for x in v}) != len(v):
-        return "must not repeat a frequency"
-    return None
+        raise ValueError("must not repeat a frequency")
+    return v
 
 
-def _phase_list(v: Any) -> str | None:
-    if not isinstance(v, list):
-        return "must be a list of phases in radians (or empty)"
-    for x in v:
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            return "must be a list of phases in radians (or empty)"
-    return None
+def _check_names(v: list[str]) -> list[str]:
+    if len(set(v)) != len(v):
+        raise ValueError("must not repeat a name")
+    return v
 
 
-def _table(v: Any) -> str | None:
-    return None if isinstance(v, dict) else "must be a table"
+class DecoderKeys(_Section):
+    profile: str = _key("", "subject profile folder (from `ssvep-exo calibrate`); empty: "
+                        "training-free decoder below", flag="--profile")
+    method: str = _key("fbcca", "training-free method when no profile is given (when not "
+                       "set and the lights are the population prior's, the population decoder "
+                       "is used instead)")
+    channels: Annotated[list[str], AfterValidator(_check_names)] = _key(
+        [], "EEG channels to use (empty: all channels of the stream)")
+    freqs: Annotated[list[Annotated[float, Field(ge=1.0, le=100.0)]],
+                     AfterValidator(_check_freqs)] = _key(
+        [13.0, 17.0, 21.0], "stimulus frequencies in Hz, each once", flag="--freqs",
+        min_length=1)
+    phases: list[Annotated[float, Field(allow_inf_nan=False)]] = _key(
+        [], "stimulus phases in radians, one per frequency (empty: free-running lights); kept "
+        "in the session log, ignored by the phase-invariant training-free decoders (profiles "
+        "carry their own)")
+    window_s: float = _key(2.0, "decoding window length, seconds", flag="--window", ge=0.1,
+                           le=10.0, allow_inf_nan=False)
+    step_s: float = _key(0.1, "time between two decisions, seconds", ge=0.01, le=5.0,
+                         allow_inf_nan=False)
+    params: dict[str, Any] = _key({}, "extra keyword arguments of the decoder (e.g. "
+                                  "n_harmonics)")
 
 
-# section -> key -> (default, check, one-line description). docs/configuration.md mirrors it.
-SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], str | None], str]]] = {
-    "session": {
-        "role": ("all", _str(ROLES), "all (decode and drive), decoder (publish decisions "
-                 "only) or bridge (drive the exoskeleton from a decisions stream)"),
-        "output": ("sessions", _str(), "folder in which each session gets a sub-folder"),
-        "duration_s": (0.0, _num(0.0), "stop after this many seconds (0: until Ctrl-C or the "
-                       "end of the source)"),
-        "live_view": (True, _bool, "show the terminal live view"),
-    },
-    "source": {
-        "kind": ("synthetic", _str(SOURCE_KINDS), "synthetic, lsl (a live headset) or replay "
-                 "(a recorded file streamed through LSL)"),
-        "stream_name": ("", _str(), "LSL name of the EEG stream (lsl: to find; synthetic/"
-                        "replay: to publish; empty: any EEG stream / an automatic name)"),
-        "stream_type": ("EEG", _str(), "LSL type of the EEG stream (matched "
-                        "case-insensitively; empty: any type)"),
-        "source_id": ("", _str(), "pin the EEG stream to this LSL source id (recommended)"),
-        "host": ("", _str(), "pin the EEG stream to this host name"),
-        "replay_file": ("", _str(), "recording to replay (source.kind = replay)"),
-        "schedule": (DEFAULT_SCHEDULE, _str(), "synthetic schedule 'label:seconds,...' (labels: "
-                     "rest or a frequency)"),
-        "speed": (1.0, _num(0.0, 100.0, low_open=True), "synthetic/replay speed factor "
-                  "(1 = real time)"),
-        "snr": (0.5, _num(0.0, 10.0), "synthetic source: SSVEP amplitude over the background "
-                "(0.5: a clear responder; 0.3: a weak one; the demo uses 0.6)"),
-        "seed": (0, _int(0), "synthetic source: random seed"),
-        "timeout_s": (5.0, _num(0.0, 600.0, low_open=True), "how long to look for the stream"),
-        "stall_timeout_s": (0.4, _num(0.0, 60.0, low_open=True), "no sample for this long = "
-                            "stream stalled (the exoskeleton is stopped)"),
-        "max_stall_s": (30.0, _num(0.0, 86400.0), "end the session (exit status 3) when the "
-                        "stream (bridge: the decisions stream) sends nothing for this long; 0: "
-                        "never"),
-    },
-    "decoder": {
-        "profile": ("", _str(), "subject profile folder (from `ssvep-exo calibrate`); empty: "
-                    "training-free decoder below"),
-        "method": ("fbcca", _str(), "training-free method when no profile is given (when "
-                   "not set and the lights are the population prior's, the population "
-                   "decoder is used instead)"),
-        "channels": ([], _str_list, "EEG channels to use (empty: all channels of the stream)"),
-        "freqs": ([13.0, 17.0, 21.0], _freq_list, "stimulus frequencies in Hz"),
-        "phases": ([], _phase_list, "stimulus phases in radians, one per frequency (empty: "
-                   "free-running lights); kept in the session log, ignored by the "
-                   "phase-invariant training-free decoders (profiles carry their own)"),
-        "window_s": (2.0, _num(0.1, 10.0), "decoding window length, seconds"),
-        "step_s": (0.1, _num(0.01, 5.0), "time between two decisions, seconds"),
-        "params": ({}, _table, "extra keyword arguments of the decoder (e.g. n_harmonics)"),
-    },
-    "policy": {
-        "threshold": (TRAINING_FREE_POLICY["threshold"], _num(0.0, low_open=True),
-                      "evidence a target must accumulate to be committed (a profile "
-                      "brings its own, set for its false-activation budget)"),
-        "drift": (TRAINING_FREE_POLICY["drift"], _num(0.0), "subtracted from each "
-                  "window's evidence (weak sustained evidence never adds up)"),
-        "clip": (TRAINING_FREE_POLICY["clip"], _num(0.0, low_open=True), "largest "
-                 "evidence one window can add"),
-        "horizon_s": (TRAINING_FREE_POLICY["horizon_s"], _num(0.0, 60.0, low_open=True),
-                      "evidence older than this no longer counts, seconds"),
-        "refractory_s": (1.0, _num(0.0, 60.0), "no new command for this long after one"),
-        "release_s": (1.0, _num(0.0, 60.0), "the same target is committed again only after "
-                      "the decoder stopped favouring it for this long"),
-    },
-    "menu": {},  # free keys: posture -> {target label: command} (checked in CommandMenus)
-    "device": {
-        "port": ("", _str(), "serial URL of the exoskeleton controller (device path, "
-                 "socket://host:port, rfc2217://...); empty: the simulated exoskeleton"),
-        "baudrate": (115200, _int(300, 4_000_000), "serial baud rate"),
-        "walk_steps": (4, _int(1, 10), "steps per WALK command"),
-        "turn_deg": (45, _int(1, 90), "degrees per TURN command"),
-        "confirm_posture_changes": (True, _bool, "stand/sit need the same target selected "
-                                    "twice"),
-        "sim_step_s": (0.6, _num(0.01, 10.0), "simulated exoskeleton: seconds per step"),
-        "sim_speed": (1.0, _num(0.0, 100.0, low_open=True), "simulated exoskeleton: speed "
-                      "factor of its motion"),
-    },
-    "lsl": {
-        "decisions_stream": ("ssvep-decisions", _str(), "LSL name of the decisions stream "
-                             "(published by decoder/all, read by bridge)"),
-        "decisions_source_id": ("", _str(), "pin the decisions stream to this source id"),
-    },
+class PolicyKeys(_Section):
+    threshold: float = _key(TRAINING_FREE_POLICY["threshold"], "evidence a target must "
+                            "accumulate to be committed (a profile brings its own, set for its "
+                            "false-activation budget)", gt=0.0, allow_inf_nan=False)
+    drift: NonNegative = _key(TRAINING_FREE_POLICY["drift"], "subtracted from each window's "
+                              "evidence (weak sustained evidence never adds up)")
+    clip: float = _key(TRAINING_FREE_POLICY["clip"], "largest evidence one window can add",
+                       gt=0.0, allow_inf_nan=False)
+    horizon_s: float = _key(TRAINING_FREE_POLICY["horizon_s"], "evidence older than this no "
+                            "longer counts, seconds", gt=0.0, le=60.0, allow_inf_nan=False)
+    refractory_s: float = _key(1.0, "no new command for this long after one", ge=0.0, le=60.0,
+                               allow_inf_nan=False)
+    release_s: float = _key(1.0, "the same target is committed again only after the decoder "
+                            "stopped favouring it for this long", ge=0.0, le=60.0,
+                            allow_inf_nan=False)
+
+
+class DeviceKeys(_Section):
+    port: str = _key("", "serial URL of the exoskeleton controller (device path, "
+                     "socket://host:port, rfc2217://...); empty: the simulated exoskeleton",
+                     flag="--port / --simulator")
+    baudrate: int = _key(115200, "serial baud rate", flag="--baudrate", ge=300, le=4_000_000)
+    walk_steps: int = _key(4, "steps per WALK command", ge=1, le=10)
+    turn_deg: int = _key(45, "degrees per TURN command", ge=1, le=90)
+    confirm_posture_changes: bool = _key(True, "stand/sit need the same target selected twice")
+    sim_step_s: float = _key(0.6, "simulated exoskeleton: seconds per step", ge=0.01, le=10.0,
+                             allow_inf_nan=False)
+    sim_speed: float = _key(1.0, "simulated exoskeleton: speed factor of its motion", gt=0.0,
+                            le=100.0, allow_inf_nan=False)
+
+
+class LslKeys(_Section):
+    decisions_stream: str = _key("ssvep-decisions", "LSL name of the decisions stream "
+                                 "(published by decoder/all, read by bridge)",
+                                 flag="--decisions-stream")
+    decisions_source_id: str = _key("", "pin the decisions stream to this source id")
+
+
+#: section -> its model; ``[menu.<posture>]`` (free keys: posture -> {target label: command})
+#: is checked against the safety supervisor's table by :class:`bci.app.menus.CommandMenus`. ``docs/configuration.md``'s key tables are
+#: generated from these models by ``scripts/config_doc.py``.
+SECTIONS: dict[str, type[_Section]] = {
+    "session": SessionKeys, "source": SourceKeys, "decoder": DecoderKeys,
+    "policy": PolicyKeys, "device": DeviceKeys, "lsl": LslKeys,
+}
+#: section -> key -> field (default, description, constraints), ``"menu"`` included.
+SCHEMA: dict[str, dict[str, Any]] = {
+    **{sec: dict(model.model_fields) for sec, model in SECTIONS.items()}, "menu": {}}
+ROLES = get_args(SessionKeys.model_fields["role"].annotation)
+SOURCE_KINDS = get_args(SourceKeys.model_fields["kind"].annotation)
+
+# what a validation error says of the value, by pydantic error type
+_PROBLEM = {
+    "float_type": "must be a number", "int_type": "must be an integer",
+    "int_from_float": "must be an integer", "string_type": "must be a string",
+    "bool_type": "must be true or false", "list_type": "must be a list",
+    "dict_type": "must be a table", "finite_number": "must be a finite number",
+    "too_short": "must be a non-empty list",
 }
 
+
+def _problem(err: dict, section: type[_Section], key: str) -> tuple[str, str]:
+    """One validation error as ("must be ...", " Did you mean ...?")."""
+    kind, ctx = err["type"], err.get("ctx", {})
+    if kind == "literal_error":
+        choices = get_args(section.model_fields[key].annotation)
+        value = err["input"]
+        return (f"must be one of {', '.join(map(repr, choices))}",
+                suggest(value, choices) if isinstance(value, str) else "")
+    bounds = {"greater_than_equal": ">= {ge}", "greater_than": "> {gt}",
+              "less_than_equal": "<= {le}", "less_than": "< {lt}"}
+    if kind in bounds:
+        return _item_problem(err, "must be " + bounds[kind].format(**ctx)), ""
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])), ""
+    problem = _PROBLEM.get(kind, err["msg"][0].lower() + err["msg"][1:])
+    if len(err["loc"]) > 1 and kind in ("float_type", "int_type", "string_type"):
+        return problem.replace("must be a", "must be a list of") + "s", ""
+    return _item_problem(err, problem), ""
+
+
+def _item_problem(err: dict, problem: str) -> str:
+    """An error on one item of a list: say so ("must hold values >= 1.0")."""
+    if len(err["loc"]) < 2:
+        return problem
+    if problem == "must be a finite number":
+        return "must hold finite numbers"
+    return problem.replace("must be ", "must hold values ", 1)
 
 
 @dataclasses.dataclass
@@ -254,17 +282,11 @@ class SessionConfig:
                     f"Sections are {', '.join('[' + s + ']' for s in SCHEMA)}."
                 )
         self._sections: dict[str, dict[str, Any]] = {}
-        for sec, keys in SCHEMA.items():
-            if sec == "menu":
-                continue
+        for sec, model in SECTIONS.items():
             given = data.get(sec, {})
             if not isinstance(given, dict):
                 raise ConfigError(f"{origin}: [{sec}] must be a table of keys.")
-            values = {k: copy.deepcopy(v[0]) for k, v in keys.items()}
-            for key, val in given.items():
-                self._set(sec, key, val)
-                values[key] = val
-            self._sections[sec] = values
+            self._sections[sec] = self._validate(sec, model, given)
         #: ``"section.key"`` settings given in the file or as overrides (not defaults).
         self.explicit: frozenset[str] = frozenset(
             f"{sec}.{key}" for sec, given in data.items() if sec != "menu"
@@ -279,17 +301,23 @@ class SessionConfig:
         #: What each light means in each posture (checked against the safety supervisor).
         self.menus = CommandMenus.build(menus or None, self.targets, where=f"{origin}: [menu]")
 
-    def _set(self, sec: str, key: str, val: Any) -> None:
-        keys = SCHEMA[sec]
-        if key not in keys:
+    def _validate(self, sec: str, model: type[_Section], given: dict) -> dict[str, Any]:
+        """The section's values (defaults filled in) or a one-line ConfigError."""
+        try:
+            return model.model_validate(given).model_dump()
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            key = str(err["loc"][0])
+            if err["type"] == "extra_forbidden":
+                keys = model.model_fields
+                raise ConfigError(
+                    f"{self.origin}: unknown key '{sec}.{key}'.{suggest(key, keys)} "
+                    f"Keys of [{sec}] are {', '.join(keys)}."
+                ) from None
+            problem, hint = _problem(err, model, key)
             raise ConfigError(
-                f"{self.origin}: unknown key '{sec}.{key}'.{suggest(key, keys)} "
-                f"Keys of [{sec}] are {', '.join(keys)}."
-            )
-        problem = keys[key][1](val)
-        if problem:
-            problem, hint = problem if isinstance(problem, tuple) else (problem, "")
-            raise ConfigError(f"{self.origin}: '{sec}.{key}' {problem}, got {val!r}.{hint}")
+                f"{self.origin}: '{sec}.{key}' {problem}, got {given[key]!r}.{hint}"
+            ) from None
 
     def __getattr__(self, name: str) -> Section:
         sections = self.__dict__.get("_sections", {})

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bci._logging import logger
+from bci._logging import report_thread_error
 from bci.app import _parts
 from bci.app.context import SessionContext, safe_close
 from bci.decoders.population import PopulationRessFBCCA
@@ -164,7 +164,7 @@ class DecodingSide:
         try:
             self.loop.run(self.ctx.stop_event)
         except Exception:  # noqa: BLE001 - the session must end safely
-            logger.exception("The online loop failed")
+            report_thread_error("The online loop failed")
             self.ctx.say("The online loop failed (see the log); stopping the exoskeleton.")
             self.ctx.request_stop("error")
 

@@ -14,11 +14,12 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bci import __version__
 from bci._logging import route_liblsl_log, route_warnings
 from bci.errors import BCIError
+from devices.errors import DeviceError
 
 # (subcommand module under bci.cli) in the order shown by --help.
 SUBCOMMANDS = (
@@ -60,19 +61,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbosity: int) -> None:
+def _configure_logging(verbosity: int) -> Callable[[], None]:
     """One handler for the package loggers on stderr: plain ``warning: ...`` lines by
-    default; with ``-v`` timestamps and logger names."""
+    default; with ``-v`` timestamps and logger names.
+
+    Returns the function that undoes it: the handler removed and closed, the loggers' levels
+    as they were.
+    """
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = _StderrHandler()
     handler.setFormatter(_PlainFormatter() if verbosity == 0 else logging.Formatter(
         "%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    for name in ("bci", "devices", "calibration"):
-        lg = logging.getLogger(name)
+    loggers = [logging.getLogger(name) for name in ("bci", "devices", "calibration")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
         lg.setLevel(level)
         for old in [h for h in lg.handlers if isinstance(h, _StderrHandler)]:
-            lg.removeHandler(old)  # main() called again in one process (tests)
+            lg.removeHandler(old)  # one left by an earlier call that was not undone
         lg.addHandler(handler)
+
+    def undo() -> None:
+        for lg, old_level in zip(loggers, levels):
+            lg.removeHandler(handler)
+            lg.setLevel(old_level)
+        handler.close()
+
+    return undo
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -108,19 +122,26 @@ def console_main() -> int:
     """
     route_warnings()
     route_liblsl_log()
-    return main()
+    return _main(None, keep_logging=True)  # until the process ends (atexit clean-ups log too)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit status."""
-    from devices.errors import DeviceError
+    """Run the command line; return the process exit status.
 
+    The log handler it puts on the package loggers (``bci``, ``devices``, ``calibration``)
+    is removed, and their levels restored, when it returns: a host process (a test, a
+    notebook) keeps its own logging, and nothing writes to a stream it has closed since.
+    """
+    return _main(argv, keep_logging=False)
+
+
+def _main(argv: Sequence[str] | None, *, keep_logging: bool) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
-    _configure_logging(args.verbose)
+    undo_logging = _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except (BCIError, DeviceError) as exc:
@@ -135,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        if not keep_logging:
+            undo_logging()
 
 
 def one_line(exc: BaseException) -> str:

@@ -15,6 +15,9 @@ import argparse
 from bci.app.config import load_config
 from bci.cli._args import names, positive_floats
 from bci.errors import ConfigError
+from calibration.errors import CalibrationError
+from calibration.live import calibrate_live
+from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
 
 def add_parser(subparsers) -> None:
@@ -91,9 +94,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Calibrate, print the report table and the profile path."""
-    from calibration.errors import CalibrationError
-    from calibration.live import calibrate_live
-    from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
 
     if args.no_rest and not args.allow_no_rest and not args.files:
         raise CalibrationError(

@@ -27,9 +27,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from bci.app.closed_loop import EXIT_USER_ERROR, ClosedLoopSession, quiet_console, user_error_line
+from bci.app.config import SessionConfig
 from bci.app.exits import EXIT_FAILED_CHECK, EXIT_OK
+from bci.datasets import find_recordings
+from bci.errors import BCIError, ConfigError, DatasetError
 from bci.sources.synthetic import synthesize_raw
 from calibration.session import calibrate_from_files, calibrate_raws
+from devices.errors import DeviceError
 
 #: The demo schedule with the default menus: 13 Hz (looked at twice: the supervisor asks
 #: for a confirmation) stands up; 13 walks, 17 turns; 13 walks again and 17, while walking,
@@ -118,8 +123,6 @@ def calibrate_demo_user(out_dir: Path, cfg) -> Path:
 
 def _find_kalunga(path: str) -> tuple[Path, Path | None]:
     """The recording to replay and, when the subject has another session, one to calibrate on."""
-    from bci.datasets import find_recordings
-    from bci.errors import DatasetError
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -165,9 +168,6 @@ def _kalunga_verdict(result) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Run the demo; return the exit status."""
-    from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
-    from bci.errors import BCIError
-    from devices.errors import DeviceError
 
     try:
         return _main(args)
@@ -177,9 +177,6 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from bci.app.closed_loop import ClosedLoopSession, quiet_console
-    from bci.app.config import SessionConfig
-
     quiet_console(args.verbose)
     overrides = {"session.output": args.output}
     if args.no_live_view:
@@ -212,8 +209,6 @@ def _main(args: argparse.Namespace) -> int:
         return _kalunga_verdict(result)
     cfg = SessionConfig(DEMO_CONFIG, origin="ssvep-exo demo")
     if args.speed and args.speed != 1.0 and args.port:
-        from bci.errors import ConfigError
-
         raise ConfigError("--speed needs the simulated exoskeleton: a controller on --port "
                           "walks in real time.")
     if args.speed:

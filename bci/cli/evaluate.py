@@ -15,8 +15,32 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bci._check import suggest
+from bci.app.online_eval import evaluate_online
 from bci.cli._args import names, positive_floats
+from bci.datasets import cue_freqs, cue_spacing, cue_table, find_recordings, load_recording
+from bci.datasets.moabb import load_moabb
+from bci.decoders import (
+    BEST_METHOD,
+    BEST_TRAINING_FREE,
+    DEFAULT_METHODS,
+    METHODS,
+    make_decoder,
+)
 from bci.errors import BCIError, DatasetError
+from bci.evaluation import (
+    format_table,
+    phase_locking_analysis,
+    plot_confusions,
+    plot_sweep,
+    run_evaluation,
+    write_csv,
+    write_json,
+)
+from bci.evaluation.parallel import connect
+from bci.evaluation.scoring import format_scores
+from bci.labels import is_rest
+from calibration.session import DEFAULT_WINDOWS
 
 EXIT_OK = 0
 
@@ -138,10 +162,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _resolve_methods(requested: list[str] | None, *, online: bool = False):
-    try:
-        from bci.decoders import BEST_METHOD, BEST_TRAINING_FREE, DEFAULT_METHODS, METHODS
-    except ImportError as exc:  # pragma: no cover - decoders are part of the package
-        raise BCIError(f"the decoders (bci.decoders) cannot be imported: {exc}") from exc
     if not requested and online:
         # Pseudo-online replays whole sessions: run the two decoders a user would deploy.
         return list(dict.fromkeys([BEST_TRAINING_FREE, BEST_METHOD])), METHODS
@@ -149,8 +169,6 @@ def _resolve_methods(requested: list[str] | None, *, online: bool = False):
         return list(DEFAULT_METHODS), METHODS
     if requested == ["all"]:
         return list(METHODS), METHODS
-    from bci._check import suggest
-
     for m in requested:
         if m not in METHODS:
             raise BCIError(
@@ -160,10 +178,6 @@ def _resolve_methods(requested: list[str] | None, *, online: bool = False):
 
 
 def _run_online(args, found, methods) -> int:
-    from bci.app.online_eval import evaluate_online
-    from bci.evaluation import write_csv, write_json
-    from bci.evaluation.scoring import format_scores
-
     kw = {} if args.windows is None else {"windows": args.windows}
     if args.max_false is not None:
         kw["max_false_per_min"] = args.max_false
@@ -193,7 +207,6 @@ def _check_windows(raws, windows: list[float], tmin: float, *, online: bool) -> 
     trial's response; a window far longer than a trial also multiplies memory. Checked after
     loading (the trial spacing comes from the cues), before any computation.
     """
-    from bci.datasets import cue_spacing
 
     if not online and not tmin >= 0:
         raise BCIError(f"--tmin must be >= 0 s (windows start after the cue), got {tmin:g}.")
@@ -221,8 +234,6 @@ def _check_something_to_evaluate(recordings: dict, schemes: list[str]) -> None:
     """
     from collections import Counter
 
-    from bci.datasets import cue_table
-    from bci.labels import is_rest
 
     described = []
     for subject, raws in recordings.items():
@@ -247,16 +258,6 @@ def _check_something_to_evaluate(recordings: dict, schemes: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by the parsed arguments."""
-    from bci.datasets import cue_freqs, find_recordings, load_recording
-    from bci.evaluation import (
-        format_table,
-        phase_locking_analysis,
-        plot_confusions,
-        plot_sweep,
-        run_evaluation,
-        write_csv,
-        write_json,
-    )
 
     methods, registry = _resolve_methods(args.methods, online=args.online)
     if args.jobs < 1:
@@ -265,8 +266,6 @@ def run(args: argparse.Namespace) -> int:
         raise BCIError("--online replays sessions one after the other; --jobs and "
                        "--scheduler apply to the offline evaluation.")
     if args.scheduler:  # before the data is read: a wrong address fails at once
-        from bci.evaluation.parallel import connect
-
         connect(args.scheduler).close()
     if bool(args.paths) == bool(args.moabb):
         raise BCIError("give recording files or folders, or --moabb DATASET (one of the two).")
@@ -278,17 +277,13 @@ def run(args: argparse.Namespace) -> int:
     if args.moabb:
         if args.online:
             raise BCIError("--online replays recording files; it does not take --moabb.")
-        from bci.datasets.moabb import load_moabb
-
         found = None
         recordings = load_moabb(args.moabb, args.subjects)
     else:
         found = find_recordings(args.paths, keep_duplicates=args.keep_duplicates)
         recordings = {s: [load_recording(p) for p in paths] for s, paths in found.items()}
     raws = [r for rs in recordings.values() for r in rs]
-    if args.online:  # the calibration's candidate windows (calibration pulls in MNE: lazy)
-        from calibration.session import DEFAULT_WINDOWS
-
+    if args.online:  # the calibration's candidate windows
         _check_windows(raws, args.windows or list(DEFAULT_WINDOWS), args.tmin, online=True)
     else:
         _check_windows(raws, args.windows, args.tmin, online=False)
@@ -321,7 +316,6 @@ def run(args: argparse.Namespace) -> int:
         )
         print(report.format())
         print()
-    from bci.decoders import make_decoder
 
     estimators = {m: make_decoder(m, sfreq=sfreq, freqs=freqs) for m in methods}
     spans = {m: registry[m].get("train_span") for m in methods}

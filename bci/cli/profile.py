@@ -13,6 +13,7 @@ import json
 
 from bci.app.menus import CommandMenus
 from bci.labels import is_rest
+from calibration.profile import SubjectProfile
 
 
 def add_parser(subparsers) -> None:
@@ -42,7 +43,6 @@ def _no_action(parser: argparse.ArgumentParser):
 
 def run_show(args: argparse.Namespace) -> int:
     """Load (and so validate) a profile, print it; ProfileError becomes one line via main."""
-    from calibration.profile import SubjectProfile
 
     prof = SubjectProfile.load(args.path)
     # the menus the profile will use, checked against the safety supervisor's table

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from bci.cli._source_run import run_source
+from bci.errors import ConfigError
+from bci.sources import RecordingPlayer
+
 DEFAULT_NAME = "ssvep-replay"
 
 
@@ -29,9 +33,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the recording ends (or forever with --loop), --duration or Ctrl-C."""
-    from bci.cli._source_run import run_source
-    from bci.errors import ConfigError
-    from bci.sources import RecordingPlayer
 
     try:
         src = RecordingPlayer(args.file, name=args.name, source_id=args.source_id,

@@ -6,6 +6,11 @@ import argparse
 import sys
 import textwrap
 
+from bci.app.closed_loop import EXIT_USER_ERROR, quiet_console, run_session, user_error_line
+from bci.app.config import load_config
+from bci.errors import BCIError, ConfigError
+from devices.errors import DeviceError
+
 EPILOG = """\
 examples:
   ssvep-exo run --simulator                          synthetic EEG, simulated exoskeleton
@@ -89,7 +94,6 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
     """Map the command-line options onto ``section.key`` configuration overrides."""
-    from bci.errors import ConfigError
 
     o: dict = {
         "source.kind": args.source,
@@ -130,13 +134,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     """Run the session; return the exit status."""
-    from bci.app.closed_loop import quiet_console, run_session
-    from bci.app.config import load_config
 
     quiet_console(args.verbose)
-    from bci.app.closed_loop import EXIT_USER_ERROR, user_error_line
-    from bci.errors import BCIError
-    from devices.errors import DeviceError
 
     try:
         cfg = load_config(args.config).with_overrides(overrides_from_args(args))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from bci.cli._source_run import run_source
+from bci.errors import ConfigError
+from bci.sources import Schedule, SyntheticEEG
+from bci.sources.synthetic import DEFAULT_SNR
+
 DEFAULT_NAME = "ssvep-synthetic"
 
 
@@ -37,10 +42,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish until the schedule ends, --duration passes or Ctrl-C."""
-    from bci.cli._source_run import run_source
-    from bci.errors import ConfigError
-    from bci.sources import Schedule, SyntheticEEG
-    from bci.sources.synthetic import DEFAULT_SNR
 
     try:
         schedule = (Schedule.interleaved() if args.schedule is None

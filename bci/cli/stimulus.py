@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import argparse
 
+from bci.app.led_stimulus import LedStimulus
 from bci.cli._args import names, positive_floats
+from calibration.cues import CueSequence
+from calibration.errors import CalibrationError
+from calibration.stimulus import Stimulus, Target
+from devices.leds import N_LIGHTS
 
 
 def add_parser(subparsers) -> None:
@@ -71,9 +76,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window (or the board's lights) and flicker, or run a cued sequence."""
-    from calibration.cues import CueSequence
-    from calibration.errors import CalibrationError
-    from calibration.stimulus import Stimulus, Target
 
     n = len(args.freqs)
     phases = args.phases or [0.0] * n
@@ -83,9 +85,6 @@ def run(args: argparse.Namespace) -> int:
                                f"{len(phases)} phases, {len(labels)} labels.")
     targets = [Target(f, p, t) for f, p, t in zip(args.freqs, phases, labels)]
     if args.leds:
-        from bci.app.led_stimulus import LedStimulus
-        from devices.leds import N_LIGHTS
-
         if n > N_LIGHTS:
             raise CalibrationError(f"The board has {N_LIGHTS} lights: give at most {N_LIGHTS} "
                                    f"frequencies, not {n}.")

@@ -19,7 +19,7 @@ from bci.datasets._cues import (
     set_cue_annotations,
 )
 from bci.errors import DatasetError
-from bci.labels import REST_LABEL
+from bci.labels import REST_LABEL, label_to_freq
 from bci.units import ASSUMED_UNIT, implausible_amplitude, volts_per_unit
 
 #: Event codes of the Kalunga2016 recordings (``*-eve.fif``).
@@ -38,10 +38,6 @@ SUPPORTED_FORMATS: dict[str, str] = {
 }
 RECORDING_SUFFIXES = (".fif", ".fif.gz", ".edf", ".bdf", ".gdf", ".vhdr", ".set", ".xdf", ".xdfz")
 _SUBJECT_DIR_RE = re.compile(r"^(sub(?:ject)?[-_]?[A-Za-z0-9]+)$", re.IGNORECASE)
-
-
-def _supported_text() -> str:
-    return ", ".join(SUPPORTED_FORMATS)
 
 
 def is_events_file(path: Path) -> bool:
@@ -357,7 +353,6 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
 
 def cue_freqs(raw: mne.io.BaseRaw) -> list[float]:
     """Stimulus frequencies (Hz) named by the cue annotations of ``raw``, sorted."""
-    from bci.labels import label_to_freq
 
     _, labels = cue_table(raw)
     return sorted({f for f in (label_to_freq(lab) for lab in set(labels)) if f is not None})

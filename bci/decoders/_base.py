@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ..labels import label_to_freq
@@ -28,25 +30,60 @@ def _check_sfreq(sfreq) -> float:
 
 
 def check_X(X, n_channels: int | None = None) -> np.ndarray:
-    """Return X as a float64 array ``(n_trials, n_channels, n_samples)`` or raise ValueError."""
-    if np.iscomplexobj(X):  # casting would drop the imaginary part (with a ComplexWarning)
-        raise ValueError("Complex data not supported: X must hold real EEG samples.")
-    X = np.asarray(X, dtype=np.float64)
+    """Return X as a float64 array ``(n_trials, n_channels, n_samples)`` or raise ValueError.
+
+    :func:`sklearn.utils.check_array` rejects what scikit-learn estimators reject (sparse,
+    complex, object or empty data, NaN and infinity) with scikit-learn's messages; then X
+    must be 3-D with at least 8 samples per window.
+    """
+    X = check_array(X, dtype=np.float64, allow_nd=True, ensure_2d=False, input_name="X")
     if X.ndim != 3:
         raise ValueError(
             "X must be a 3-D array (n_trials, n_channels, n_samples) of raw EEG windows, "
             f"got an array of shape {X.shape}."
         )
-    if X.shape[0] == 0 or X.shape[2] < 8:
+    if X.shape[1] == 0 or X.shape[2] < 8:
         raise ValueError(f"X holds no usable windows (shape {X.shape}); need >= 8 samples.")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values; drop or repair those windows.")
     if n_channels is not None and X.shape[1] != n_channels:
         raise ValueError(
             f"X has {X.shape[1]} channels but the decoder was fitted on {n_channels}; "
             "pass the same channels in the same order."
         )
     return X
+
+
+def check_y(y, requires_y: bool, name: str) -> np.ndarray | None:
+    """Return y as a 1-D array of at least two classes (None allowed unless ``requires_y``).
+
+    Continuous targets are refused as scikit-learn classifiers refuse them
+    (:func:`~sklearn.utils.multiclass.check_classification_targets`): numeric labels are
+    frequencies in Hz, and a fractional one (8.57 Hz) must be written as a string
+    (``"8.57Hz"``) so that it is not mistaken for a regression target.
+    """
+    if y is None:
+        if requires_y:
+            raise ValueError(
+                f"{name} requires y to be passed, but the target y is None: {name} is "
+                "calibrated: call fit(X, y) with class labels."
+            )
+        return None
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}.")
+    try:
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} The labels of {name} name stimulus frequencies: write a fractional "
+            "frequency as a string such as '8.57Hz'."
+        ) from None
+    classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y holds {len(classes)} class(es) {classes.tolist()}; {name} needs at least 2 "
+            "classes (targets, or a target and 'rest')."
+        )
+    return y
 
 
 class SSVEPDecoder(ClassifierMixin, BaseEstimator):
@@ -62,20 +99,38 @@ class SSVEPDecoder(ClassifierMixin, BaseEstimator):
     _requires_y = False
     _proba_scale = 30.0  # softmax temperature applied to target scores for probabilities
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X is 3-D (trials, channels, samples). two_d_array stays True so that scikit-learn's
+        # checks run at all; those that must fit 2-D X are listed in tests/test_decoders_api.
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = self._requires_y
+        return tags
+
+    # -- input -----------------------------------------------------------------------------
+    def _validate_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray | None]:
+        """Check X and y, set ``sfreq_``, the label attributes and ``n_features_in_``.
+
+        Returns X as float64 and y as indices into ``classes_`` (None when fitted without
+        labels). ``n_features_in_`` is ``X.shape[1]``, the number of channels, as
+        scikit-learn counts features of an n-D array.
+        """
+        self.sfreq_ = _check_sfreq(self.sfreq)
+        y = check_y(y, self._requires_y, type(self).__name__)
+        X = check_X(X)
+        if y is not None:
+            check_consistent_length(X, y)
+        self.n_features_in_ = self.n_channels_ = int(X.shape[1])
+        self.n_samples_ = int(X.shape[2])
+        return X, self._setup_labels(y)
+
     # -- labels ----------------------------------------------------------------------------
-    def _setup_labels(self, y) -> np.ndarray | None:
+    def _setup_labels(self, y: np.ndarray | None) -> np.ndarray | None:
         if y is None:
-            if self._requires_y:
-                raise ValueError(
-                    f"{type(self).__name__} is calibrated: call fit(X, y) with class labels."
-                )
             self.freqs_ = check_freqs(self.freqs, self.sfreq_)
             self.classes_ = self.freqs_.copy()
             self.rest_index_ = -1
             return None
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got shape {y.shape}.")
         classes = np.unique(y)
         if classes.dtype == object:
             classes = classes.astype(str)
@@ -114,15 +169,9 @@ class SSVEPDecoder(ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
-        self.sfreq_ = _check_sfreq(self.sfreq)
-        X = check_X(X)
-        self.n_channels_ = int(X.shape[1])
-        self.n_samples_ = int(X.shape[2])
-        yi = self._setup_labels(y)
+        X, yi = self._validate_fit_data(X, y)
         self._check_params()
         self._precompute(self.n_samples_)
-        if yi is not None and len(np.unique(yi)) < len(self.classes_):
-            raise ValueError("Every class in y must occur in the training windows.")
         tmask = None if yi is None else yi != self.rest_index_
         self._fit_targets(X if tmask is None else X[tmask], None if yi is None else yi[tmask])
         if self.rest_index_ >= 0:
@@ -157,7 +206,7 @@ class SSVEPDecoder(ClassifierMixin, BaseEstimator):
 
     # -- outputs ---------------------------------------------------------------------------
     def _check_input(self, X) -> np.ndarray:
-        check_is_fitted(self, "classes_")
+        check_is_fitted(self)
         return check_X(X, self.n_channels_)
 
     def decision_function(self, X) -> np.ndarray:
@@ -192,7 +241,8 @@ class SSVEPDecoder(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Return the predicted labels (elements of ``classes_``)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        scores = self.decision_function(X)  # raises NotFittedError before fit
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 def check_positive_int(value, name: str) -> int:
@@ -202,4 +252,4 @@ def check_positive_int(value, name: str) -> int:
     return int(value)
 
 
-__all__ = ["SSVEPDecoder", "check_X", "check_positive_int"]
+__all__ = ["SSVEPDecoder", "check_X", "check_positive_int", "check_y"]

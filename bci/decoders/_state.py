@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from ..errors import DecoderError
+from .registry import CLASSES
 
 FORMAT = "bci.decoders/1"
 
@@ -32,7 +33,6 @@ def to_state(estimator) -> tuple[dict, dict[str, np.ndarray]]:
     ``arrays`` maps the names of fitted array attributes to numpy arrays (no object
     dtype), suitable for ``np.savez`` and ``np.load(..., allow_pickle=False)``.
     """
-    from .registry import CLASSES
 
     name = type(estimator).__name__
     if name not in CLASSES:
@@ -65,7 +65,6 @@ def from_state(meta: dict, arrays: dict[str, np.ndarray]):
     bci.errors.DecoderError
         When the metadata does not describe a known decoder.
     """
-    from .registry import CLASSES
 
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DecoderError(

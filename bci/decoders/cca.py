@@ -51,7 +51,7 @@ class _CCAMixin:
         return canonical_correlations(self._filtered(X), qy, n_components)
 
 
-class CCA(_CCAMixin, SSVEPDecoder):
+class SSVEPCCA(_CCAMixin, SSVEPDecoder):
     """Canonical correlation analysis with sine/cosine references (Lin et al. 2006).
 
     Training-free: the score of target ``f`` is the largest canonical correlation between
@@ -140,7 +140,7 @@ class FBCCA(_CCAMixin, SSVEPDecoder):
 
     Attributes
     ----------
-    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    classes_, freqs_, rest_index_ : see :class:`SSVEPCCA`.
     bands_ : ndarray, shape (n_bands, 2)
     weights_ : ndarray, shape (n_bands,)
 
@@ -183,4 +183,4 @@ class FBCCA(_CCAMixin, SSVEPDecoder):
         return np.einsum("m,mtf->tf", self.weights_, rho**2)
 
 
-__all__ = ["CCA", "FBCCA", "DEFAULT_FREQS", "check_freqs"]
+__all__ = ["SSVEPCCA", "FBCCA", "DEFAULT_FREQS", "check_freqs"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._check import suggest
 from ..errors import DecoderError
-from .cca import CCA, FBCCA
+from .cca import FBCCA, SSVEPCCA
 from .population import PopulationRessFBCCA
 from .ress import RessFBCCA
 from .tdca import TDCA
@@ -20,7 +21,7 @@ TRAIN_SPAN = (1.0, 5.0)
 
 METHODS: dict[str, dict[str, Any]] = {
     "cca": {
-        "cls": CCA, "params": {}, "calibrated": False, "phase_invariant": True,
+        "cls": SSVEPCCA, "params": {}, "calibrated": False, "phase_invariant": True,
         "train_span": None,
     },
     "fbcca": {
@@ -51,8 +52,9 @@ METHODS: dict[str, dict[str, Any]] = {
     },
 }
 
-CLASSES: dict[str, type] = {"CCA": CCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA,
-                           "RessFBCCA": RessFBCCA, "PopulationRessFBCCA": PopulationRessFBCCA}
+CLASSES: dict[str, type] = {"SSVEPCCA": SSVEPCCA, "FBCCA": FBCCA, "TRCA": TRCA, "TDCA": TDCA,
+                           "RessFBCCA": RessFBCCA, "PopulationRessFBCCA": PopulationRessFBCCA,
+                           "CCA": SSVEPCCA}  # states saved before the rename
 
 #: What ``ssvep-exo evaluate`` runs by default: both families, so a user sees which fits.
 DEFAULT_METHODS: tuple[str, ...] = ("cca", "fbcca", "etrca", "tdca", "ress-fbcca")
@@ -82,8 +84,6 @@ def make_decoder(method: str, *, sfreq: float, freqs, **params):
     """
     info = METHODS.get(method)
     if info is None:
-        from .._check import suggest
-
         raise DecoderError(
             f"Unknown decoder method {method!r}; choose one of {', '.join(METHODS)}."
             + suggest(method, METHODS)

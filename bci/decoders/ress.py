@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import eigh
-from sklearn.utils.validation import check_is_fitted
 
 from ..errors import DecoderError
-from ._base import SSVEPDecoder, _check_sfreq, check_positive_int, check_X
+from ._base import SSVEPDecoder, check_positive_int
 from ._filters import FilterBankCache, design_bands
 from ._lda import fit_lda, fit_logreg, log_softmax
 from ._references import canonical_correlations, reference_bases
@@ -81,7 +80,7 @@ class RessFBCCA(SSVEPDecoder):
 
     Attributes
     ----------
-    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    classes_, freqs_, rest_index_ : see :class:`SSVEPCCA`.
     filters_ : ndarray, shape (n_channels, n_targets * n_filters)
     coef_ : ndarray, shape (n_classes, n_features)
     intercept_ : ndarray, shape (n_classes,)
@@ -180,10 +179,7 @@ class RessFBCCA(SSVEPDecoder):
         -------
         self : object
         """
-        self.sfreq_ = _check_sfreq(self.sfreq)
-        X = check_X(X)
-        if y is None:
-            raise ValueError("RessFBCCA is calibrated: call fit(X, y) with class labels.")
+        X, yi = self._validate_fit_data(X, y)
         check_positive_int(self.n_harmonics, "n_harmonics")
         check_positive_int(self.n_bands, "n_bands")
         for name in ("n_cca", "n_filters"):
@@ -200,11 +196,8 @@ class RessFBCCA(SSVEPDecoder):
             raise ValueError("'n_cca' and 'n_filters' are both 0: the decoder has no features.")
         n_win = window_samples(self.window_s, self.sfreq_)
         if n_win is not None:
-            X, y = training_windows(X, y, n_win, self.augment_step_s, self.sfreq_)
-        self.n_channels_, self.n_samples_ = int(X.shape[1]), int(X.shape[2])
-        yi = self._setup_labels(y)
-        if len(self.classes_) < 2:
-            raise ValueError("RessFBCCA needs at least two classes in y.")
+            X, yi = training_windows(X, yi, n_win, self.augment_step_s, self.sfreq_)
+            self.n_samples_ = int(X.shape[2])
         self.bands_ = (self._default_bands() if self.bands is None
                        else np.asarray(self.bands, float).reshape(-1, 2))
         self._restore()
@@ -235,8 +228,7 @@ class RessFBCCA(SSVEPDecoder):
 
     def decision_function(self, X) -> np.ndarray:
         """Return class log-posteriors ``(n_trials, n_classes)`` in ``classes_`` order."""
-        check_is_fitted(self, "coef_")
-        X = check_X(X, self.n_channels_)
+        X = self._check_input(X)
         X = decoding_window(X, window_samples(self.window_s, self.sfreq_), self.window_start_s,
                             self.sfreq_)
         return log_softmax(self._features(X) @ self.coef_.T + self.intercept_)

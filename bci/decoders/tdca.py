@@ -38,7 +38,7 @@ class TDCA(TemplateDecoder):
 
     Attributes
     ----------
-    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    classes_, freqs_, rest_index_ : see :class:`SSVEPCCA`.
     filters_ : ndarray, shape (n_bands, n_channels * (n_delays + 1), n_components)
     templates_ : ndarray, shape (n_bands, n_targets, n_components, 2 * n_samples)
     proj_ : ndarray, shape (n_targets, n_samples, 2 * n_harmonics)

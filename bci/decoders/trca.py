@@ -52,7 +52,7 @@ class TRCA(TemplateDecoder):
 
     Attributes
     ----------
-    classes_, freqs_, rest_index_ : see :class:`CCA`.
+    classes_, freqs_, rest_index_ : see :class:`SSVEPCCA`.
     filters_ : ndarray, shape (n_bands, n_targets, n_channels, n_components)
     templates_ : ndarray, shape (n_bands, n_targets, n_channels, n_samples)
 

@@ -28,6 +28,7 @@ from bci.evaluation.harness import (
 )
 from bci.evaluation.metrics import accuracy, confusion, itr_bits_per_min
 from bci.evaluation.parallel import TASK_RUNNER
+from bci.labels import is_rest, label_to_freq
 
 #: Default gaze-shift time added per selection in the second ITR figure (s).
 GAZE_SHIFT_S = 0.5
@@ -81,8 +82,6 @@ def _record(subject, method, window_s, labels, scheme, accs, y_true, y_pred, fit
 
 
 def _labels_of(y: np.ndarray) -> list[str]:
-    from bci.labels import is_rest, label_to_freq
-
     return sorted(set(y), key=lambda s: (is_rest(s), label_to_freq(s) or 0.0))
 
 

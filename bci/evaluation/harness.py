@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from bci.datasets import cue_table, epoch, pick_channels
 from bci.datasets._epoch import select_classes
+from bci.evaluation.scoring import trial_ends
 from bci.labels import class_labels, is_rest
 
 N_FOLDS = 5
@@ -213,8 +214,6 @@ class ScoreStream:
     @property
     def rest_minutes(self) -> float:
         """Minutes of rest trials (cue to next cue) in the recording."""
-        from bci.evaluation.scoring import trial_ends
-
         ends = trial_ends(self.onsets, self.end_s)
         return float(sum(e - o for o, e, lab in zip(self.onsets, ends, self.labels)
                          if is_rest(lab))) / 60.0

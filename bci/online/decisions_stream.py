@@ -114,10 +114,21 @@ class DecisionsInlet:
                 "the name against the streams below.",
                 details=["Streams seen:"] + ([f"  - {s}" for s in seen] or ["  (none)"]),
             )
-        self.info = found[0]
-        self._inlet = pylsl.StreamInlet(self.info, max_buflen=60, recover=True)
+        self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=True)
         self._inlet.open_stream(timeout)
+        #: The stream's full info, ``desc`` included (what resolving returns has no desc).
+        self.info: pylsl.StreamInfo = self._inlet.info(timeout)
         logger.info("Listening to decisions stream %r", name)
+
+    @property
+    def classes(self) -> list[str]:
+        """The decoder classes the outlet declared (``desc/classes/class``)."""
+        out = []
+        el = self.info.desc().child("classes").child("class")
+        while not el.empty():
+            out.append(el.child_value())
+            el = el.next_sibling("class")
+        return out
 
     def pull(self, timeout: float = 0.0) -> list[Decision]:
         """Return the decisions received so far (waits up to ``timeout`` for the first)."""

@@ -132,11 +132,6 @@ class SyntheticSignal:
         self._next_trial = 0
 
     # ------------------------------------------------------------------ schedule
-    @property
-    def n_remaining(self) -> int | None:
-        """Samples left (None when looping)."""
-        return None if self.loop else max(self.n_cycle - self.position, 0)
-
     def segment_bounds(self, j: int) -> tuple[int, int, float | None]:
         """(start, end, freq) of global segment ``j`` (counting across loop cycles)."""
         cyc, s = divmod(j, len(self.seg_start))

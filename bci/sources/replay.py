@@ -9,19 +9,10 @@ import mne
 import numpy as np
 
 from bci._check import check_option
+from bci.datasets import load_recording
 from bci.errors import DatasetError
 from bci.labels import REST_LABEL, freq_label, label_to_freq
 from bci.sources._base import CyclicMarkers, PacedSource
-
-
-def _load(path: str | os.PathLike) -> mne.io.BaseRaw:
-    try:
-        from bci.datasets import load_recording
-    except ImportError:  # pragma: no cover - only before bci.datasets exists
-        if not os.path.exists(path):
-            raise DatasetError(f"Recording not found: {path}. Check the path.") from None
-        return mne.io.read_raw(path, preload=True, verbose="error")
-    return load_recording(path)
 
 
 def _cue_label(description: str) -> str | None:
@@ -89,7 +80,7 @@ class RecordingPlayer(PacedSource):
         if isinstance(recording, mne.io.BaseRaw):
             raw = recording
         elif isinstance(recording, (str, os.PathLike)):
-            raw = _load(recording)
+            raw = load_recording(recording)
         else:
             raise TypeError(
                 "'recording' must be a path or an mne.io.Raw, got "

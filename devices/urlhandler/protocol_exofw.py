@@ -20,6 +20,8 @@ import urllib.parse as urlparse
 import serial
 from serial.serialutil import SerialException
 
+from devices.firmware_process import BOARDS, FirmwareProcess
+
 _OPTIONS = ("trace",)
 _PROCESSES: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -27,8 +29,6 @@ _LOCK = threading.Lock()
 
 def firmware_for(url: str):
     """Return the :class:`~devices.firmware_process.FirmwareProcess` serving ``url``."""
-    from devices.firmware_process import BOARDS, FirmwareProcess
-
     parts = urlparse.urlsplit(url)
     if parts.scheme != "exofw":
         raise SerialException(f"expected a URL starting with exofw://, got {url!r}")

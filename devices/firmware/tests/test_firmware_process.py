@@ -10,6 +10,7 @@ import serial
 import devices.exoskeleton  # noqa: F401 - registers the exofw:// URL handler
 from devices.firmware_process import FirmwareError, FirmwareProcess, firmware_command
 from devices.led_trace import read_trace
+from devices.urlhandler import protocol_exofw
 
 
 def test_a_missing_build_says_how_to_build_it(tmp_path):
@@ -48,8 +49,6 @@ def test_motor_enable_pin_follows_motion(client, firmware, board):
 
 
 def test_exofw_url_opens_the_firmware_pty():
-    from devices.urlhandler import protocol_exofw
-
     port = serial.serial_for_url("exofw://host", baudrate=115200, timeout=0.5)
     try:
         assert port.port == "exofw://host"

@@ -87,3 +87,26 @@ def test_population_setup_commands_a_recorded_user_without_calibration():
     c = totals(score_trials(sel, on, lab, end_s=raw.n_times / raw.info["sfreq"]))
     assert c["n_hits"] >= 0.7 * c["n_target_trials"], c
     assert c["n_false_activations"] <= 1 and c["n_wrong_trials"] <= 2, c
+
+
+def test_a_stream_without_the_priors_channels_falls_back_to_fbcca(tmp_path, unique_name):
+    """A headset with other channels: the population decoder cannot run on it; the session
+    says so and decodes with training-free FBCCA (real LSL)."""
+    from bci.sources import SyntheticEEG
+
+    cfg = SessionConfig({
+        "session": {"role": "decoder", "output": str(tmp_path / "sessions"),
+                    "duration_s": 3.0, "live_view": False},
+        "source": {"kind": "lsl", "stream_name": unique_name},
+        "lsl": {"decisions_stream": unique_name + "-decisions"},
+    }, origin="test")
+    out = io.StringIO()
+    with SyntheticEEG("rest:2,13:8", name=unique_name, ch_names=["Oz", "O1", "O2", "POz"],
+                      seed=3):
+        session = ClosedLoopSession(cfg, out=out, install_signal_handlers=False)
+        session.run()
+    said = [ln for ln in out.getvalue().splitlines() if ln.startswith("Decoder:")]
+    assert len(said) == 2 and "population" in said[0], said
+    assert said[1].startswith("Decoder: training-free fbcca on 13.0Hz, 17.0Hz, 21.0Hz")
+    assert "does not offer the population prior's channels" in said[1]
+    assert isinstance(session.loop.decoder, FBCCA) and session.record.decisions

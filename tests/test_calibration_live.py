@@ -186,7 +186,7 @@ def test_live_calibration_records_realistic_no_control_by_default():
 
 
 def test_calibrate_cli_passes_the_no_control_schedule(monkeypatch, tmp_path):
-    import calibration.live as live
+    import bci.cli.calibrate as cli_calibrate
     from bci.cli import main as cli_main
 
     seen = {}
@@ -195,7 +195,7 @@ def test_calibrate_cli_passes_the_no_control_schedule(monkeypatch, tmp_path):
         seen.update(kw)
         raise SystemExit(0)
 
-    monkeypatch.setattr(live, "calibrate_live", fake)
+    monkeypatch.setattr(cli_calibrate, "calibrate_live", fake)
     with pytest.raises(SystemExit):
         cli_main(["calibrate", "--stream", "x", "--output", str(tmp_path)])
     assert seen["no_control"] == "realistic" and seen["rest_block_s"] == 60.0

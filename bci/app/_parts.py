@@ -211,18 +211,28 @@ def build_decoder(cfg: SessionConfig) -> DecoderSetup:
     threshold was calibrated for, the channels and the menus. Settings given explicitly
     (file or command line) win over the profile: ``decoder.window_s``, ``decoder.step_s`` and
     ``[menu.*]``; a window or step other than the profile's is noted (``notes``) and logged
-    as a warning, because the thresholds were calibrated for the profile's. Otherwise a
-    training-free decoder (``decoder.method``, FBCCA by default) on ``decoder.freqs`` with
-    the ``[policy]`` settings.
+    as a warning, because the thresholds were calibrated for the profile's. Otherwise, when
+    ``decoder.method`` and ``decoder.params`` are not set and the lights are the population
+    prior's, the population decoder (:func:`_population_setup`; a stream without its
+    channels falls back to the training-free decoder when connected); else a training-free
+    decoder (``decoder.method``, FBCCA by default) on ``decoder.freqs`` with the
+    ``[policy]`` settings.
     """
     dec_cfg = cfg.decoder
     if dec_cfg.profile:
         return _profile_setup(cfg)
     why = ""
-    if not cfg.is_explicit("decoder.method"):
+    if not (cfg.is_explicit("decoder.method") or dec_cfg.params):
         setup, why = _population_setup(cfg)
         if setup is not None:
             return setup
+    return training_free_setup(cfg, why)
+
+
+def training_free_setup(cfg: SessionConfig, why: str = "") -> DecoderSetup:
+    """The training-free ``decoder.method`` on ``decoder.freqs`` with the ``[policy]``
+    settings (``why``: the reason for the session's decoder line)."""
+    dec_cfg = cfg.decoder
 
     window_s = float(dec_cfg.window_s)
     freqs = [float(f) for f in dec_cfg.freqs]

@@ -19,6 +19,7 @@ from bci._logging import report_thread_error
 from bci.app import _parts
 from bci.app.context import SessionContext, safe_close
 from bci.decoders.population import PopulationRessFBCCA
+from bci.errors import StreamError
 from bci.labels import class_labels, freq_label, is_rest
 from bci.online import DecisionsOutlet, OnlineLoop
 
@@ -115,9 +116,20 @@ class DecodingSide:
     def _connect_stream(self, stack: contextlib.ExitStack, name: str, source_id: str) -> None:
         """Connect the EEG stream, fit or check the decoder on it, connect the cue markers."""
         cfg, ctx = self.ctx.cfg, self.ctx
-        self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
-                                         channels=self.setup.channels,
-                                         profile=self.setup.profile)
+        try:
+            self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
+                                             channels=self.setup.channels,
+                                             profile=self.setup.profile)
+        except StreamError as exc:
+            if not isinstance(self.setup.decoder, PopulationRessFBCCA):
+                raise
+            # the stream does not offer the population prior's channels: training-free
+            self.setup = _parts.training_free_setup(
+                cfg, f"the stream does not offer the population prior's channels ({exc})")
+            self._describe_decoder()
+            self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
+                                             channels=self.setup.channels,
+                                             profile=self.setup.profile)
         stack.callback(safe_close, self.stream.disconnect)
         _parts.prepare_decoder(self.setup, self.stream)
         ch_names = list(self.stream.ch_names)

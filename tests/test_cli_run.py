@@ -125,13 +125,15 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
 
 
 def _walk_then_signal(tmp_path, demo_profile, unique_name, sig, port=None) -> tuple:
+    # the schedule outlasts any wait: the session must still run when its signal comes (the
+    # sessions of one test start together and are signalled one after the other)
     out = tmp_path / f"out-{sig.name}"
     cfg = _config(tmp_path, f"{sig.name}.toml")  # a 10-step walk of 1 s steps
     cfg.write_text(cfg.read_text().replace("walk_steps = 4", "walk_steps = 10")
                    .replace("sim_step_s = 0.6", "sim_step_s = 1.0"))
     proc = subprocess.Popen(
         EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
-               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20", "--stream",
+               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20,rest:300", "--stream",
                f"{unique_name}-{sig.name}", "--decisions-stream",
                f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"]
         + (["--port", port] if port else ["--simulator"]),

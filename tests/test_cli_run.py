@@ -104,11 +104,13 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     common = ["--config", str(cfg), "--decisions-stream", dec_name, "--no-live-view"]
     decoder = subprocess.Popen(
         EXE + ["run", "--role", "decoder", "--profile", str(demo_profile), "--schedule",
-               "rest:4," + STAND_SCHEDULE, "--stream", unique_name,
+               "rest:15," + STAND_SCHEDULE, "--stream", unique_name,
                "--output", str(tmp_path / "dec")] + common,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
-        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "28",
+        # the decoder looks at nothing for 15 s: time for a loaded machine to start the
+        # bridge and subscribe it before the first selection
+        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "40",
                        "--output", str(tmp_path / "bridge")] + common, timeout=120)
         dout, derr = decoder.communicate(timeout=120)
     finally:
@@ -117,7 +119,8 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     assert bridge.returncode == 0, bridge.stdout + bridge.stderr
     bsum = json.loads((_session(tmp_path / "bridge") / "summary.json").read_text())
     dsum = json.loads((_session(tmp_path / "dec") / "summary.json").read_text())
-    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"]
+    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"], (
+        bridge.stdout[-3000:] + dout[-3000:])
     assert bsum["n_decisions"] > 50
     assert dsum["n_executed"] == 0  # the decoder moves nothing
     assert not (_session(tmp_path / "dec") / "path.png").exists()

@@ -1,4 +1,8 @@
-"""Argument checks with MNE-style messages (see mne/utils/check.py)."""
+"""Argument checks with MNE-style messages (see mne/utils/check.py).
+
+Each check takes the value and the parameter ``name`` its message uses, and returns the value
+(unchanged, or converted as its docstring says) or raises TypeError / ValueError.
+"""
 
 from __future__ import annotations
 
@@ -14,22 +18,8 @@ def _type_name(types: tuple[type, ...]) -> str:
 
 
 def check_type(value: Any, types: type | tuple[type, ...], name: str) -> Any:
-    """Raise TypeError unless ``value`` is an instance of ``types``.
-
-    Parameters
-    ----------
-    value : object
-        The value to check.
-    types : type | tuple of type
-        Allowed types (``type(None)`` allows None).
-    name : str
-        Parameter name used in the message.
-
-    Returns
-    -------
-    value : object
-        The value, unchanged.
-    """
+    """Raise TypeError unless ``value`` is an instance of ``types`` (a type or a tuple of
+    types; ``type(None)`` allows None); a bool is refused where int is allowed but bool not."""
     if not isinstance(types, tuple):
         types = (types,)
     if isinstance(value, bool) and bool not in types and int in types:
@@ -49,22 +39,8 @@ def suggest(value: str, options: Iterable[str]) -> str:
 
 
 def check_option(value: Any, allowed: Iterable[Any], name: str) -> Any:
-    """Raise ValueError unless ``value`` is one of ``allowed``.
-
-    Parameters
-    ----------
-    value : object
-        The value to check.
-    allowed : iterable
-        Allowed values.
-    name : str
-        Parameter name used in the message.
-
-    Returns
-    -------
-    value : object
-        The value, unchanged.
-    """
+    """Raise ValueError unless ``value`` is one of ``allowed`` (for a string, the message
+    suggests the closest allowed value)."""
     allowed = list(allowed)
     if value not in allowed:
         hint = suggest(value, allowed) if isinstance(value, str) else ""
@@ -91,13 +67,9 @@ def check_range(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> float:
-    """Raise ValueError unless ``low <= value <= high`` (bounds optional).
-
-    Returns
-    -------
-    value : float
-        The value, as a float.
-    """
+    """Return ``value`` as float; raise TypeError unless it is a number, ValueError unless
+    ``low <= value <= high`` (bounds optional, each inclusive unless told otherwise; NaN is
+    refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"'{name}' must be a number, got {type(value).__name__} instead.")
     v = float(value)

@@ -183,20 +183,11 @@ class EpochSource:
         return self._filtered[key]
 
     def windows(
-        self,
-        sess: Session,
-        *,
-        window_s: float,
-        n_classes: int,
-        prefilter: str,
-        protocol: str,
-        tmin: float = TMIN,
-        extra: int = 0,
-        allow_outside: bool = False,
+        self, sess: Session, *, prefilter: str, protocol: str, **kw
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filtered windows of one session under one protocol (NaN rows: see :func:`cut`)."""
-        kw = dict(window_s=window_s, n_classes=n_classes, tmin=tmin, extra=extra,
-                  allow_outside=allow_outside)
+        """Filtered windows of one session under one protocol; the other keywords
+        (``window_s``, ``n_classes``, ``tmin``, ``extra``, ``allow_outside``) and the NaN rows
+        as in :func:`cut`."""
         if protocol == "whole":
             return cut(self._continuous(sess, prefilter), sess, **kw)
         X, y = cut(sess.data, sess, **kw)

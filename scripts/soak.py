@@ -11,9 +11,8 @@ real time (they guard the link, not the signal). Reported:
 - missed heartbeats, from the controller's view: gaps between the host's heartbeats longer than
   ``HB_GAP_FACTOR`` x the heartbeat period, and watchdog trips (target: none);
 - decision latency percentiles (p50/p95/p99 of the processing time of each step);
-- unsafe commands (target: none): motion executed by the controller while the schedule had
-  been at rest for longer than the decision delay, commands the controller NAKed as illegal,
-  commits on windows whose signal health was bad.
+- unsafe commands (target: none): motion decided on a window in which no target was cued,
+  commands the controller NAKed as illegal, commits on windows whose signal health was bad.
 
 Ends with ONE summary line of its figures; exit status 0 when every target is met, 1 when
 one is missed. Example: ``python scripts/soak.py --hours 1 --speed 10``.
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     # LSL timestamps of a sped-up source advance in real time: the profile's policy timings
     # (seconds of timestamps) shrink with the speed so that they mean the same signal time
     prof = SubjectProfile.load(profile)
-    for key in ("refractory_s", "release_s"):
+    for key in ("horizon_s", "refractory_s", "release_s"):
         prof.policy[key] = float(prof.policy[key]) / args.speed
     profile = prof.save(Path(profile) if Path(profile).is_dir() else Path(profile).parent)
     signal_s = args.hours * 3600.0
@@ -168,16 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     # unsafe commands
     record = session.record
     cues = sorted(record.cues)
-    delay = (cfg.decoder.window_s + 1.5) / args.speed  # window + dwell, in real seconds
+    window = float(prof.window_s) / args.speed  # the decoded window, in LSL (real) seconds
 
     def cue_at(t: float) -> str | None:
         i = int(np.searchsorted([c[0] for c in cues], t, side="right")) - 1
         return cues[i][1] if i >= 0 else None
 
+    def rest_only(t_end: float) -> bool:
+        """No target was cued at any time of the window that ends at ``t_end``."""
+        shown = [cue_at(t_end - window)] + [c for t, c in cues if t_end - window < t <= t_end]
+        return all(c is not None and is_rest(c) for c in shown)
+
+    # motion from a decoded window in which no target was cued (whatever the machine's load
+    # delayed: the window's end is the decision's, not the time the command was executed)
     during_rest = [ev for ev in record.events if ev["event"] == "command"
                    and ev.get("result") == "executed" and ev.get("command") in MOTION
-                   and all(c is not None and is_rest(c) for c in (cue_at(ev["t"]),
-                                                                 cue_at(ev["t"] - delay)))]
+                   and rest_only(float(ev.get("t_decision", ev["t"])))]
     naks = [e for e in log if e["event"] == "supervisor.nak"]
     bad_commits = [e for e in decisions if not e["health"]["ok"] and e.get("outcome")
                    and not is_rest(e["outcome"])]

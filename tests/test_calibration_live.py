@@ -128,7 +128,11 @@ def test_live_calibration_with_stimulus(unique_name, tmp_path):
     on = raw.annotations.onset
     cue_on = on[[d in ("13.0Hz", "17.0Hz", "rest") for d in descs]]
     stim_on = on[[d == "stim_on" for d in descs]]
-    np.testing.assert_allclose(stim_on - cue_on, 0.3, atol=0.05)  # the cue lasts 18 frames
+    # the cue is shown for 18 frames (0.3 s at 60 Hz; longer when a loaded machine drops
+    # frames, never shorter), then the lights flicker until the trial's end
+    gap = stim_on - cue_on
+    assert np.all(gap >= 0.25), gap
+    assert np.all(stim_on[:-1] < cue_on[1:]), (stim_on, cue_on)
     assert prof.menus == {"SITTING": {"13.0Hz": "stand"}}
     assert rep.selected["accuracy"] >= 0.6
 

@@ -104,11 +104,13 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     common = ["--config", str(cfg), "--decisions-stream", dec_name, "--no-live-view"]
     decoder = subprocess.Popen(
         EXE + ["run", "--role", "decoder", "--profile", str(demo_profile), "--schedule",
-               "rest:4," + STAND_SCHEDULE, "--stream", unique_name,
+               "rest:15," + STAND_SCHEDULE, "--stream", unique_name,
                "--output", str(tmp_path / "dec")] + common,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
-        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "28",
+        # the decoder looks at nothing for 15 s: time for a loaded machine to start the
+        # bridge and subscribe it before the first selection
+        bridge = _run(["run", "--role", "bridge", "--simulator", "--duration", "40",
                        "--output", str(tmp_path / "bridge")] + common, timeout=120)
         dout, derr = decoder.communicate(timeout=120)
     finally:
@@ -117,7 +119,8 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     assert bridge.returncode == 0, bridge.stdout + bridge.stderr
     bsum = json.loads((_session(tmp_path / "bridge") / "summary.json").read_text())
     dsum = json.loads((_session(tmp_path / "dec") / "summary.json").read_text())
-    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"]
+    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"], (
+        bridge.stdout[-3000:] + dout[-3000:])
     assert bsum["n_decisions"] > 50
     assert dsum["n_executed"] == 0  # the decoder moves nothing
     assert not (_session(tmp_path / "dec") / "path.png").exists()
@@ -125,13 +128,15 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
 
 
 def _walk_then_signal(tmp_path, demo_profile, unique_name, sig, port=None) -> tuple:
+    # the schedule outlasts any wait: the session must still run when its signal comes (the
+    # sessions of one test start together and are signalled one after the other)
     out = tmp_path / f"out-{sig.name}"
     cfg = _config(tmp_path, f"{sig.name}.toml")  # a 10-step walk of 1 s steps
     cfg.write_text(cfg.read_text().replace("walk_steps = 4", "walk_steps = 10")
                    .replace("sim_step_s = 0.6", "sim_step_s = 1.0"))
     proc = subprocess.Popen(
         EXE + ["run", "--config", str(cfg), "--profile", str(demo_profile), "--schedule",
-               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20", "--stream",
+               STAND_SCHEDULE.replace(",rest:2.5", "") + ",rest:1,13:20,rest:300", "--stream",
                f"{unique_name}-{sig.name}", "--decisions-stream",
                f"{unique_name}-{sig.name}-dec", "--output", str(out), "--no-live-view"]
         + (["--port", port] if port else ["--simulator"]),

@@ -10,24 +10,15 @@ import pytest
 
 from bci.datasets import cue_table, epoch, find_recordings, load_recording
 from bci.errors import DatasetError
+from bci.recording.xdf import _chunk, _varlen
 
 SFREQ = 256.0
 CH = ["Oz", "O1", "O2", "POz"]
 
 
-# ---------------------------------------------------------------- a minimal XDF 1.0 writer
-def _varlen(n: int) -> bytes:
-    if n < 256:
-        return struct.pack("<BB", 1, n)
-    if n < 2**32:
-        return struct.pack("<BI", 4, n)
-    return struct.pack("<BQ", 8, n)
-
-
-def _chunk(tag: int, content: bytes) -> bytes:
-    return _varlen(len(content) + 2) + struct.pack("<H", tag) + content
-
-
+# ------------------------------------------------- XDF 1.0 files with hand-made chunks
+# Chunk framing from the recorder (its own tests load its files with pyxdf); what goes in the
+# chunks is written out here, so each test controls clocks, units, types and channel labels.
 def _stream_header(sid, name, typ, n_ch, srate, fmt, channels=None):
     desc = ""
     if channels:

@@ -48,7 +48,10 @@ class Events:
 
 
 def test_legal_sequence(sim):
-    with ExoskeletonDriver(sim.url) as exo:
+    # the verbs and their replies are tested here, not the link's timing (the watchdog and
+    # dead-link tests below): a loaded machine must not end the session halfway
+    sim.model.watchdog_s = 2.0
+    with ExoskeletonDriver(sim.url, link_timeout=1.5) as exo:
         assert exo.controller_info == ("2", "EXOSIM") and len(exo.session_nonce) == 8
         exo.stand()
         exo.walk(2)

@@ -128,7 +128,10 @@ def test_wrong_values_in_json(original, tmp_path_factory, key, value, drop, sign
     else:
         doc[key] = value
     if sign:
-        doc["json_sha256"] = json_digest(doc)
+        try:
+            doc["json_sha256"] = json_digest(doc)
+        except ValueError:  # an infinite number is not JSON: nothing can sign it, the loader
+            sign = False    # refuses it at parsing (checked as an unsigned edit below)
     changed = doc != json.loads(js)
     loaded = _load(_write(tmp_path_factory.mktemp("v"), json.dumps(doc).encode(), npz))
     if not sign:

@@ -50,6 +50,8 @@ from devices.simulator import ExoSimulator
 #: How much faster than real time the simulated exoskeleton runs while selections are
 #: executed (its motion and the supervisor's confirmation window are scaled alike).
 EXEC_SPEED = 20.0
+#: Watchdog and dead-link time (s) of the simulated exoskeleton that executes the selections.
+LINK_TIMING_S = 2.0
 
 
 def execute(selections: Sequence[tuple[float, str]], menus: CommandMenus, *,
@@ -69,10 +71,14 @@ def execute(selections: Sequence[tuple[float, str]], menus: CommandMenus, *,
     """
     cfg = config or SessionConfig()
     confirm = inspect.signature(SafetySupervisor).parameters["confirm_window_s"].default
-    sim = ExoSimulator(transport="tcp", speed=speed, step_s=cfg.device.sim_step_s).start()
+    # what the menus and the supervisor make of the selections is measured here, not the
+    # link's timing (docs/safety.md): a generous watchdog and dead-link time, so that a loaded
+    # machine does not turn a right selection into a failed command
+    sim = ExoSimulator(transport="tcp", speed=speed, step_s=cfg.device.sim_step_s,
+                       watchdog_s=LINK_TIMING_S).start()
     out: list[dict] = []
     try:
-        driver = ExoskeletonDriver(sim.url).open()
+        driver = ExoskeletonDriver(sim.url, link_timeout=LINK_TIMING_S).open()
         try:
             sup = _parts.make_supervisor(driver, cfg, menus, log=None,
                                          confirm_window_s=confirm / speed)

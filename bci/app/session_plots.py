@@ -21,6 +21,13 @@ def _pyplot():
     return plt
 
 
+def _write_png(fig, path: str | Path) -> Path:
+    """Save ``fig`` as ``path`` and close it (a long session draws many figures)."""
+    fig.savefig(path)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     """Scores over time, cue periods shaded, commands marked; below, the exoskeleton's
     posture over time with the command menu in force (what each light meant).
@@ -32,7 +39,7 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     Parameters
     ----------
     record : SessionRecord
-        The session.
+        The session: its decisions, cues, commands and telemetry are drawn.
     path : str | Path
         PNG file to write.
 
@@ -40,11 +47,7 @@ def plot_scores(record: SessionRecord, path: str | Path) -> Path:
     -------
     path : Path
     """
-    plt = _pyplot()
-    fig = scores_figure(record)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _write_png(scores_figure(record), path)
 
 
 def scores_figure(record: SessionRecord):
@@ -216,7 +219,7 @@ def plot_path(record: SessionRecord, path: str | Path) -> Path:
     Parameters
     ----------
     record : SessionRecord
-        The session.
+        The session: its telemetry (poses and postures) is drawn.
     path : str | Path
         PNG file to write.
 
@@ -224,11 +227,7 @@ def plot_path(record: SessionRecord, path: str | Path) -> Path:
     -------
     path : Path
     """
-    plt = _pyplot()
-    fig = path_figure(record)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _write_png(path_figure(record), path)
 
 
 #: Below these the exoskeleton is taken not to have moved (telemetry noise, rounding).

@@ -85,12 +85,54 @@ def _labels_of(y: np.ndarray) -> list[str]:
     return sorted(set(y), key=lambda s: (is_rest(s), label_to_freq(s) or 0.0))
 
 
-def _prepare(raws, prefilter):
+def _prepare(raws, prefilter, train_spans, classes, tmin, gaze_shift_s):
+    """Both schemes' set-up: the (prefiltered) raws, the spans by method, the mapped class
+    labels, and the record fields that describe the protocol."""
     if prefilter is None:
-        return list(raws), "none"
+        raws, pf = list(raws), "none"
+    else:
+        raws = [prefilter_raw(r, prefilter) for r in raws]
+        pf = f"whole {prefilter[0]:g}-{prefilter[1]:g} Hz"
+    classes = None if classes is None else [map_label(c) for c in classes]
+    extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "gaze_shift_s": gaze_shift_s}
+    return raws, dict(train_spans or {}), classes, extra
+
+
+def _unavailable(estimators, note, *, subject, window_s, labels, scheme, extra):
+    """One record per method saying why the scheme cannot be evaluated (no accuracy)."""
     return [
-        prefilter_raw(r, prefilter) for r in raws
-    ], f"whole {prefilter[0]:g}-{prefilter[1]:g} Hz"
+        _record(subject, name, window_s, labels, scheme, [], [], [], [], [],
+                {**extra, "available": False, "note": note})
+        for name in estimators
+    ]  # fmt: skip
+
+
+def _evaluate_splits(raws, base, estimators, splits, *, scheme, subject, labels, extra,
+                     train_spans, epoch_kw, n_jobs, on_method_done):
+    """Fit and score every method on every ``(train mask, test index)`` split of ``base``
+    trials; one record per method, its accuracy the mean over splits."""
+    window_s = epoch_kw["window_s"]
+    records = []
+    for name, estimator in estimators.items():
+        data, span = _with_span(raws, base, estimator, train_spans.get(name), **epoch_kw)
+        est = for_window(estimator, window_s)
+        tasks = []
+        for train, test in splits:
+            Xtr, ytr = data.train(base.trial[train], long=span is not None)
+            tasks.append((_fit_score, est, Xtr, ytr, base.X[test], base.y[test]))
+        results = _run(tasks, n_jobs)
+        accs = [accuracy(base.y[test], r[0]) for (_, test), r in zip(splits, results)]
+        y_true = np.concatenate([base.y[test] for _, test in splits])
+        y_pred = np.concatenate([r[0] for r in results])
+        rec_extra = {**extra, "train_span": list(span) if span else None,
+                     "available": True, "note": ""}  # fmt: skip
+        records.append(
+            _record(subject, name, window_s, labels, scheme, accs, y_true, y_pred,
+                    [r[1] for r in results], [r[2] for r in results], rec_extra)
+        )  # fmt: skip
+        if on_method_done is not None:
+            on_method_done()
+    return records
 
 
 def evaluate_within(
@@ -151,48 +193,26 @@ def evaluate_within(
     records : list of dict
         One per method; ``accuracy`` is the mean over folds.
     """
-    raws, pf = _prepare(raws, prefilter)
-    train_spans = dict(train_spans or {})
-    classes = None if classes is None else [map_label(c) for c in classes]
-    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
+    raws, train_spans, classes, extra = _prepare(raws, prefilter, train_spans, classes, tmin,
+                                                 gaze_shift_s)
+    epoch_kw = {"tmin": tmin, "window_s": window_s, "classes": classes, "channels": channels}
+    base = Trials.build(raws, **epoch_kw)
     labels = _labels_of(base.y)
     _, counts = np.unique(base.y, return_counts=True)
     k = int(min(n_splits, counts.min()))
-    extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "n_trials": len(base.y)}
-    records = []
     if k < 2:
-        for name in estimators:
-            note = "not available: fewer than 2 trials in some class"
-            records.append(
-                _record(subject, name, window_s, labels, "within", [], [], [], [], [],
-                        {**extra, "available": False, "note": note, "gaze_shift_s": gaze_shift_s})
-            )  # fmt: skip
-        return records
+        return _unavailable(estimators, "not available: fewer than 2 trials in some class",
+                            subject=subject, window_s=window_s, labels=labels, scheme="within",
+                            extra={**extra, "n_trials": len(base.y)})
     if k < n_splits:
         logger.warning("%s: only %d trials in the smallest class, using %d folds", subject, k, k)
     folds = trial_folds(base.y, n_splits, random_state)
-    for name, estimator in estimators.items():
-        data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
-                                window_s=window_s, classes=classes, channels=channels)
-        est = for_window(estimator, window_s)
-        tests = [np.flatnonzero(folds == f) for f in range(k)]
-        tasks = []
-        for f, test in enumerate(tests):
-            Xtr, ytr = data.train(base.trial[folds != f], long=span is not None)
-            tasks.append((_fit_score, est, Xtr, ytr, base.X[test], base.y[test]))
-        results = _run(tasks, n_jobs)
-        accs = [accuracy(base.y[test], r[0]) for test, r in zip(tests, results)]
-        y_true = np.concatenate([base.y[test] for test in tests])
-        y_pred = np.concatenate([r[0] for r in results])
-        rec_extra = {**extra, "n_folds": k, "train_span": list(span) if span else None,
-                     "available": True, "note": "", "gaze_shift_s": gaze_shift_s}  # fmt: skip
-        records.append(
-            _record(subject, name, window_s, labels, "within", accs, y_true, y_pred,
-                    [r[1] for r in results], [r[2] for r in results], rec_extra)
-        )  # fmt: skip
-        if on_method_done is not None:
-            on_method_done()
-    return records
+    splits = [(folds != f, np.flatnonzero(folds == f)) for f in range(k)]
+    return _evaluate_splits(raws, base, estimators, splits, scheme="within", subject=subject,
+                            labels=labels,
+                            extra={**extra, "n_folds": k, "n_trials": len(base.y)},
+                            train_spans=train_spans, epoch_kw=epoch_kw, n_jobs=n_jobs,
+                            on_method_done=on_method_done)
 
 
 def _with_span(raws, base, estimator, span, **kw):
@@ -230,43 +250,20 @@ def evaluate_cross(
     records : list of dict
         One per method; ``accuracy`` is the mean over ordered session pairs.
     """
-    raws, pf = _prepare(raws, prefilter)
-    train_spans = dict(train_spans or {})
-    classes = None if classes is None else [map_label(c) for c in classes]
-    extra = {"tmin_s": tmin, "prefilter": pf, "n_sessions": len(raws), "gaze_shift_s": gaze_shift_s}
+    raws, train_spans, classes, extra = _prepare(raws, prefilter, train_spans, classes, tmin,
+                                                 gaze_shift_s)
+    epoch_kw = {"tmin": tmin, "window_s": window_s, "classes": classes, "channels": channels}
     if len(raws) < 2:
-        _, y, _ = epoch(raws[0], tmin=tmin, window_s=window_s, classes=classes, channels=channels)
-        labels = _labels_of(y)
-        note = "not available: one independent session (cross-session needs two)"
-        return [
-            _record(subject, name, window_s, labels, "cross", [], [], [], [], [],
-                    {**extra, "available": False, "note": note})
-            for name in estimators
-        ]  # fmt: skip
-    base = Trials.build(raws, tmin=tmin, window_s=window_s, classes=classes, channels=channels)
-    labels = _labels_of(base.y)
+        _, y, _ = epoch(raws[0], **epoch_kw)
+        return _unavailable(
+            estimators, "not available: one independent session (cross-session needs two)",
+            subject=subject, window_s=window_s, labels=_labels_of(y), scheme="cross",
+            extra=extra)
+    base = Trials.build(raws, **epoch_kw)
     pairs = session_pairs(len(raws))
-    records = []
-    for name, estimator in estimators.items():
-        data, span = _with_span(raws, base, estimator, train_spans.get(name), tmin=tmin,
-                                window_s=window_s, classes=classes, channels=channels)
-        est = for_window(estimator, window_s)
-        tasks = []
-        for a, b in pairs:
-            Xtr, ytr = data.train(base.trial[base.session == a], long=span is not None)
-            test = base.session == b
-            tasks.append((_fit_score, est, Xtr, ytr, base.X[test], base.y[test]))
-        results = _run(tasks, n_jobs)
-        accs = [accuracy(base.y[base.session == b], r[0]) for (_, b), r in zip(pairs, results)]
-        y_true = np.concatenate([base.y[base.session == b] for _, b in pairs])
-        y_pred = np.concatenate([r[0] for r in results])
-        rec_extra = {**extra, "n_pairs": len(pairs), "n_trials": len(base.y),
-                     "train_span": list(span) if span else None,
-                     "available": True, "note": ""}  # fmt: skip
-        records.append(
-            _record(subject, name, window_s, labels, "cross", accs, y_true, y_pred,
-                    [r[1] for r in results], [r[2] for r in results], rec_extra)
-        )  # fmt: skip
-        if on_method_done is not None:
-            on_method_done()
-    return records
+    splits = [(base.session == a, base.session == b) for a, b in pairs]
+    return _evaluate_splits(raws, base, estimators, splits, scheme="cross", subject=subject,
+                            labels=_labels_of(base.y),
+                            extra={**extra, "n_pairs": len(pairs), "n_trials": len(base.y)},
+                            train_spans=train_spans, epoch_kw=epoch_kw, n_jobs=n_jobs,
+                            on_method_done=on_method_done)

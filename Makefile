@@ -56,7 +56,7 @@ firmware:
 # Its C unit tests, then the Python tests that drive the host build and the AVR image in simavr.
 firmware-test: $(STAMP)
 	$(MAKE) -C devices/firmware test
-	$(PY) -m pytest -q -p no:cacheprovider devices/firmware/tests
+	$(PY) -m pytest -q -p no:cacheprovider devices/firmware/tests tests/test_firmware_host_side.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

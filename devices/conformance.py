@@ -598,9 +598,12 @@ def _check_garbage(kit: _Kit) -> tuple[str, str]:
         rng = random.Random(12)
         noise = bytes(rng.randrange(256) for _ in range(8192))
         start = link.mark()
-        t0 = link.write(noise + b"\n" + (b"$" + b"9" * 1000 + b"\n") * 4)
+        junk = noise + b"\n" + (b"$" + b"9" * 1000 + b"\n") * 4
+        t0 = link.write(junk)
         time.sleep(0.2)
-        r = link.command("STATUS", timeout=1.0)
+        # the controller reads the junk first: at the serial line's rate (10 bits a byte) that
+        # takes longer than a reply (12 KB: 1.1 s at 115200 baud)
+        r = link.command("STATUS", timeout=kit.limits.reply_s + len(junk) * 10 / kit.baudrate)
         _require(r is not None and r.verb == "ACK", "no answer to STATUS after 12 KB of noise")
         answered = time.monotonic() - t0
         tel = kit.state()

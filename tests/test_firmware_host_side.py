@@ -1,5 +1,10 @@
 """The project's host side against the real firmware: the conformance kit, the driver, the LED
-stimulus and its markers, and the closed-loop demo (``make firmware-test``)."""
+stimulus and its markers, and the closed-loop demo (``make firmware-test``).
+
+It lives here, not in ``devices/firmware/tests``, because it drives ``bci`` and
+``calibration`` (``devices`` depends on nothing of ours). Without a firmware build (``make
+firmware``) it is skipped; ``make firmware-test`` builds the firmware and runs it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,24 @@ from bci.app.led_stimulus import LedStimulus
 from calibration.stimulus import STIM_OFF, STIM_ON, Target
 from devices.conformance import CHECKS, PASS, Limits, run_conformance
 from devices.exoskeleton import ExoskeletonDriver
+from devices.firmware_process import BOARDS, FirmwareError, FirmwareProcess, firmware_command
 from devices.led_trace import flicker_runs, read_trace
+
+
+def _built(board: str) -> bool:
+    try:
+        firmware_command(board)
+    except FirmwareError:
+        return False
+    return True
+
+
+@pytest.fixture(params=[pytest.param(b, marks=pytest.mark.skipif(
+    not _built(b), reason=f"the {b} firmware is not built (make firmware)")) for b in BOARDS])
+def firmware(request, tmp_path):
+    """The firmware of each board serving on a pty, its pins traced to ``tmp_path/pins.csv``."""
+    with FirmwareProcess(request.param, trace=tmp_path / "pins.csv") as proc:
+        yield proc
 
 # Verdicts must not depend on how busy the machine is: time limits are wide here; the figures
 # against the protocol's own limits come from scripts/firmware_figures.py.
@@ -50,7 +72,8 @@ def test_the_driver_walks_turns_and_stops_the_firmware(firmware):
     assert list(motor.value[1:]) == [1, 0, 1, 0, 1, 0]
 
 
-def test_led_stimulus_markers_follow_the_board(firmware, board, unique_name):
+def test_led_stimulus_markers_follow_the_board(firmware, unique_name):
+    board = firmware.board
     with LedStimulus([Target(13.0, 0.0, "a"), Target(17.0, 0.0, "b")], firmware.url,
                      marker_name=unique_name, say=lambda s: None) as stim:
         inlet = pylsl.StreamInlet(pylsl.resolve_byprop("source_id", unique_name,
@@ -79,8 +102,8 @@ def test_led_stimulus_markers_follow_the_board(firmware, board, unique_name):
             assert np.argmin(np.abs(on_edges - t)) == k
 
 
-@pytest.mark.parametrize("board", ["avr"])
-def test_the_demo_closed_loop_drives_the_avr_image(board, tmp_path):
+@pytest.mark.skipif(not _built("avr"), reason="the avr firmware is not built (make firmware)")
+def test_the_demo_closed_loop_drives_the_avr_image(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "bci", "demo", "--port", "exofw://avr", "--no-live-view",
          "--output", str(tmp_path)], capture_output=True, text=True, timeout=600)

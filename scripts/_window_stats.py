@@ -17,7 +17,6 @@ length, built on first use.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _bench_common import machine_info  # noqa: E402
 
 from bci.datasets import cue_table, find_recordings, load_recording  # noqa: E402
 from bci.decoders._filters import design_bands, filter_matrices  # noqa: E402
@@ -51,15 +52,8 @@ _VERSION = 1
 
 def machine() -> str:
     """One line describing the machine (for figures): processor, cores, Python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    m = machine_info()
+    return f"{m['cpu']}, {m['cores']} cores, Python {m['python']}"
 
 
 def stamp() -> str:

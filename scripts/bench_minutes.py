@@ -19,6 +19,7 @@ Usage: OMP_NUM_THREADS=1 nice python scripts/bench_minutes.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -178,7 +179,8 @@ def plot(curve: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     res = run()
     curve = report(res)
     path = ld.REPO / "bench" / "minutes_curve.png"

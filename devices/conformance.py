@@ -603,7 +603,11 @@ def _check_garbage(kit: _Kit) -> tuple[str, str]:
         time.sleep(0.2)
         # the controller reads the junk first: at the serial line's rate (10 bits a byte) that
         # takes longer than a reply (12 KB: 1.1 s at 115200 baud)
-        r = link.command("STATUS", timeout=kit.limits.reply_s + len(junk) * 10 / kit.baudrate)
+        wait = kit.limits.reply_s + len(junk) * 10 / kit.baudrate
+        for _ in range(3):  # a STATUS caught in the junk's tail is dropped with it: ask again
+            r = link.command("STATUS", timeout=wait)
+            if r is not None:
+                break
         _require(r is not None and r.verb == "ACK", "no answer to STATUS after 12 KB of noise")
         answered = time.monotonic() - t0
         tel = kit.state()

@@ -27,7 +27,7 @@ def _first_sample_time(src: SyntheticEEG, timeout: float = 10.0) -> float:
 
 @pytest.mark.slow
 def test_live_calibration_end_to_end(unique_name, tmp_path):
-    seq = CueSequence.balanced([13, 17], 2, trial_s=3.0, lead_s=5.0, seed=1)
+    seq = CueSequence.balanced([13, 17], 2, trial_s=4.0, lead_s=5.0, seed=1)  # 8 s of rest: 4 blocks
     src = SyntheticEEG(seq.schedule(tail_s=3.0), name=unique_name, snr=1.0, seed=5)
     lines: list[str] = []
     with src:

@@ -28,6 +28,10 @@ NO_CONTROL_TASKS = {
 }
 #: The tasks of :meth:`CueSequence.realistic` besides fixation.
 REALISTIC_TASKS = ("between", "around", "blink", "talk")
+#: Fewest trials of each class in a sequence: the calibration cross-validates, which needs two.
+MIN_TRIALS_PER_CLASS = 2
+#: Shortest stimulation of a cued trial (s), the cue before it not included.
+MIN_TRIAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -76,14 +80,17 @@ class CueSequence:
                  trial_s: float = 4.0, cue_s: float = 0.0, rest_s: float = 0.0,
                  lead_s: float = 2.0, seed: int | None = None) -> CueSequence:
         """``n_per_class`` trials of each target (and rest), in random order."""
-        if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 2:
-            raise ValueError(f"'n_per_class' must be an int >= 2 (cross-validation needs two "
-                             f"trials per class), got {n_per_class!r}.")
+        if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or \
+                n_per_class < MIN_TRIALS_PER_CLASS:
+            raise ValueError(f"'n_per_class' must be an int >= {MIN_TRIALS_PER_CLASS} "
+                             f"(cross-validation needs two trials per class), got "
+                             f"{n_per_class!r}.")
         for name, v in (("trial_s", trial_s), ("cue_s", cue_s), ("rest_s", rest_s),
                         ("lead_s", lead_s)):
-            if not (np.isfinite(v) and v >= (0.5 if name == "trial_s" else 0.0)):
-                raise ValueError(f"'{name}' must be a number of seconds "
-                                 f"{'>= 0.5' if name == 'trial_s' else '>= 0'}, got {v!r}.")
+            least = MIN_TRIAL_S if name == "trial_s" else 0.0
+            if not (np.isfinite(v) and v >= least):
+                raise ValueError(f"'{name}' must be a number of seconds >= {least:g}, got "
+                                 f"{v!r}.")
         labels = [freq_label(f) for f in freqs] + ([REST_LABEL] if include_rest else [])
         if len(set(labels)) < 2:
             raise ValueError(f"A calibration needs at least two classes, got {labels}.")

@@ -137,6 +137,14 @@ def calibrate_live(
                                     rest_s=rest_s, include_rest=include_rest,
                                     no_control=no_control, rest_block_s=rest_block_s,
                                     seed=seed)
+    # the windows the recording will be decoded with, checked before anything is recorded
+    kw = dict(calibration_kw)
+    tmin = kw.pop("tmin", seq.cue_s + min(1.0, seq.trial_s / 4))
+    room = seq.cue_s + seq.trial_s - tmin
+    windows = [w for w in kw.pop("windows", DEFAULT_WINDOWS) if w <= room + 1e-9]
+    if not windows:
+        raise CalibrationError(f"No window fits {seq.trial_s:g} s trials starting {tmin:g} s "
+                               "after the cue; use longer trials or shorter windows.")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rec_path = Path(record_path) if record_path is not None else out / "calibration.xdf"
@@ -169,13 +177,6 @@ def calibrate_live(
     finally:
         stream.disconnect()
     say(f"recording saved to {rec_path}")
-    kw = dict(calibration_kw)
-    tmin = kw.pop("tmin", seq.cue_s + min(1.0, seq.trial_s / 4))
-    room = seq.cue_s + seq.trial_s - tmin
-    windows = [w for w in kw.pop("windows", DEFAULT_WINDOWS) if w <= room + 1e-9]
-    if not windows:
-        raise CalibrationError(f"No window fits {seq.trial_s:g} s trials starting {tmin:g} s "
-                               "after the cue; use longer trials or shorter windows.")
     return calibrate_from_files([rec_path], windows=windows, tmin=tmin, output=out,
                                 menus=menus, **kw)
 

@@ -72,8 +72,8 @@ def test_signal_check_names_the_electrode_to_fix(unique_name, tmp_path):
         src.inject("clip", 60.0, ["O1"])  # saturated amplifier channel: a constant
         with pytest.raises(CalibrationError, match=r"Signal check failed for O1: Electrode O1: "
                                                    r"flat signal"):
-            calibrate_live(name=unique_name, freqs=[13, 17], n_per_class=2, trial_s=1.0,
-                           output=tmp_path, check_s=1.0)
+            calibrate_live(name=unique_name, freqs=[13, 17], n_per_class=2, trial_s=2.0,
+                           output=tmp_path, check_s=1.0)  # trials the windows fit
     assert not (tmp_path / "calibration.xdf").exists()
 
 

@@ -206,6 +206,42 @@ def test_calibration_without_rest_is_refused_unless_accepted(tmp_path):
                           "--no-rest"]), "calibrate", r"--no-rest .* add --allow-no-rest")
 
 
+@pytest.mark.parametrize("args, pattern", [
+    (["--cued", "2", "--trial-s", "0.4"],
+     r"--trial-s must be >= 0.5 s \(the stimulation of each trial, after its --cue-s cue\), "
+     r"got 0.4\.$"),
+    (["--cued", "1"], r"--cued must be >= 2 trials per class .*, or 0 \(free flicker"),
+    (["--cued", "2", "--cue-s", "-1"], r"--cue-s must be >= 0 s \(the cue before each trial\)"),
+    (["--cued", "2", "--rest-s", "nan"], r"--rest-s must be a finite number >= 0 s"),
+    (["--cued", "2", "--seed", "-1"], r"--seed must be >= 0, got -1\.$"),
+    (["--duration", "0"], r"--duration must be > 0 s \(the free-running flicker\), got 0\.$"),
+    (["--refresh-rate", "0"], r"--refresh-rate must be > 0 Hz, got 0\.$"),
+    (["--freqs", "13,13"], r"--freqs must not repeat a frequency, got 13, 13\.$"),
+    (["--phases", "nan,0,0"], r"--phases must be finite numbers"),
+], ids=["trial-s", "cued", "cue-s", "rest-s", "seed", "duration", "refresh-rate", "freqs",
+        "phases"])
+def test_stimulus_timing_and_neighbouring_options_are_one_line(args, pattern):
+    """Each of these ended in a ValueError traceback (--trial-s 0.4: the cue sequence's
+    0.5 s floor; the window opened first). They are refused before any window or board
+    opens, so no display is needed here."""
+    _one_line_error(_run(["stimulus", *args], unset=("SDL_VIDEODRIVER",)), "stimulus",
+                    pattern)
+
+
+def test_live_calibration_trial_options_are_checked_before_the_stream_is_looked_for(tmp_path):
+    out = tmp_path / "prof"
+    common = ["calibrate", "--stream", "no-such-stream-anywhere", "--output", out]
+    _one_line_error(_run(common + ["--trial-s", "0.4"]), "calibrate",
+                    r"--trial-s must be >= 0.5 s")
+    _one_line_error(_run(common + ["--trials", "1"]), "calibrate",
+                    r"--trials must be >= 2 trials per class")
+    # the default windows (1, 1.5, 2 s) do not fit 1 s trials: said before, not after, the
+    # minutes of recording
+    _one_line_error(_run(common + ["--trial-s", "1"]), "calibrate",
+                    r"No window fits 1 s trials starting 0.25 s after the cue")
+    assert not out.exists()
+
+
 @pytest.mark.skipif(bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
                     reason="a display is available here")
 def test_stimulus_without_a_display_says_so():

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 
 from bci.app.config import load_config
-from bci.cli._args import names, positive_floats
+from bci.cli._args import check_at_least, check_cued_trials, names, positive_floats
 from bci.errors import ConfigError
+from calibration.cues import MIN_TRIAL_S, MIN_TRIALS_PER_CLASS
 from calibration.errors import CalibrationError
 from calibration.live import calibrate_live
 from calibration.session import DEFAULT_WINDOWS, calibrate_from_files
@@ -66,8 +67,11 @@ def add_parser(subparsers) -> None:
     live = p.add_argument_group("live calibration")
     live.add_argument("--freqs", type=positive_floats, default=[13.0, 17.0, 21.0],
                       help="target frequencies in Hz (default 13,17,21)")
-    live.add_argument("--trials", type=int, default=8, help="trials per class (default 8)")
-    live.add_argument("--trial-s", type=float, default=5.0, help="stimulation per trial (s)")
+    live.add_argument("--trials", type=int, default=8,
+                      help=f"trials per class (>= {MIN_TRIALS_PER_CLASS}; default 8)")
+    live.add_argument("--trial-s", type=float, default=5.0,
+                      help=f"stimulation per trial, after its cue (s, >= {MIN_TRIAL_S:g}; "
+                      "default 5)")
     live.add_argument("--cue-s", type=float, default=0.0,
                       help="cue (highlight) before each trial (s, default 0; 1 with --stimulus)")
     live.add_argument("--rest-s", type=float, default=0.0, help="pause after each trial (s)")
@@ -110,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
         profile, report = calibrate_from_files(args.files, output=args.output, **kw)
     else:
         cue_s = args.cue_s if args.cue_s or not args.stimulus else 1.0
+        check_cued_trials(args.trials, "--trials", trial_s=args.trial_s, cue_s=cue_s,
+                          rest_s=args.rest_s)
+        check_at_least(args.rest_block_s, "--rest-block-s", 0.0, unit=" s",
+                       what="the fixation block of the realistic no-control")
+        if args.refresh_rate is not None:
+            check_at_least(args.refresh_rate, "--refresh-rate", 0.0, strict=True, unit=" Hz")
+        if args.seed is not None:
+            check_at_least(args.seed, "--seed", 0)
         profile, report = calibrate_live(
             name=args.stream, source_id=args.source_id, freqs=args.freqs,
             n_per_class=args.trials, trial_s=args.trial_s, cue_s=cue_s, rest_s=args.rest_s,

@@ -171,16 +171,26 @@ def test_evaluate_a_session_recording_says_why_nothing_can_be_evaluated(tmp_path
                                    r"frequencies; recording: 1 session\(s\), trials 13.0Hz: 1, "
                                    r"17.0Hz: 1, 21.0Hz: 1, rest: 4")
     assert "n/a" not in r.stdout
+
+
+def test_truncated_xdf_is_one_line_in_evaluate_replay_and_calibrate(tmp_path):
+    """A recording cut in half (a copy that stopped): pyxdf skipped the cut chunk, so the
+    commands printed a warning line, then went on with half a file (evaluate and calibrate
+    to an error about what was left, replay to exit status 0). Now one line says which file
+    is cut where, before anything is done with it."""
+    path = _xdf(tmp_path / "recording.xdf", "rest:2,13:3,17:3,13:3,17:3,rest:2")
     truncated = tmp_path / "truncated.xdf"
     blob = path.read_bytes()
     truncated.write_bytes(blob[:len(blob) // 2])
-    r = _run(["evaluate", truncated, "--no-progress"])
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert lines[-1].startswith("ssvep-exo evaluate: error: Nothing to evaluate"), r.stderr
-    # the damage is said once, as a warning line, before the error
-    assert len(lines) <= 2 and all(ln.startswith("warning: truncated.xdf: the file is "
-                                                 "truncated or damaged") for ln in lines[:-1])
+    pattern = (rf"Could not read \S*truncated.xdf: the file is truncated \(it ends at byte "
+               rf"{len(blob) // 2:,}, [\d,]+ bytes before the end of its last chunk\)\. "
+               r"Re-copy it")
+    _one_line_error(_run(["evaluate", truncated, "--no-progress"]), "evaluate", pattern)
+    _one_line_error(_run(["replay", truncated, "--duration", "1"]), "replay", pattern)
+    out = tmp_path / "prof"
+    _one_line_error(_run(["calibrate", "--from-file", truncated, "--output", out]),
+                    "calibrate", pattern)
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------- calibration, stimulus

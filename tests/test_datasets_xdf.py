@@ -184,5 +184,41 @@ def test_xdf_stream_choice_and_errors(tmp_path, rng):
         load_recording(nocue)
     cut = tmp_path / "cut.xdf"
     cut.write_bytes(path.read_bytes()[:300])
-    with pytest.raises(DatasetError, match=r"truncated or corrupted"):
+    with pytest.raises(DatasetError, match=r"cut.xdf: the file is truncated \(it ends at byte "
+                                           r"300, \d+ bytes before the end of its last chunk"):
         load_recording(cut)
+
+
+def test_xdf_cut_inside_a_chunk_is_refused_unless_salvaged(tmp_path, rng, caplog):
+    """pyxdf skips a damaged chunk and reads on; the file then loaded as if whole, a warning
+    aside. Refused now, saying where it ends; ``salvage=True`` keeps the old reading."""
+    import logging
+
+    eeg, schedule = _session(rng, 30.0)
+    path = tmp_path / "whole.xdf"
+    write_xdf(path, eeg, 0.0, [(on, lab) for on, lab in schedule if on < 25])
+    blob = path.read_bytes()
+    whole = load_recording(path)
+    cut = tmp_path / "cut.xdf"
+    # inside the second of the two EEG chunks, which hold nearly all of the file (the clock
+    # offsets and footers after it are lost too)
+    at = len(blob) * 3 // 4
+    cut.write_bytes(blob[:at])
+    with pytest.raises(DatasetError, match=rf"Could not read .*cut.xdf: the file is truncated "
+                                           rf"\(it ends at byte {at:,}, [\d,]+ bytes before "
+                                           r"the end of its last chunk\)\. Re-copy it; if the "
+                                           r"recorder stopped while writing, the chunks before "
+                                           r"the cut load with bci.datasets.load_recording\(path, "
+                                           r"salvage=True\)\.$"):
+        load_recording(cut)
+    bci_logger = logging.getLogger("bci")
+    bci_logger.addHandler(caplog.handler)  # the package logger does not propagate
+    try:
+        with caplog.at_level(logging.WARNING, logger="bci"):
+            part = load_recording(cut, salvage=True)
+    finally:
+        bci_logger.removeHandler(caplog.handler)
+    assert "cut.xdf: the file is truncated or damaged (pyxdf: found likely XDF file " \
+           "corruption" in caplog.text
+    assert 0 < part.n_times < whole.n_times  # the first EEG chunk, not the cut one
+    np.testing.assert_allclose(part.get_data(), whole.get_data()[:, :part.n_times])

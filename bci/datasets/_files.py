@@ -241,16 +241,23 @@ def _pick_eeg_stream(streams: list[dict], name: str | None, path: Path) -> dict:
 
 
 class _PyxdfNotes(logging.Handler):
-    """Collects what pyxdf logs while it reads a file (it reports damage on its own logger,
-    which would otherwise print to stderr as it goes); :func:`read_xdf` says it once."""
+    """Collects what pyxdf logs while it reads a file (on its own logger, which would
+    otherwise print to stderr as it goes), for :func:`read_xdf` to say once.
+
+    pyxdf logs damage (a chunk it cannot parse: a file cut or corrupted) as errors and then
+    skips to the next boundary chunk; its warnings are remarks on intact files (an effective
+    sampling rate other than the nominal one, unusable clock offsets).
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.damage: list[str] = []
+        self.remarks: list[str] = []
         self._logger = logging.getLogger("pyxdf")
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.damage.append(record.getMessage().strip().rstrip("."))
+        text = record.getMessage().strip().rstrip(".")
+        (self.damage if record.levelno >= logging.ERROR else self.remarks).append(text)
 
     def __enter__(self) -> _PyxdfNotes:
         self._propagate = self._logger.propagate
@@ -263,8 +270,57 @@ class _PyxdfNotes(logging.Handler):
         self._logger.propagate = self._propagate
 
 
-def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
-    """Read an LSL XDF recording: one EEG stream plus the marker streams' cues."""
+#: What pyxdf adds to a damage note about what it does next (it goes on reading).
+_PYXDF_NEXT = re.compile(r",? *(scanning forward to (the )?next boundary chunk|ignoring "
+                         r"corrupted XML element in footer)$", re.IGNORECASE)
+_SALVAGE = "bci.datasets.load_recording(path, salvage=True)"
+
+
+def xdf_cut_short(path: Path) -> str | None:
+    """How an XDF file ends inside a chunk (a copy or a recording cut short), else None.
+
+    Walks the chunk framing only (``[NumLengthBytes][Length][Tag][Content]``, after the
+    ``XDF:`` magic), as :func:`check_fif_chain` does for FIF; pyxdf reads the contents.
+    Compressed ``.xdfz`` files are not walked.
+    """
+    if not str(path).lower().endswith(".xdf"):
+        return None
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        pos = 4
+        while pos < size:
+            f.seek(pos)
+            nb = f.read(1)[0]
+            if nb not in (1, 4, 8):
+                return None  # not a chunk header: damage, not a cut
+            head = f.read(nb)
+            end = pos + 1 + nb + int.from_bytes(head, "little")
+            if len(head) < nb or end > size:
+                short = f", {end - size:,} bytes before the end of its last chunk" \
+                    if len(head) == nb else ", inside the header of its last chunk"
+                return f"the file is truncated (it ends at byte {size:,}{short})"
+            pos = end
+    return None
+
+
+def _damaged_xdf(path: Path, what: str) -> DatasetError:
+    cut = xdf_cut_short(path)
+    if cut is not None:
+        return DatasetError(f"Could not read {path}: {cut}. Re-copy it; if the recorder "
+                            f"stopped while writing, the chunks before the cut load with "
+                            f"{_SALVAGE}.")
+    return DatasetError(f"Could not read {path}: the file looks truncated or corrupted "
+                        f"({what}). Re-copy it; the chunks that can be read load with "
+                        f"{_SALVAGE}.")
+
+
+def read_xdf(path: Path, stream: str | None, *, salvage: bool = False) -> mne.io.RawArray:
+    """Read an LSL XDF recording: one EEG stream plus the marker streams' cues.
+
+    A file cut short inside a chunk, or a chunk pyxdf cannot parse (damaged bytes), raises
+    :class:`~bci.errors.DatasetError` saying which; with ``salvage`` the chunks pyxdf can
+    read are used and a warning says so.
+    """
     import pyxdf
 
     try:
@@ -272,10 +328,17 @@ def read_xdf(path: Path, stream: str | None) -> mne.io.RawArray:
             streams, _ = pyxdf.load_xdf(str(path), synchronize_clocks=True,
                                        dejitter_timestamps=True)
     except Exception as exc:  # noqa: BLE001
+        if xdf_cut_short(path) is not None:
+            raise _damaged_xdf(path, "") from exc
         raise _read_failed(path, exc) from exc
+    for remark in notes.remarks:
+        logger.info("%s: pyxdf: %s", path.name, remark)
     if notes.damage:
+        what = "pyxdf: " + _PYXDF_NEXT.sub("", notes.damage[0])
+        if not salvage:
+            raise _damaged_xdf(path, what)
         logger.warning("%s: the file is truncated or damaged (%s); using what could be read.",
-                       path.name, notes.damage[0])
+                       path.name, what)
     if not streams:
         raise _read_failed(path, ValueError("no stream could be read"))
     eeg = _pick_eeg_stream(streams, stream, path)

@@ -51,6 +51,7 @@ def load_recording(
     stream: str | None = None,
     subject: str | None = None,
     n_harmonics: int = 1,
+    salvage: bool = False,
 ) -> mne.io.Raw:
     """Load a recorded session as a preloaded Raw whose annotations name the cues.
 
@@ -75,6 +76,10 @@ def load_recording(
     n_harmonics : int, default=1
         The sampling rate must represent this many harmonics of the highest stimulus
         frequency (checked against the Nyquist frequency).
+    salvage : bool, default=False
+        XDF only: read a file with damaged chunks (cut short, or bytes corrupted) by
+        skipping them, with a warning, instead of raising. The command line never does:
+        figures from part of a file that looks whole would mislead.
 
     Returns
     -------
@@ -107,7 +112,7 @@ def load_recording(
             raw = read_kalunga(pair[0], pair[1], event_id)
             source = pair[0]
         elif name.endswith((".xdf", ".xdfz")):
-            raw = read_xdf(source, stream)
+            raw = read_xdf(source, stream, salvage=salvage)
         elif name.endswith(_MNE_SUFFIXES):
             if is_events_file(source):
                 raise DatasetError(f"{source} holds only events; pass the recording instead.")

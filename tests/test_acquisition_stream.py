@@ -10,7 +10,7 @@ import numpy as np
 import pylsl
 import pytest
 
-from bci.acquisition import EEGStream, MarkerStream, find_stream
+from bci.acquisition import EEGStream, MarkerStream, SearchStopped, find_stream
 from bci.acquisition._metadata import make_eeg_info
 from bci.errors import StreamError
 
@@ -84,6 +84,21 @@ def test_pinned_host_rejects_the_same_source_elsewhere(unique_name):
     out = _outlet(unique_name)
     with pytest.raises(StreamError, match="host='another-machine'"):
         find_stream(source_id=unique_name, hostname="another-machine", timeout=0.3)
+    del out
+
+
+def test_setting_the_stop_event_ends_the_search(unique_name):
+    """A program that is stopping (a signal) does not wait out the search's timeout."""
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    with pytest.raises(SearchStopped, match=f"Stopped looking for the LSL stream name="
+                                            f"'{unique_name}'"):
+        find_stream(name=unique_name, timeout=300, stop_event=stop)
+    with pytest.raises(SearchStopped):  # set before: not even one look
+        EEGStream(name=unique_name).connect(timeout=300, stop_event=stop)
+    out = _outlet(unique_name)  # an event that is never set changes nothing
+    assert find_stream(name=unique_name, timeout=10, stop_event=threading.Event()).name() \
+        == unique_name
     del out
 
 

@@ -221,6 +221,55 @@ def test_every_stop_signal_while_walking(tmp_path, demo_profile, unique_name, si
             sim.stop()
 
 
+@pytest.mark.parametrize("role, sig", [("all", signal.SIGINT), ("bridge", signal.SIGTERM)],
+                         ids=["all-SIGINT", "bridge-SIGTERM"])
+def test_a_stop_signal_while_looking_for_the_stream(tmp_path, unique_name, role, sig):
+    """A signal while `run` looks for its stream (role all: the EEG stream; bridge: the
+    decisions stream) went unheard until the search gave up (source.timeout_s), then ended in
+    "No LSL stream", status 2. It ends the search and the session as in every other phase:
+    128 + the signal's number, the controller (open already) sent STOP and nothing else, the
+    session files closed."""
+    cfg = _config(tmp_path, "s.toml")
+    cfg.write_text(cfg.read_text().replace("speed = 1.0", "speed = 1.0\ntimeout_s = 30.0"))
+    out = tmp_path / "out"
+    with ExoSimulator(transport="tcp", step_s=1.0) as sim:
+        proc = subprocess.Popen(
+            EXE + ["run", "--config", str(cfg), "--role", role, "--source", "lsl",
+                   "--stream", unique_name, "--source-id", unique_name,  # nobody publishes
+                   "--decisions-stream", unique_name + "-dec", "--port", sim.url,
+                   "--output", str(out), "--no-live-view"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+            start_new_session=True)
+        try:
+            # the exoskeleton is connected first; the search for the stream comes next
+            deadline = time.monotonic() + 60
+            while not any(e["event"] == "device_open" for f in out.glob("*/session.jsonl")
+                          for e in _log(f.parent)):
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the exoskeleton was never connected"
+                time.sleep(0.05)
+            t_signal = time.monotonic()
+            proc.send_signal(sig)
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        executed = sim.executed()
+    assert proc.returncode == 128 + sig, (proc.returncode, stderr, stdout)
+    assert stderr == ""
+    what = "EEG stream" if role == "all" else "decisions stream"
+    assert f"Looking for the {what} " in stdout
+    assert f"Stopped while looking for the {what}.\n" in stdout
+    assert not [v for _, v, _ in executed if v != "STOP"]  # nothing ever moved
+    after = [v for t, v, _ in executed if t >= t_signal]
+    assert after and set(after) == {"STOP"}  # the session's STOP on the way out
+    folder = _session(out)
+    assert json.loads((folder / "summary.json").read_text())["stopped_by"] == sig.name
+    final_stop = [e for e in _log(folder) if e["event"] == "final_stop"]
+    assert final_stop and final_stop[-1]["status"] == "forwarded"
+
+
 def _one_line_error(r: subprocess.CompletedProcess, pattern: str) -> None:
     assert r.returncode == 2, r.stdout + r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

@@ -2,7 +2,7 @@
 
 from bci.acquisition.health import assess as assess_health
 from bci.acquisition.markers import MarkerStream
-from bci.acquisition.resolve import find_stream
+from bci.acquisition.resolve import SearchStopped, find_stream
 from bci.acquisition.ring_buffer import RingBuffer
 from bci.acquisition.stream import EEGStream
 from bci.acquisition.window import EEGWindow, SignalHealth
@@ -12,6 +12,7 @@ __all__ = [
     "EEGWindow",
     "MarkerStream",
     "RingBuffer",
+    "SearchStopped",
     "SignalHealth",
     "assess_health",
     "find_stream",

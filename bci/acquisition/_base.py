@@ -91,13 +91,16 @@ class BaseInlet(ABC):
         return self._n_reconnections
 
     # ------------------------------------------------------------------ connect
-    def connect(self, timeout: float = 5.0):
+    def connect(self, timeout: float = 5.0, *, stop_event: threading.Event | None = None):
         """Find the stream, open it and start the background worker.
 
         Parameters
         ----------
         timeout : float, default=5.0
             Seconds to look for the stream and to read its metadata.
+        stop_event : threading.Event | None
+            Stop looking for the stream as soon as it is set
+            (:class:`~bci.acquisition.resolve.SearchStopped`).
 
         Returns
         -------
@@ -106,7 +109,7 @@ class BaseInlet(ABC):
         if self._connected:
             raise RuntimeError(f"The {type(self).__name__} is already connected.")
         timeout = check_range(timeout, "timeout", 0, None)
-        info = find_stream(**self._query, timeout=timeout)
+        info = find_stream(**self._query, timeout=timeout, stop_event=stop_event)
         self._reset_variables()
         inlet, full = self._open(info, timeout=max(timeout, 1.0))
         self._configure(full)  # validates the metadata, may raise StreamError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pylsl
@@ -12,6 +13,11 @@ from bci.acquisition._metadata import describe
 from bci.errors import StreamError
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class SearchStopped(Exception):  # noqa: N818 - not an error: the caller asked for it
+    """The search for a stream ended because its ``stop_event`` was set (the program is
+    stopping, e.g. on a signal), before a stream was found."""
 
 
 def _matches(info: pylsl.StreamInfo, name, stype, source_id, hostname) -> bool:
@@ -68,6 +74,7 @@ def find_stream(
     source_id: str | None = None,
     hostname: str | None = None,
     timeout: float = 5.0,
+    stop_event: threading.Event | None = None,
 ) -> pylsl.StreamInfo:
     """Find one LSL stream.
 
@@ -87,6 +94,8 @@ def find_stream(
         Host that publishes the stream.
     timeout : float, default=5.0
         Seconds to keep looking.
+    stop_event : threading.Event | None
+        Stop looking as soon as it is set (checked every 20 ms).
 
     Returns
     -------
@@ -97,6 +106,8 @@ def find_stream(
     ------
     bci.errors.StreamError
         When no stream matches within ``timeout``; the message lists the streams seen.
+    SearchStopped
+        When ``stop_event`` was set before a stream matched.
     """
     for value, pname in ((name, "name"), (stype, "stype"), (source_id, "source_id"),
                          (hostname, "hostname")):
@@ -114,6 +125,9 @@ def find_stream(
         elapsed = time.monotonic() - start
         if found or elapsed >= max(timeout, 0.0):
             break
+        if stop_event is not None and stop_event.is_set():
+            raise SearchStopped(f"Stopped looking for the LSL stream "
+                                f"{_query(name, stype, source_id, hostname)}.")
         time.sleep(min(0.02, max(timeout - elapsed, 0.001)))
     if not found:
         time.sleep(max(0.5 - (time.monotonic() - start), 0.0))  # let the listing fill up

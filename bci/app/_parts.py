@@ -64,12 +64,14 @@ def player_finished(player) -> bool:
     return bool(ev is not None and ev.is_set())
 
 
-def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, profile=None):
+def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, profile=None,
+                stop_event=None):
     """Find and connect the EEG stream (pinned by source id and host when given).
 
     With a subject ``profile`` the stream is checked against it
     (:meth:`~calibration.profile.SubjectProfile.check_compatible`): missing channels or
-    another sampling rate raise :class:`calibration.errors.ProfileError`.
+    another sampling rate raise :class:`calibration.errors.ProfileError`. Setting
+    ``stop_event`` ends the search (:class:`bci.acquisition.SearchStopped`).
     """
 
     src = cfg.source
@@ -79,7 +81,7 @@ def open_stream(cfg: SessionConfig, *, name: str, source_id: str, channels, prof
             name=name or None, stype=src.stream_type or None, source_id=source_id or None,
             hostname=src.host or None, channels=list(picks) if picks else None,
             stall_timeout=src.stall_timeout_s,
-        ).connect(timeout=src.timeout_s)
+        ).connect(timeout=src.timeout_s, stop_event=stop_event)
 
     try:
         stream = connect(channels)

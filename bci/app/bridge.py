@@ -13,6 +13,7 @@ import queue
 import time
 
 from bci._logging import logger, report_thread_error
+from bci.acquisition import SearchStopped
 from bci.app import _parts
 from bci.app.context import SessionContext, lsl_clock, safe_close
 from bci.online import DecisionsInlet
@@ -100,11 +101,19 @@ class DecisionsListener:
         return silent if silent > DECISIONS_TIMEOUT_S else None
 
     def open(self, stack: contextlib.ExitStack) -> None:
-        """Connect to the decisions stream and start reading it."""
+        """Connect to the decisions stream and start reading it (nothing, when the session is
+        asked to stop while the stream is looked for)."""
         cfg = self.ctx.cfg
-        self.inlet = DecisionsInlet(cfg.lsl.decisions_stream,
-                                    source_id=cfg.lsl.decisions_source_id or None,
-                                    timeout=cfg.source.timeout_s)
+        self.ctx.say(f"Looking for the decisions stream {cfg.lsl.decisions_stream!r} (up to "
+                     f"{cfg.source.timeout_s:g} s)")
+        try:
+            self.inlet = DecisionsInlet(cfg.lsl.decisions_stream,
+                                        source_id=cfg.lsl.decisions_source_id or None,
+                                        timeout=cfg.source.timeout_s,
+                                        stop_event=self.ctx.stop_event)
+        except SearchStopped:  # a signal while looking: the session ends as in any phase
+            self.ctx.say("Stopped while looking for the decisions stream.")
+            return
         stack.callback(safe_close, self.inlet.close)
         self.ctx.say(f"Listening to decisions stream {cfg.lsl.decisions_stream!r}")
         self.ctx.workers.start("decisions-inlet", self._pull)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 
 from bci._logging import report_thread_error
+from bci.acquisition import SearchStopped
 from bci.app import _parts
 from bci.app.context import SessionContext, safe_close
 from bci.decoders.population import PopulationRessFBCCA
@@ -68,11 +69,19 @@ class DecodingSide:
         return float(self.setup.window_s)
 
     def open(self, stack: contextlib.ExitStack, *, on_decision: Callable | None = None) -> None:
-        """Open every part and start decoding; ``on_decision(d)`` also gets each decision."""
+        """Open every part and start decoding; ``on_decision(d)`` also gets each decision.
+
+        When the session is asked to stop while the EEG stream is looked for, nothing more
+        is opened (no stream, recording or loop).
+        """
         self._on_decision = on_decision
         name, source_id = self._publish_source(stack)
         self._describe_decoder()
-        self._connect_stream(stack, name, source_id)
+        try:
+            self._connect_stream(stack, name, source_id)
+        except SearchStopped:  # a signal while looking: the session ends as in any phase
+            self.ctx.say("Stopped while looking for the EEG stream.")
+            return
         self._start_recording(stack)
         if self.source_player is not None:
             self.source_player.start()
@@ -116,10 +125,17 @@ class DecodingSide:
     def _connect_stream(self, stack: contextlib.ExitStack, name: str, source_id: str) -> None:
         """Connect the EEG stream, fit or check the decoder on it, connect the cue markers."""
         cfg, ctx = self.ctx.cfg, self.ctx
+        if self.source_player is None:  # a live headset may take a while to appear
+            pins = [f"{what} {value!r}" for what, value in (
+                ("name", name), ("type", cfg.source.stream_type), ("source id", source_id),
+                ("host", cfg.source.host)) if value]
+            ctx.say(f"Looking for the EEG stream ({', '.join(pins) or 'any'}; up to "
+                    f"{cfg.source.timeout_s:g} s)")
         try:
             self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
                                              channels=self.setup.channels,
-                                             profile=self.setup.profile)
+                                             profile=self.setup.profile,
+                                             stop_event=ctx.stop_event)
         except StreamError as exc:
             if not isinstance(self.setup.decoder, PopulationRessFBCCA):
                 raise
@@ -129,7 +145,8 @@ class DecodingSide:
             self._describe_decoder()
             self.stream = _parts.open_stream(cfg, name=name, source_id=source_id,
                                              channels=self.setup.channels,
-                                             profile=self.setup.profile)
+                                             profile=self.setup.profile,
+                                             stop_event=ctx.stop_event)
         stack.callback(safe_close, self.stream.disconnect)
         _parts.prepare_decoder(self.setup, self.stream)
         ch_names = list(self.stream.ch_names)

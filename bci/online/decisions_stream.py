@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 
 import pylsl
 
 from bci._logging import logger
+from bci.acquisition import find_stream
 from bci.errors import StreamError
 from bci.online.decision import Decision
 
@@ -92,29 +94,30 @@ class DecisionsInlet:
         Pin the stream by source id as well.
     timeout : float, default=5.0
         Seconds to wait for the stream.
+    stop_event : threading.Event | None
+        Stop looking for the stream as soon as it is set.
 
     Raises
     ------
     StreamError
         When no matching stream is found in time.
+    bci.acquisition.SearchStopped
+        When ``stop_event`` was set before the stream was found.
     """
 
     def __init__(
-        self, name: str = DEFAULT_NAME, *, source_id: str | None = None, timeout: float = 5.0
+        self, name: str = DEFAULT_NAME, *, source_id: str | None = None, timeout: float = 5.0,
+        stop_event: threading.Event | None = None,
     ) -> None:
-        pred = f"name='{name}' and type='{STREAM_TYPE}'"
-        if source_id:
-            pred += f" and source_id='{source_id}'"
-        found = pylsl.resolve_bypred(pred, 1, timeout)
-        if not found:
-            seen = sorted({f"{s.name()} ({s.type()})" for s in pylsl.resolve_streams(0.5)})
+        try:
+            found = find_stream(name=name, stype=STREAM_TYPE, source_id=source_id or None,
+                                timeout=timeout, stop_event=stop_event)
+        except StreamError as exc:
             raise StreamError(
-                f"No decisions stream named {name!r} found within {timeout} s: start the "
+                f"No decisions stream named {name!r} found within {timeout:g} s: start the "
                 "online loop with a decisions outlet (ssvep-exo run --role decoder), or check "
-                "the name against the streams below.",
-                details=["Streams seen:"] + ([f"  - {s}" for s in seen] or ["  (none)"]),
-            )
-        self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=True)
+                "the name against the streams below.", details=exc.details) from None
+        self._inlet = pylsl.StreamInlet(found, max_buflen=60, recover=True)
         self._inlet.open_stream(timeout)
         #: The stream's full info, ``desc`` included (what resolving returns has no desc).
         self.info: pylsl.StreamInfo = self._inlet.info(timeout)

@@ -108,15 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     base = SessionConfig(DEMO_CONFIG)
     profile = calibrate_demo_user(work / "profile", base)
-    # LSL timestamps of a sped-up source advance in real time: the profile's policy timings
-    # (seconds of timestamps) shrink with the speed so that they mean the same signal time
     prof = SubjectProfile.load(profile)
-    for key in ("horizon_s", "refractory_s", "release_s"):
-        prof.policy[key] = float(prof.policy[key]) / args.speed
-    profile = prof.save(Path(profile) if Path(profile).is_dir() else Path(profile).parent)
     signal_s = args.hours * 3600.0
     wall_s = signal_s / args.speed
-    step_s = max(0.01, 0.1 / args.speed)
+    # the session divides the profile's policy timings and decision step (seconds of signal)
+    # by source.speed itself (bci.app._parts.at_source_speed)
     sim = ExoSimulator(transport="tcp", step_s=0.6, speed=args.speed).start()
     monitor = HeartbeatMonitor(sim)
     name = f"soak-{os.getpid()}"
@@ -124,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "session.live_view": False, "session.output": str(work / "sessions"),
         "source.schedule": schedule_for(signal_s), "source.speed": args.speed,
         "source.stream_name": name, "source.source_id": name, "decoder.profile": str(profile),
-        "decoder.step_s": step_s, "device.port": sim.url, "lsl.decisions_stream": name + "-dec",
+        "device.port": sim.url, "lsl.decisions_stream": name + "-dec",
         "session.duration_s": wall_s + 5.0,
     })
     session = ClosedLoopSession(cfg, out=io.StringIO(), install_signal_handlers=False)

@@ -17,6 +17,7 @@ from bci.decoders import METHODS, make_decoder
 from bci.decoders.cca import FBCCA
 from bci.decoders.population import NO_CALIBRATION, PopulationRessFBCCA
 from bci.evaluation.scoring import Selection, score_trials, totals
+from bci.online import DecisionPolicy
 from bci.online.pseudo_online import replay
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kalunga2016"
@@ -47,6 +48,10 @@ def test_lights_of_the_prior_get_the_population_decoder_over_real_lsl(tmp_path, 
     assert isinstance(loop.decoder, PopulationRessFBCCA) and not loop.decoder.adapted_
     assert loop.policy.classes == ("13.0Hz", "17.0Hz", "21.0Hz", "rest")
     assert loop.policy.threshold == NO_CALIBRATION["policy"]["threshold"]
+    # the source runs at x2: the policy's timings (seconds of signal) and the step follow it
+    prior_policy = DecisionPolicy(loop.policy.classes, **NO_CALIBRATION["policy"])
+    assert loop.policy.to_dict() == prior_policy.for_speed(2.0).to_dict()
+    assert loop.step_s == pytest.approx(cfg.decoder.step_s / 2)
     assert loop.window_s == NO_CALIBRATION["window_s"]
     assert session.record.decisions  # it decoded the stream
     said = [ln for ln in out.getvalue().splitlines() if ln.startswith("Decoder:")]
@@ -97,7 +102,9 @@ def test_a_stream_without_the_priors_channels_falls_back_to_fbcca(tmp_path, uniq
     cfg = SessionConfig({
         "session": {"role": "decoder", "output": str(tmp_path / "sessions"),
                     "duration_s": 3.0, "live_view": False},
-        "source": {"kind": "lsl", "stream_name": unique_name},
+        # source.speed is the speed of a synthetic or replayed source: a headset's stream
+        # runs in real time whatever it says
+        "source": {"kind": "lsl", "stream_name": unique_name, "speed": 3.0},
         "lsl": {"decisions_stream": unique_name + "-decisions"},
     }, origin="test")
     out = io.StringIO()
@@ -110,3 +117,6 @@ def test_a_stream_without_the_priors_channels_falls_back_to_fbcca(tmp_path, uniq
     assert said[1].startswith("Decoder: training-free fbcca on 13.0Hz, 17.0Hz, 21.0Hz")
     assert "does not offer the population prior's channels" in said[1]
     assert isinstance(session.loop.decoder, FBCCA) and session.record.decisions
+    # the [policy] settings and the step as configured: no speed applies to a live stream
+    assert session.loop.policy.to_dict() == _parts.training_free_setup(cfg).policy.to_dict()
+    assert session.loop.step_s == cfg.decoder.step_s and "Speed x" not in out.getvalue()

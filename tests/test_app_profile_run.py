@@ -16,6 +16,7 @@ from bci.app import _parts
 from bci.app.closed_loop import ClosedLoopSession
 from bci.app.config import SessionConfig, load_config
 from bci.cli import main as cli_main
+from bci.online import read_session_log
 from bci.sources.synthetic import synthesize_raw
 from calibration.errors import ProfileError
 from calibration.session import calibrate_raws
@@ -39,12 +40,12 @@ def profile_dir(tmp_path_factory):
     return out
 
 
-def _cfg(tmp_path, profile_dir, unique_name, **decoder):
+def _cfg(tmp_path, profile_dir, unique_name, speed=2.0, **decoder):
     return SessionConfig({
         "session": {"role": "decoder", "output": str(tmp_path / "sessions"),
                     "duration_s": 2.5, "live_view": False},
         "source": {"kind": "synthetic", "schedule": "rest:2,13:4", "snr": 0.6,
-                   "stream_name": unique_name, "speed": 2.0},
+                   "stream_name": unique_name, "speed": speed},
         "decoder": {"profile": str(profile_dir), "freqs": [13.0, 17.0, 21.0], **decoder},
         "lsl": {"decisions_stream": unique_name + "-decisions"},
     }, origin="test")
@@ -57,21 +58,64 @@ def _run(cfg):
     return session, out.getvalue()
 
 
-def test_run_uses_the_profiles_policy_window_and_step(tmp_path, profile_dir, unique_name):
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_run_uses_the_profiles_policy_window_and_step(tmp_path, profile_dir, unique_name,
+                                                      speed):
+    """The profile's policy timings and step are seconds of signal. A source run at ``speed``
+    stamps a second of signal 1/speed s apart on the LSL clock the loop runs on, so both are
+    divided by the speed (they were not: at x10 the policy integrated 10 times more signal
+    than calibrated); at speed 1 they are the profile's, untouched."""
     from calibration.profile import SubjectProfile
 
     profile = SubjectProfile.load(profile_dir)
     assert profile.extra["step_s"] == STEP_S
-    session, text = _run(_cfg(tmp_path, profile_dir, unique_name))
+    session, text = _run(_cfg(tmp_path, profile_dir, unique_name, speed=speed))
     loop = session.loop
-    assert loop.step_s == pytest.approx(STEP_S)  # the config's default step is 0.1 s
     assert loop.window_s == pytest.approx(WINDOW_S)  # the config's default window is 2 s
-    assert loop.policy.to_dict() == profile.build_policy().to_dict()
-    assert (loop.policy.horizon_s, loop.policy.refractory_s, loop.policy.release_s) == (
+    calibrated = profile.build_policy().to_dict()
+    assert (calibrated["horizon_s"], calibrated["refractory_s"], calibrated["release_s"]) == (
         2.0, 2.5, 0.7)
-    assert "a decision every 0.25 s" in text
+    got = loop.policy.to_dict()
+    if speed == 1.0:
+        assert loop.step_s == STEP_S  # the config's default step is 0.1 s
+        assert got == calibrated
+        assert "Speed x" not in text
+    else:
+        assert loop.step_s == pytest.approx(STEP_S / speed)
+        assert (got["horizon_s"], got["refractory_s"], got["release_s"]) == pytest.approx(
+            (2.0 / speed, 2.5 / speed, 0.7 / speed))
+        assert {k: v for k, v in got.items() if not k.endswith("_s")} == \
+            {k: v for k, v in calibrated.items() if not k.endswith("_s")}
+        said = [ln for ln in text.splitlines() if ln.startswith("Speed x")]
+        assert said == [f"Speed x{speed:g}: the policy's timings and the decision step are "
+                        f"seconds of signal, so they run {speed:g} times faster: horizon "
+                        f"{2.0 / speed:.3g} s, refractory {2.5 / speed:.3g} s, release "
+                        f"{0.7 / speed:.3g} s and a decision every {STEP_S / speed:.3g} s "
+                        "of real time"]
+        logged = [e for e in read_session_log(session.folder / "session.jsonl")
+                  if e["event"] == "source_speed"]
+        assert len(logged) == 1 and logged[0]["policy"] == got
+        assert logged[0]["step_s"] == loop.step_s and logged[0]["speed"] == speed
+    assert "a decision every 0.25 s" in text  # the profile's step, in seconds of signal
     assert "Warning" not in text
     assert session.record.decisions  # it did decode
+
+
+def test_a_step_divided_below_the_shortest_is_kept_there_and_said():
+    from bci.app.config import MIN_STEP_S
+    from bci.online import DecisionPolicy
+
+    policy = DecisionPolicy(["13.0Hz", "rest"], horizon_s=3.0, refractory_s=1.0,
+                            release_s=1.0)
+    same = _parts.at_source_speed(policy, 0.1, 1.0)
+    assert same.policy is policy and same.step_s == 0.1 and same.note == ""
+    fast = _parts.at_source_speed(policy, 0.1, 50.0)
+    assert fast.step_s == MIN_STEP_S == 0.01
+    assert fast.policy.horizon_s == pytest.approx(0.06)
+    assert fast.note.endswith("a decision every 0.01 s of real time (not 0.002 s: the "
+                              "shortest step is 0.01 s; a decision comes every 0.5 s of "
+                              "signal instead of 0.1 s, so the policy sees fewer windows "
+                              "than it was set for)")
 
 
 def test_explicit_window_and_step_win_with_a_warning(profile_dir, caplog):
@@ -132,7 +176,7 @@ def test_explicit_window_override_runs_with_a_warning(tmp_path, profile_dir, uni
     session, text = _run(cfg)
     assert session.loop.window_s == pytest.approx(1.5)
     assert "Warning: decoder.window_s = 1.5 s overrides" in text
-    assert math.isclose(session.loop.step_s, STEP_S)
+    assert math.isclose(session.loop.step_s, STEP_S / 2)  # the profile's, at speed 2
 
 
 def test_window_a_template_decoder_cannot_take_is_a_config_error(tmp_path, unique_name, rng):

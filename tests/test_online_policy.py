@@ -159,6 +159,31 @@ def test_replay_equals_updates(rng):
     assert expected  # the stream commits something
 
 
+@pytest.mark.parametrize("speed", [4.0, 10.0])
+def test_for_speed_commits_the_same_on_a_clock_speed_times_faster(rng, speed):
+    """A source played ``speed`` times faster stamps its windows ``1/speed`` s apart per
+    second of signal: the policy for that speed commits the same targets at the same
+    windows (horizon, refractory and latching included)."""
+    scores = rng.normal(size=(600, 4))
+    t = np.arange(600) * 0.1  # seconds of signal
+    p = make(threshold=2.0, clip=1.0, drift=0.2, horizon_s=2.0, refractory_s=1.5,
+             release_s=0.8)
+    fast = p.for_speed(speed)
+    assert (fast.horizon_s, fast.refractory_s, fast.release_s) == pytest.approx(
+        (2.0 / speed, 1.5 / speed, 0.8 / speed))
+    assert {k: v for k, v in fast.to_dict().items() if not k.endswith("_s")} == \
+        {k: v for k, v in p.to_dict().items() if not k.endswith("_s")}
+    slow_commits = p.replay(t, scores)
+    assert len(slow_commits) >= 5
+    # window times on the fast clock, scaled back to compare
+    got = [(ti * speed, c) for ti, c in fast.replay(t / speed, scores)]
+    assert [c for _, c in got] == [c for _, c in slow_commits]
+    np.testing.assert_allclose([ti for ti, _ in got], [ti for ti, _ in slow_commits])
+    # the unscaled policy on the fast clock integrates `speed` times more signal: it differs
+    assert p.replay(t / speed, scores) != [(ti / speed, c) for ti, c in slow_commits]
+    assert p.for_speed(1.0).to_dict() == p.to_dict()
+
+
 def test_wrong_number_of_scores():
     with pytest.raises(ValueError, match="Expected 4 scores"):
         make().update(0.0, np.zeros(3))

@@ -18,7 +18,7 @@ from bci._logging import logger
 from bci.acquisition import EEGStream
 from bci.acquisition._metadata import channel_labels
 from bci.acquisition.markers import find_cue_stream
-from bci.app.config import SessionConfig
+from bci.app.config import MIN_STEP_S, SessionConfig
 from bci.app.menus import CommandMenus, select, supervisor_mapping
 from bci.decoders import make_decoder
 from bci.decoders.population import NO_CALIBRATION, PopulationRessFBCCA, no_calibration_prior
@@ -332,6 +332,52 @@ def profile_menus(setup: DecoderSetup, cfg: SessionConfig) -> CommandMenus:
     where = cfg.origin + " [menu]" if cfg.explicit_menus else \
         f"the menus of profile {cfg.decoder.profile}"
     return CommandMenus.build(setup.menus, targets, where=where)
+
+
+@dataclass
+class LoopTiming:
+    """The decision policy and step the online loop runs with, on the LSL clock.
+
+    Attributes
+    ----------
+    policy : DecisionPolicy
+    step_s : float
+        Seconds between two decisions.
+    note : str
+        What was scaled, for the session's output ("" at speed 1).
+    """
+
+    policy: Any
+    step_s: float
+    note: str = ""
+
+
+def at_source_speed(policy, step_s: float, speed: float) -> LoopTiming:
+    """The policy and decision step for a source played ``speed`` times faster than real time.
+
+    The policy's durations (:data:`bci.online.policy.DURATIONS`) and the step are seconds of
+    signal: they were calibrated (or chosen) for decisions every ``step_s`` of signal, with
+    evidence counted over ``horizon_s`` of signal. A source run at ``speed`` stamps its samples
+    ``1 / speed`` s apart per second of signal on the LSL clock, which the loop and the
+    policy run on, so both are divided by ``speed`` (:meth:`DecisionPolicy.for_speed`): each
+    second of signal then gets as many decisions, and the same evidence, as at speed 1. The
+    step is not divided below :data:`bci.app.config.MIN_STEP_S`; when it would be, the note
+    says that the policy sees fewer windows per second of signal than it was set for. At
+    speed 1 the policy and the step are returned as they are.
+    """
+    if speed == 1:
+        return LoopTiming(policy, step_s)
+    fast = policy.for_speed(speed)
+    step = max(MIN_STEP_S, step_s / speed)
+    note = (f"Speed x{speed:g}: the policy's timings and the decision step are seconds of "
+            f"signal, so they run {speed:g} times faster: horizon {fast.horizon_s:.3g} s, "
+            f"refractory {fast.refractory_s:.3g} s, release {fast.release_s:.3g} s and a "
+            f"decision every {step:.3g} s of real time")
+    if step > step_s / speed:
+        note += (f" (not {step_s / speed:.3g} s: the shortest step is {MIN_STEP_S:g} s; a "
+                 f"decision comes every {step * speed:.3g} s of signal instead of "
+                 f"{step_s:g} s, so the policy sees fewer windows than it was set for)")
+    return LoopTiming(fast, step, note)
 
 
 def make_policy(cfg: SessionConfig, classes):

@@ -42,6 +42,10 @@ else:  # pragma: no cover
 #: false-activation budget (docs/evaluation.md).
 TRAINING_FREE_POLICY = {"threshold": 1.0, "drift": 0.2, "clip": 0.25, "horizon_s": 3.0}
 
+#: Shortest time between two decisions (s): ``decoder.step_s``, and the step a source run
+#: faster than real time divides it down to (:func:`bci.app._parts.at_source_speed`).
+MIN_STEP_S = 0.01
+
 #: Default schedule of the synthetic source: with the default menus, 13 then 17 Hz stand up
 #: (the second selection confirms), 13 walks, 17 turns, 21 twice sits down.
 DEFAULT_SCHEDULE = "rest:4,13:4,17:4,rest:4,13:5,rest:4,17:5,rest:4,21:5,rest:3,21:5,rest:3"
@@ -91,8 +95,9 @@ class SourceKeys(_Section):
     replay_file: str = _key("", "recording to replay (source.kind = replay)", flag="--replay")
     schedule: str = _key(DEFAULT_SCHEDULE, "synthetic schedule 'label:seconds,...' (labels: "
                          "rest or a frequency)", flag="--schedule")
-    speed: float = _key(1.0, "synthetic/replay speed factor (1 = real time)", flag="--speed",
-                        gt=0.0, le=100.0, allow_inf_nan=False)
+    speed: float = _key(1.0, "synthetic/replay speed factor (1 = real time); the decision "
+                        "step and the policy's timings, seconds of signal, are divided by it",
+                        flag="--speed", gt=0.0, le=100.0, allow_inf_nan=False)
     snr: float = _key(0.5, "synthetic source: SSVEP amplitude over the background (0.5: a "
                       "clear responder; 0.3: a weak one; the demo uses 0.6)", ge=0.0, le=10.0,
                       allow_inf_nan=False)
@@ -137,7 +142,8 @@ class DecoderKeys(_Section):
         "carry their own)")
     window_s: float = _key(2.0, "decoding window length, seconds", flag="--window", ge=0.1,
                            le=10.0, allow_inf_nan=False)
-    step_s: float = _key(0.1, "time between two decisions, seconds", ge=0.01, le=5.0,
+    step_s: float = _key(0.1, "time between two decisions, seconds (of signal: a source "
+                         "run at source.speed divides it by the speed)", ge=MIN_STEP_S, le=5.0,
                          allow_inf_nan=False)
     params: dict[str, Any] = _key({}, "extra keyword arguments of the decoder (e.g. "
                                   "n_harmonics)")

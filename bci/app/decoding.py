@@ -165,9 +165,19 @@ class DecodingSide:
             stack.callback(safe_close, self.recorder.close)
 
     def _start_loop(self, stack: contextlib.ExitStack) -> None:
-        """Open the decisions outlet, show the policy's rule, start the online loop."""
+        """Open the decisions outlet, show the policy's rule, start the online loop.
+
+        A synthetic or replayed source run at ``source.speed`` gets the policy and the step
+        scaled to its clock (:func:`bci.app._parts.at_source_speed`), said once.
+        """
         cfg, ctx, setup = self.ctx.cfg, self.ctx, self.setup
-        policy = setup.policy
+        policy = setup.policy  # in seconds of signal, as calibrated
+        speed = float(cfg.source.speed) if self.source_player is not None else 1.0
+        timing = _parts.at_source_speed(policy, setup.step_s, speed)
+        if timing.note:
+            ctx.say(timing.note)
+            ctx.log_event("source_speed", {"speed": speed, "step_s": timing.step_s,
+                                           "policy": timing.policy.to_dict()})
         classes = class_labels(setup.decoder.classes_)
         ctx.record.classes = list(classes)
         ctx.view.classes = list(classes)
@@ -175,17 +185,18 @@ class DecodingSide:
         ctx.view.rule = (
             f"a target's evidence over the best other class must add up to "
             f"{policy.threshold:.3g} within {policy.horizon_s:g} s"
+            + (" of signal" if timing.note else "")
             + ("; the decoder's 'rest' class means no control"
                if any(is_rest(c) for c in classes) else ""))
         self.outlet = DecisionsOutlet(
             cfg.lsl.decisions_stream, source_id=cfg.lsl.decisions_source_id or None,
-            classes=classes, meta={"window_s": setup.window_s, "step_s": setup.step_s,
+            classes=classes, meta={"window_s": setup.window_s, "step_s": timing.step_s,
                                    "role": cfg.session.role})
         stack.callback(safe_close, self.outlet.close)
         self.loop = OnlineLoop(
-            self.stream, setup.decoder, policy, window_s=setup.window_s, step_s=setup.step_s,
-            on_decision=self._decided, outlet=self.outlet, log=ctx.log,
-            max_lag_s=max(0.5, 2 * setup.step_s))
+            self.stream, setup.decoder, timing.policy, window_s=setup.window_s,
+            step_s=timing.step_s, on_decision=self._decided, outlet=self.outlet, log=ctx.log,
+            max_lag_s=max(0.5, 2 * timing.step_s))
         ctx.workers.start("online-loop", self._run_loop)
 
     # ------------------------------------------------------------------ while running

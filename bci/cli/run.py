@@ -62,7 +62,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--schedule", metavar="SPEC",
                    help="synthetic schedule, e.g. 'rest:4,13:5,rest:4,17:5'")
     g.add_argument("--speed", type=float, metavar="X",
-                   help="synthetic/replay speed factor (1 = real time)")
+                   help="synthetic/replay speed factor (1 = real time); the decision step "
+                   "and the policy's timings (seconds of signal) are divided by it")
     g = p.add_argument_group("decoder")
     g.add_argument("--profile", metavar="DIR",
                    help="subject profile from `ssvep-exo calibrate` (default: the population "

@@ -49,6 +49,8 @@ REASONS = (
 
 #: Parameters of :class:`DecisionPolicy` (besides ``classes`` and ``rest_label``).
 PARAMS = ("threshold", "drift", "clip", "horizon_s", "refractory_s", "release_s")
+#: Those of :data:`PARAMS` that are durations (seconds of signal).
+DURATIONS = ("horizon_s", "refractory_s", "release_s")
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,19 @@ class DecisionPolicy:
             "refractory_s": self.refractory_s,
             "release_s": self.release_s,
         }
+
+    def for_speed(self, speed: float) -> DecisionPolicy:
+        """A new policy, with this one's parameters, for windows of a source played ``speed``
+        times faster than real time.
+
+        The window times given to :meth:`update` are then LSL time stamps that advance
+        ``1 / speed`` s per second of signal, so the :data:`DURATIONS` (seconds of signal)
+        are divided by ``speed``; the rest is unchanged.
+        """
+        speed = check_range(speed, "speed", 0.0, low_inclusive=False)
+        d = self.to_dict()
+        d.update({k: d[k] / speed for k in DURATIONS})
+        return type(self).from_dict(d)
 
     @classmethod
     def from_dict(cls, d: dict) -> DecisionPolicy:

@@ -47,13 +47,11 @@ def replay_lsl(
     """Replay a recording over real LSL (RecordingPlayer -> EEGStream -> OnlineLoop.run).
 
     The policy's times are LSL-clock seconds, so its ``horizon_s``, ``refractory_s`` and
-    ``release_s`` are divided by ``speed``. Returns the committed commands as (seconds from the start of the
-    recording, label), mapped back through the player's cue markers.
+    ``release_s`` are divided by ``speed`` (:meth:`DecisionPolicy.for_speed`), and so is the
+    step. Returns the committed commands as (seconds from the start of the recording, label),
+    mapped back through the player's cue markers.
     """
-    fast = DecisionPolicy.from_dict({
-        **policy.to_dict(), "horizon_s": policy.horizon_s / speed,
-        "refractory_s": policy.refractory_s / speed, "release_s": policy.release_s / speed,
-    })
+    fast = policy.for_speed(speed)
     name = name or f"pseudo-online-{uuid.uuid4().hex[:8]}"
     commands: list[tuple[float, str]] = []
     player = RecordingPlayer(raw, name=name, speed=speed).open()

@@ -7,12 +7,15 @@ and each amount of the user's data -- the trials cued in the first 0, 0.5, 1 and
 of the calibration session, and the whole session -- the prior is adapted to those trials
 (``PopulationRessFBCCA.fit``, its training windows cut inside the estimator) and the test
 session is replayed through the project's harness, decision policy and scorer, with the
-threshold set as for ``ssvep-exo run`` without a profile (the model of rest of the other
-subjects' sessions, each scored by a prior trained without it; window 1 s). Also printed:
-sliding-window 4-class accuracy of the test session (every window ending 1-5 s after a cue).
+window and threshold set as for ``ssvep-exo run`` without a profile, chosen without the
+subject (``loso_defaults.py population``: the model of rest of the other subjects' sessions,
+each scored by a prior trained without it, times the margin that held the budget for each of
+them). Also printed: sliding-window 4-class accuracy of the test session (every window ending
+1-5 s after a cue).
 
 Prints the per-subject table at 1 minute next to the full session, the pooled curve, and
-writes ``bench/minutes_curve.png``. Caches in ``cache/loso/minutes.json`` (git-ignored).
+writes ``bench/minutes_curve.png``. Caches in ``cache/loso/minutes_w<window>.json``
+(git-ignored).
 
 Usage: OMP_NUM_THREADS=1 nice python scripts/bench_minutes.py
 """
@@ -32,13 +35,13 @@ import loso_defaults as ld  # noqa: E402
 
 from bci.datasets import load_recording  # noqa: E402
 from bci.decoders import METHODS  # noqa: E402
-from bci.decoders.population import PopulationRessFBCCA  # noqa: E402
+from bci.decoders.population import NO_CALIBRATION, PopulationRessFBCCA  # noqa: E402
 from bci.evaluation.harness import Trials, score_stream  # noqa: E402
 from bci.evaluation.scoring import Selection, pool, score_trials, totals  # noqa: E402
 
 MINUTES = (0.0, 0.5, 1.0, 2.0, None)  # None: the whole calibration session
-WINDOW = 1.0
-OUT = ld.CACHE / "minutes.json"
+WINDOW = float(NO_CALIBRATION["window_s"])
+OUT = ld.CACHE / f"minutes_w{WINDOW:g}.json"
 
 
 def _label(m) -> str:
@@ -60,10 +63,17 @@ def run() -> dict:
     recs = ld.recordings()
     res = json.loads(OUT.read_text()) if OUT.exists() else {}
     ld._population_streams(recs, WINDOW)  # the held-out priors (trained once, cached)
-    if not (ld.CACHE / "population_policy.json").exists():
+    if not (ld.CACHE / "report_population.json").exists():
         ld.stage_population()  # the thresholds of run without a profile, LOSO
-    thresholds = json.loads((ld.CACHE / "population_policy.json").read_text())[
-        f"w={WINDOW:g}"]
+    done = json.loads((ld.CACHE / "population_policy.json").read_text())
+    held_out = json.loads((ld.CACHE / "report_population.json").read_text())["choice"][
+        "held_out"]
+    thresholds = {}
+    for s, key in held_out.items():
+        if not key.startswith(f"w={WINDOW:g},"):
+            raise SystemExit(f"{s}: the no-calibration window chosen without it ({key}) is "
+                             f"not the shipped {WINDOW:g} s; re-run loso_defaults.py population")
+        thresholds[s] = done[key if key in done else key.replace(",margin=1", "")][s]
     span = METHODS["population"]["train_span"]
     for s, i, j in ld.stream_tasks(recs):
         key = f"{s}|{i}|{j}"
@@ -167,7 +177,9 @@ def plot(curve: list[dict], path: Path) -> None:
            label="median s from cue")
     b.set_ylabel("median s from cue", color="C2")
     b.set_ylim(0, None)
-    a2.legend(fontsize=8, loc="upper right")
+    h1, l1 = a2.get_legend_handles_labels()
+    h2, l2 = b.get_legend_handles_labels()
+    a2.legend(h1 + h2, l1 + l2, fontsize=8, loc="center right")
     for c, xi in zip(curve, x):
         a1.annotate("whole" if c["minutes"] is None else f"{c['minutes']:g}",
                     (xi, 100 * c["hit_rate"]), textcoords="offset points", xytext=(0, 6),

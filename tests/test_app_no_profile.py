@@ -57,7 +57,7 @@ def test_lights_of_the_prior_get_the_population_decoder_over_real_lsl(tmp_path, 
     said = [ln for ln in out.getvalue().splitlines() if ln.startswith("Decoder:")]
     assert len(said) == 1, said
     assert said[0].startswith("Decoder: population RESS-FBCCA without calibration (rest class "
-                              "included) on 21.0Hz, 13.0Hz, 17.0Hz (1 s windows): the lights "
+                              "included) on 21.0Hz, 13.0Hz, 17.0Hz (2 s windows): the lights "
                               "(13, 17, 21 Hz) are those of the population prior")
     assert "its channels Oz, O1, O2, PO3, POz, PO7, PO8, PO4" in said[0]
 

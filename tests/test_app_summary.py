@@ -80,6 +80,24 @@ def test_summary_scores_selections_against_cues_with_the_one_scorer(tmp_path):
     assert json.loads(p.read_text())["n_executed"] == 3
 
 
+def test_a_source_played_faster_is_scored_in_seconds_of_signal():
+    """At speed x4 the cues and selections are 1/4 s of real time apart per second of
+    signal: the scoring against the cues (times from the cue, rest, false activations per
+    minute of rest) is in seconds of signal, the session's duration in real seconds."""
+    real = summarize(_record())
+    fast = summarize(_record(), speed=4.0)
+    assert [r["decision"] for r in fast["cues"]] == [r["decision"] for r in real["cues"]]
+    assert fast["rest_s"] == pytest.approx(4 * real["rest_s"])
+    assert fast["false_activations"] == real["false_activations"] == 2
+    assert fast["false_activations_per_min_rest"] == pytest.approx(
+        real["false_activations_per_min_rest"] / 4)
+    assert fast["latency"]["cue_to_command_median_s"] == pytest.approx(
+        4 * real["latency"]["cue_to_command_median_s"])
+    assert fast["duration_s"] == real["duration_s"] and fast["speed"] == 4.0
+    assert "speed" not in real
+    assert "60 s of rest (seconds of signal, played x4)" in format_summary(fast)
+
+
 def test_decoder_role_scores_the_decisions():
     rec = SessionRecord(t0=0.0, t_end=20.0)
     for t, lab in [(0, "rest"), (5, "13.0Hz"), (10, "17.0Hz")]:

@@ -287,8 +287,10 @@ class ClosedLoopSession:
             extra["stalls"] = self.watch.summary()
         if decoding is not None and decoding.recorder is not None:
             self.files["recording"] = self.folder / "recording.xdf"
+        speed = float(self.cfg.source.speed) if self.source_player is not None else 1.0
         self.summary, written = session_files.write_results(
-            self.folder, self.record, extra=extra, drove=device is not None, say=self.say)
+            self.folder, self.record, extra=extra, drove=device is not None, say=self.say,
+            speed=speed)
         self.files.update(written)
 
     def report(self) -> str:

@@ -43,7 +43,7 @@ def new_folder(output: str, role: str) -> Path:
 
 
 def write_results(folder: Path, record: SessionRecord, *, extra: dict,
-                  drove: bool, say) -> tuple[dict, dict[str, Path]]:
+                  drove: bool, say, speed: float = 1.0) -> tuple[dict, dict[str, Path]]:
     """Write ``summary.json`` and the plots; return the summary and the files written.
 
     Parameters
@@ -56,8 +56,10 @@ def write_results(folder: Path, record: SessionRecord, *, extra: dict,
         The session drove the exoskeleton (then ``path.png`` is drawn).
     say : callable
         Prints a message (a file that could not be written).
+    speed : float, default=1.0
+        The source's speed factor (:func:`bci.app.summary.summarize`).
     """
-    summary = summarize(record)
+    summary = summarize(record, speed=speed)
     summary.update(extra)
     files: dict[str, Path] = {}
     try:

@@ -16,6 +16,7 @@ or not the exoskeleton executed them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -59,13 +60,18 @@ def selections(record: SessionRecord) -> list[Selection]:
             and not is_rest(d["outcome"])]
 
 
-def summarize(record: SessionRecord) -> dict[str, Any]:
+def summarize(record: SessionRecord, *, speed: float = 1.0) -> dict[str, Any]:
     """Return the session summary as a JSON-able dict.
 
     Parameters
     ----------
     record : SessionRecord
         What happened.
+    speed : float, default=1.0
+        The source's speed factor (a synthetic or replayed source played faster than real
+        time): the scoring against the cues (times from the cue, rest time, false
+        activations per minute of rest, the trials' ``t``) is then in seconds of signal,
+        the session's duration and the commands' times stay in seconds of real time.
 
     Returns
     -------
@@ -111,9 +117,16 @@ def summarize(record: SessionRecord) -> dict[str, Any]:
     }
     cues = sorted((t, _canon(lab)) for t, lab in rec.cues)
     rows = None
+    if speed != 1.0:
+        out["speed"] = speed
+
+    def signal_time(t: float) -> float:  # seconds of signal since t0
+        return t0 + (t - t0) * speed
+
     if cues:
-        trials = score_trials(selections(rec), [t for t, _ in cues], [lab for _, lab in cues],
-                              end_s=t_end)
+        sel = [dataclasses.replace(c, t=signal_time(c.t)) for c in selections(rec)]
+        trials = score_trials(sel, [signal_time(t) for t, _ in cues],
+                              [lab for _, lab in cues], end_s=signal_time(t_end))
         tot = totals(trials)
         rows = []
         for tr in trials:
@@ -160,7 +173,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"Against the cues: {sc['n_hits']}/{sc['n_target_trials']} target cues got the "
             f"right selection first{ex}, {sc['n_wrong_trials']} with a wrong one, "
             f"{sc['n_false_activations']} false activation(s) in {summary['rest_s']:.0f} s "
-            "of rest")
+            "of rest"
+            + (f" (seconds of signal, played x{summary['speed']:g})" if summary.get("speed")
+               else ""))
     lat = summary["latency"]
 
     def ms(v: float | None) -> str:

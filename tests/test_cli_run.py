@@ -347,5 +347,11 @@ def test_recording_write_error_is_reported_and_the_session_goes_on(tmp_path, dem
     assert "failed" in r.stdout and "the session goes on without it" in r.stdout
     summary = json.loads((_session(out) / "summary.json").read_text())
     assert "recording_error" in summary
-    assert [c["command"] for c in summary["commands_executed"]] == ["stand"]
     assert summary["stopped_by"] == "end of source"
+    # it went on: the cues after the failure (the file reaches 40 kB within ~5 s; the last
+    # cues come at 7 and 10.5 s) were still taken in and scored, and it still drove. A loaded
+    # machine may decode the second look too late to confirm "stand", so "stand" or nothing,
+    # never a command during rest
+    assert [c["label"] for c in summary["cues"]] == ["rest", "13.0Hz", "rest", "13.0Hz", "rest"]
+    assert [c["command"] for c in summary["commands_executed"]] in ([], ["stand"])
+    assert summary["false_activations"] == 0

@@ -529,28 +529,32 @@ def _rest_tail_pairs(streams: dict, b: float, base: dict, subjects: list[str], t
     return shapes, pairs
 
 
-def _calibrated_streams(method: str, w: float) -> dict:
+def _calibrated_streams(method: str, w: float, estimator=None, tag: str | None = None) -> dict:
     """For each test session: the out-of-fold streams of its calibration session and the test
     session scored by the decoder fitted on all of it (as ``calibrate --methods METHOD``
-    and ``evaluate --online`` do), with the registry's defaults; cached."""
+    and ``evaluate --online`` do), with the registry's defaults; cached under ``tag``
+    (default ``METHOD-calibrated``). ``estimator(subject)``: another unfitted decoder per
+    subject (e.g. one whose prior was trained without the subject)."""
     from bci.decoders import METHODS
 
     recs = recordings()
+    tag = tag or f"{method}-calibrated"
+    span = METHODS[method].get("train_span")
     out = {}
     for s, i, j in stream_tasks(recs):
-        path = CACHE / "streams" / f"{method}-calibrated" / f"{s}_{i}_from_{j}_{w:g}.npz"
+        path = CACHE / "streams" / tag / f"{s}_{i}_from_{j}_{w:g}.npz"
         if not path.exists():
             t0 = time.perf_counter()
             raw_b, raw_a = load_recording(recs[s][i]), load_recording(recs[s][j])
-            span = METHODS[method].get("train_span")
-            est = make_decoder(method, sfreq=256.0, freqs=FREQS)
+            est = (make_decoder(method, sfreq=256.0, freqs=FREQS) if estimator is None
+                   else estimator(s))
             a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
                                     train_span=span, step=STEP)[0]
             tr = Trials.build([raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
                               train_span=span)
             b = score_stream(tr.fit(est, tr.trial), raw_b, window_s=w, step=STEP)
             _save_streams(path, {"A": a, "B": b})
-            log(f"streams {method} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
+            log(f"streams {tag} {s} {i}<-{j} {w:g}s ({time.perf_counter() - t0:.0f} s)")
         out[(s, i, j)] = load_streams(path)
     return out
 
@@ -863,30 +867,14 @@ def _adapted_streams(w: float) -> dict:
     """For each test session: the out-of-fold streams of its calibration session and the
     test session's stream, for the population decoder adapted with the calibration session,
     its prior trained WITHOUT the subject; cached."""
-    from bci.decoders import METHODS
     from bci.decoders.population import PopulationRessFBCCA
 
-    recs = recordings()
-    _population_streams(recs, w)  # the held-out priors (trained once, cached)
-    span = METHODS["population"]["train_span"]
-    out = {}
-    for s, i, j in stream_tasks(recs):
-        path = CACHE / "streams" / "population-adapted" / f"{s}_{i}_from_{j}_{w:g}.npz"
-        if not path.exists():
-            t0 = time.perf_counter()
-            raw_b, raw_a = load_recording(recs[s][i]), load_recording(recs[s][j])
-            est = PopulationRessFBCCA(prior=str(CACHE / "priors" / f"without_{s}_w{w:g}.npz"),
-                                      sfreq=256.0, freqs=FREQS)
-            a = out_of_fold_streams(est, [raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
-                                    train_span=span, step=STEP)[0]
-            tr = Trials.build([raw_a], tmin=TMIN, window_s=w, classes=CLASSES,
-                              train_span=span)
-            b = score_stream(tr.fit(est, tr.trial), raw_b, window_s=w, step=STEP)
-            _save_streams(path, {"A": a, "B": b})
-            log(f"streams population-adapted {s} {i}<-{j} {w:g}s "
-                f"({time.perf_counter() - t0:.0f} s)")
-        out[(s, i, j)] = load_streams(path)
-    return out
+    _population_streams(recordings(), w)  # the held-out priors (trained once, cached)
+    return _calibrated_streams(
+        "population", w, tag="population-adapted",
+        estimator=lambda s: PopulationRessFBCCA(
+            prior=str(CACHE / "priors" / f"without_{s}_w{w:g}.npz"), sfreq=256.0,
+            freqs=FREQS))
 
 
 def _pooled_stream(a: ScoreStream, b: ScoreStream) -> ScoreStream:

@@ -59,6 +59,29 @@ def _log(folder: Path) -> list[dict]:
     return [json.loads(line) for line in (folder / "session.jsonl").read_text().splitlines()]
 
 
+#: What clears a pending posture change (the supervisor asks for a fresh confirmation).
+CLEARS_CONFIRMATION = ("supervisor.link_lost", "supervisor.stream_stalled",
+                       "supervisor.decoder_lag", "supervisor.health")
+
+
+def _assert_stood_up(folder: Path, text: str = "") -> None:
+    """The two 13 Hz looks of STAND_SCHEDULE reached the supervisor, which executed "stand"
+    from them; on a loaded machine only if nothing cleared the confirmation in between (a
+    lost link or a stalled or lagging stream, which make the supervisor ask again: then
+    nothing moved) and both looks were decoded."""
+    log = _log(folder)
+    cmds = [e for e in log if e["event"] == "command"]
+    executed = [e["command"] for e in cmds if e["result"] == "executed"]
+    assert cmds and all(e["label"] == "13.0Hz" for e in cmds), text
+    assert executed in ([], ["stand"]), text
+    if executed:
+        return
+    t0 = cmds[0]["wall_time"]
+    cleared = [e["event"] for e in log if e["event"] in CLEARS_CONFIRMATION
+               and e["wall_time"] >= t0 and (len(cmds) < 2 or e["wall_time"] <= cmds[1]["wall_time"])]
+    assert len(cmds) < 2 or cleared, ("two selections, nothing in between, no stand: " + text)
+
+
 def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_name):
     out = tmp_path / "out"
     cfg = _config(tmp_path, "s.toml")
@@ -72,7 +95,7 @@ def test_run_synthetic_with_simulator_end_to_end(tmp_path, demo_profile, unique_
     assert "No exoskeleton port given: using the simulated exoskeleton on /dev/" in r.stdout
     folder = _session(out)
     summary = json.loads((folder / "summary.json").read_text())
-    assert [c["command"] for c in summary["commands_executed"]] == ["stand"]
+    _assert_stood_up(folder, r.stdout[-3000:])
     assert summary["false_activations"] == 0
     assert summary["n_awaiting_confirmation"] >= 1
     assert summary["stopped_by"] == "end of source"
@@ -119,8 +142,7 @@ def test_split_roles_decoder_and_bridge_over_lsl(tmp_path, demo_profile, unique_
     assert bridge.returncode == 0, bridge.stdout + bridge.stderr
     bsum = json.loads((_session(tmp_path / "bridge") / "summary.json").read_text())
     dsum = json.loads((_session(tmp_path / "dec") / "summary.json").read_text())
-    assert [c["command"] for c in bsum["commands_executed"]] == ["stand"], (
-        bridge.stdout[-3000:] + dout[-3000:])
+    _assert_stood_up(_session(tmp_path / "bridge"), bridge.stdout[-3000:] + dout[-3000:])
     assert bsum["n_decisions"] > 50
     assert dsum["n_executed"] == 0  # the decoder moves nothing
     assert not (_session(tmp_path / "dec") / "path.png").exists()

@@ -173,6 +173,14 @@ def cross_validate(raws: Sequence, *, methods: Sequence[str], windows: Sequence[
 
 
 # ---------------------------------------------------------------------- threshold
+def replay_totals(stream: ScoreStream, policy: DecisionPolicy) -> dict:
+    """Replay ``policy`` over one score stream; :func:`bci.evaluation.scoring.totals` of its
+    commands scored per cued trial."""
+    commits = policy.replay(stream.t, stream.scores)
+    return totals(score_trials([Selection(t, lab) for t, lab in commits], stream.onsets,
+                               stream.labels, end_s=stream.end_s))
+
+
 def replay(streams: Sequence[ScoreStream], policy: DecisionPolicy) -> dict:
     """Replay ``policy`` over score streams; score its commands per cued trial.
 
@@ -182,13 +190,7 @@ def replay(streams: Sequence[ScoreStream], policy: DecisionPolicy) -> dict:
         :func:`bci.evaluation.scoring.pool` of the streams (``false_activations_per_min``,
         ``hit_rate``, ``wrong_command_rate``, ``n_false_activations``, ``rest_minutes``, ...).
     """
-    recs = []
-    for st in streams:
-        commits = policy.replay(st.t, st.scores)
-        rows = score_trials([Selection(t, lab) for t, lab in commits], st.onsets, st.labels,
-                            end_s=st.end_s)
-        recs.append(totals(rows))
-    return pool(recs)
+    return pool([replay_totals(st, policy) for st in streams])
 
 
 def rest_tail_params(method: str, window_s: float = 1.5) -> dict:

@@ -73,7 +73,7 @@ def run() -> dict:
         if not key.startswith(f"w={WINDOW:g},"):
             raise SystemExit(f"{s}: the no-calibration window chosen without it ({key}) is "
                              f"not the shipped {WINDOW:g} s; re-run loso_defaults.py population")
-        thresholds[s] = done[key if key in done else key.replace(",margin=1", "")][s]
+        thresholds[s] = done[key][s]
     span = METHODS["population"]["train_span"]
     for s, i, j in ld.stream_tasks(recs):
         key = f"{s}|{i}|{j}"

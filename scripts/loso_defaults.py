@@ -63,7 +63,7 @@ from bci.evaluation.harness import (  # noqa: E402
     out_of_fold_streams,
     score_stream,
 )
-from bci.evaluation.scoring import Selection, pool, score_trials, totals  # noqa: E402
+from bci.evaluation.scoring import pool  # noqa: E402
 from bci.labels import REST_LABEL, freq_label  # noqa: E402
 from bci.online import DecisionPolicy  # noqa: E402
 from calibration import selection as sel  # noqa: E402
@@ -303,13 +303,7 @@ def stage_policy(config: str | None = None, windows=STREAM_WINDOWS) -> None:
                 h0 = cal["threshold_at_budget"]
                 for m in MARGINS:
                     pol = sel.policy_for(st["B"].classes, h0 * m, params)
-                    commits = pol.replay(st["B"].t, st["B"].scores)
-                    rows = score_trials([Selection(t, lab) for t, lab in commits],
-                                        st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
-                    tot = totals(rows)
-                    tot.pop("times_to_command_s")
-                    tot["times"] = [r.time_s for r in rows if r.decision == "hit"]
-                    res.setdefault(f"{m:g}", {})[f"{s}|{i}|{j}"] = tot
+                    res.setdefault(f"{m:g}", {})[f"{s}|{i}|{j}"] = _record(pol, st["B"])
             done[key] = res
             save(path, done)
             log(f"policy {key} ({time.perf_counter() - t0:.0f} s)")
@@ -318,6 +312,14 @@ def stage_policy(config: str | None = None, windows=STREAM_WINDOWS) -> None:
 def _pooled(records: list[dict]) -> dict:
     recs = [{**r, "times_to_command_s": r["times"]} for r in records]
     return pool(recs)
+
+
+def _record(policy: DecisionPolicy, st: ScoreStream) -> dict:
+    """One stream replayed through ``policy`` and scored (:func:`sel.replay_totals`), its
+    hits' times under ``times`` (the cached records' form, :func:`_pooled`)."""
+    tot = sel.replay_totals(st, policy)
+    tot["times"] = tot.pop("times_to_command_s")
+    return tot
 
 
 def choose_policy(rows: dict[str, list[list[dict]]], each_user: bool = False) -> str:
@@ -386,12 +388,7 @@ def _replay_subject(decoder_config: str, subject: str, policy_key: str) -> list[
         _, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET,
                                       params={**params, "margin": 1.0})
         pol = sel.policy_for(st["B"].classes, cal["threshold_at_budget"] * m, params)
-        rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st["B"].t,
-                                                                          st["B"].scores)],
-                            st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
-        tot = totals(rows)
-        tot["times"] = tot.pop("times_to_command_s")
-        out.append(tot)
+        out.append(_record(pol, st["B"]))
     if not out:
         raise SystemExit(f"no streams for {subject} with {decoder_config} at {w:g} s: run "
                          f"streams --config '{decoder_config}' --subjects {subject}")
@@ -446,13 +443,7 @@ def stage_fbcca() -> None:
             for (s, i), st in streams.items():
                 pol = DecisionPolicy(st.classes, horizon_s=3.0, refractory_s=1.0,
                                      release_s=1.0, **p)
-                rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st.t,
-                                                                                st.scores)],
-                                    st.onsets, st.labels, end_s=st.end_s)
-                tot = totals(rows)
-                tot.pop("times_to_command_s")
-                tot["times"] = [r.time_s for r in rows if r.decision == "hit"]
-                res[f"{s}|{i}"] = tot
+                res[f"{s}|{i}"] = _record(pol, st)
             done[key] = res
         save(path, done)
         log(f"fbcca policy w={w:g} done")
@@ -513,12 +504,7 @@ def _rest_tail_pairs(streams: dict, b: float, base: dict, subjects: list[str], t
         grid = {}
         for f in factors or sorted(set(REST_FACTORS) | set(REST_MARGINS)):
             pred = sel.predicted_false([st["A"]], h0 * f, p)
-            pol = sel.policy_for(st["B"].classes, h0 * f, p)
-            rows = score_trials([Selection(t, lab) for t, lab in
-                                 pol.replay(st["B"].t, st["B"].scores)],
-                                st["B"].onsets, st["B"].labels, end_s=st["B"].end_s)
-            tot = totals(rows)
-            tot["times"] = tot.pop("times_to_command_s")
+            tot = _record(sel.policy_for(st["B"].classes, h0 * f, p), st["B"])
             grid[f"{f:g}"] = {**tot, "pred": pred["per_min"], "lo": pred["interval"][0],
                               "hi": pred["interval"][1], "n_blocks":
                               pred["rest_tail"]["n_blocks"], "threshold": h0 * f}
@@ -791,8 +777,10 @@ def stage_population() -> None:
               "shape_sd": 0.0}  # hundreds of rest blocks: the shape is fitted
     path = CACHE / "population_policy.json"
     done = json.loads(path.read_text()) if path.exists() else {}
+    # every key names its margin (caches written before the margins: "w=1" is margin 1)
+    done = {(k if "margin" in k else f"{k},margin=1"): v for k, v in done.items()}
     for w in POP_WINDOWS:
-        key = f"w={w:g}"
+        key = f"w={w:g},margin=1"
         if key in done:
             continue
         streams = _population_streams(recs, w)
@@ -800,14 +788,7 @@ def stage_population() -> None:
         for s in subjects + ["all"]:
             train = [st for o, v in streams.items() if o != s for st in v]
             pol, cal = sel.choose_threshold(train, max_false_per_min=BUDGET, params=params)
-            recs_s = []
-            for st in streams.get(s, []):
-                rows = score_trials([Selection(t, lab) for t, lab in pol.replay(st.t,
-                                                                                st.scores)],
-                                    st.onsets, st.labels, end_s=st.end_s)
-                tot = totals(rows)
-                tot["times"] = tot.pop("times_to_command_s")
-                recs_s.append(tot)
+            recs_s = [_record(pol, st) for st in streams.get(s, [])]
             res[s] = {"policy": pol.to_dict(), "records": recs_s,
                       "predicted": cal["predicted"]["per_min"],
                       "shape": cal["predicted"]["rest_tail"]["shape"]}
@@ -827,24 +808,16 @@ def stage_population() -> None:
             streams = streams or _population_streams(recs, w)
             res = {}
             for s in subjects + ["all"]:
-                d = done[f"w={w:g}"][s]["policy"]
+                d = done[f"w={w:g},margin=1"][s]["policy"]
                 pol = DecisionPolicy.from_dict({**d, **{k: d[k] * m for k in (
                     "threshold", "drift", "clip")}})
-                recs_s = []
-                for st in streams.get(s, []):
-                    rows = score_trials([Selection(t, lab) for t, lab in
-                                         pol.replay(st.t, st.scores)],
-                                        st.onsets, st.labels, end_s=st.end_s)
-                    tot = totals(rows)
-                    tot["times"] = tot.pop("times_to_command_s")
-                    recs_s.append(tot)
-                res[s] = {"policy": pol.to_dict(), "records": recs_s}
+                res[s] = {"policy": pol.to_dict(),
+                          "records": [_record(pol, st) for st in streams.get(s, [])]}
             done[key] = res
             save(path, done)
             log(f"population {key} replayed")
-    per = {(k if "margin" in k else f"{k},margin=1"): {s: v[s]["records"] for s in subjects}
-           for k, v in done.items()}
-    done = {(k if "margin" in k else f"{k},margin=1"): v for k, v in done.items()}
+    save(path, done)
+    per = {k: {s: v[s]["records"] for s in subjects} for k, v in done.items()}
     choice = loso(per, lambda rows: choose_policy(rows, each_user=True))
     out = _print_table(f"population decoder, no calibration (prior without the subject), "
                        f"budget {BUDGET}/min for each of the other users", per, choice)
@@ -889,12 +862,8 @@ def _replay_pair(st: dict, params: dict, factor: float = 1.0) -> tuple[dict, dic
     pol, cal = sel.choose_threshold([st["A"]], max_false_per_min=BUDGET, params=params)
     if factor != 1.0:
         pol = sel.policy_for(st["B"].classes, cal["threshold_at_budget"] * factor, params)
-    tot = totals(score_trials([Selection(t, lab) for t, lab in
-                               pol.replay(st["B"].t, st["B"].scores)],
-                              st["B"].onsets, st["B"].labels, end_s=st["B"].end_s))
-    tot["times"] = tot.pop("times_to_command_s")
     return {k: cal[k] for k in ("hit_rate", "wrong_command_rate",
-                                "median_time_to_command_s")}, tot
+                                "median_time_to_command_s")}, _record(pol, st["B"])
 
 
 def stage_ceiling(config: str | None = None) -> None:
